@@ -1,0 +1,1 @@
+"""Benchmarks: performance targets are measured here as ratios within one run, never asserted in tests."""

@@ -1,0 +1,1 @@
+"""Trainers: one class-incremental trial as a plain function of a frozen config (no Ray, no MLflow)."""
