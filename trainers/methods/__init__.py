@@ -1,0 +1,23 @@
+"""Methods by name; each is built around an AdapterViT and knows its number of classes."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from trainers.backbone import AdapterViT
+from trainers.config import TrialConfig
+from trainers.methods.aper import Aper
+from trainers.methods.base import Method
+
+Builder = Callable[[AdapterViT, int, TrialConfig], Method]
+
+METHOD_BUILDERS: dict[str, Builder] = {
+    "aper": lambda backbone, num_classes, config: Aper(backbone, num_classes),
+}
+
+
+def build_method(config: TrialConfig, backbone: AdapterViT, num_classes: int) -> Method:
+    return METHOD_BUILDERS[config.method](backbone, num_classes, config)
+
+
+__all__ = ["Method", "METHOD_BUILDERS", "build_method"]

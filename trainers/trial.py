@@ -1,0 +1,152 @@
+"""One trial: a class-incremental run of one method with one optimizer, as a plain function.
+
+`run_trial(config)` resolves the presets, builds the data split and the model, then trains and
+evaluates task by task. After every task it hands a `TaskReport` with a checkpoint state to
+`on_task_end`; passing that state back as `resume` continues after that task with the same
+result as an uninterrupted run (every task reseeds its own randomness from the trial seed).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from trainers.backbone import AdapterViT, build_backbone
+from trainers.config import TrialConfig
+from trainers.data import Benchmark, build_benchmark
+from trainers.evaluation import evaluate
+from trainers.methods import Method, build_method
+from trainers.metrics import summarize
+from trainers.presets import resolve
+from trainers.resources import PeakMemory, pick_device
+from trainers.training import train_task
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What a trial logs (DESIGN.md 'Trial result'); accuracies and forgetting in percent."""
+
+    avg_acc: float
+    last_acc: float
+    forgetting: float
+    acc: list[float]
+    peak_memory_gb: float
+    epoch_seconds: float
+    forward_passes: int
+    wall_seconds: float
+    trainable_params: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Progress:
+    """The running record of a trial; it is the checkpoint, together with the method's state."""
+
+    accuracy: list[float] = field(default_factory=list)
+    task_matrix: list[list[float]] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    forward_passes: int = 0
+    peak_memory_gb: float = 0.0
+    wall_seconds: float = 0.0
+    trainable_params: int = 0
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    task: int
+    accuracy: float
+    task_accuracies: list[float]
+    state: dict[str, Any]
+
+
+def task_seed(seed: int, task: int) -> int:
+    return seed * 1000 + task
+
+
+def build_model(config: TrialConfig, num_classes: int, device: torch.device) -> Method:
+    """Backbone and method; random backbone weights are drawn from the trial seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        backbone = AdapterViT(build_backbone(str(config.backbone), str(config.weights), image_size=config.image_size))
+    return build_method(config, backbone, num_classes).to(device)
+
+
+def load_data(config: TrialConfig) -> Benchmark:
+    return build_benchmark(config.dataset, config.data_root, seed=config.seed, tasks=int(config.tasks),
+                           image_size=int(config.image_size))
+
+
+def _train_loader(benchmark: Benchmark, config: TrialConfig, task: int, train_transform: bool) -> DataLoader:
+    images = benchmark.train if train_transform else benchmark.train.with_transform(benchmark.test.transform)
+    return DataLoader(images.subset(benchmark.task_classes(task)), batch_size=int(config.batch_size),
+                      shuffle=train_transform, num_workers=config.num_workers,
+                      generator=torch.Generator().manual_seed(task_seed(config.seed, task)))
+
+
+def _run_task(method: Method, benchmark: Benchmark, config: TrialConfig, task: int,
+              device: torch.device, progress: Progress) -> None:
+    classes = benchmark.task_classes(task)
+    # Dropout draws from the global RNG; seeding it per task makes a resumed trial exact.
+    torch.manual_seed(task_seed(config.seed, task))
+    if method.begin_task(task, classes):
+        progress.trainable_params = progress.trainable_params or method.trainable_parameters()
+        stats = train_task(method, config, _train_loader(benchmark, config, task, True), device,
+                           task_seed(config.seed, task))
+        progress.epoch_seconds.extend(stats.epoch_seconds)
+        progress.forward_passes += stats.forward_passes
+    method.end_task(task, classes, _train_loader(benchmark, config, task, False))
+    accuracy, per_task = evaluate(method, benchmark, task, int(config.batch_size), device, config.num_workers)
+    progress.accuracy.append(accuracy)
+    progress.task_matrix.append(per_task)
+
+
+def run_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
+              on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+    """Run (or continue, from a TaskReport's `state`) one trial and return its result."""
+    config = resolve(config)
+    started = time.perf_counter()
+    device = pick_device(config.device)
+    benchmark = load_data(config)
+    method = build_model(config, benchmark.num_classes, device)
+    progress = Progress()
+    if resume is not None:
+        method.restore(resume["method"])
+        progress = Progress(**resume["progress"])
+    with torch.random.fork_rng(devices=[]):
+        for task in range(len(progress.accuracy), benchmark.tasks):
+            with PeakMemory(device) as memory:
+                _run_task(method, benchmark, config, task, device, progress)
+            progress.peak_memory_gb = max(progress.peak_memory_gb, memory.gigabytes)
+            progress.wall_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            if on_task_end is not None:
+                state = {"method": method.checkpoint_state(), "progress": asdict(progress)}
+                on_task_end(TaskReport(task, progress.accuracy[-1], progress.task_matrix[-1], state))
+    return _result(progress)
+
+
+def _result(progress: Progress) -> TrialResult:
+    metrics = summarize(progress.accuracy, progress.task_matrix)
+    epochs = progress.epoch_seconds
+    return TrialResult(
+        avg_acc=metrics.avg_acc, last_acc=metrics.last_acc, forgetting=metrics.forgetting,
+        acc=list(progress.accuracy), peak_memory_gb=progress.peak_memory_gb,
+        epoch_seconds=sum(epochs) / len(epochs) if epochs else 0.0,
+        forward_passes=progress.forward_passes, wall_seconds=progress.wall_seconds,
+        trainable_params=progress.trainable_params)
+
+
+def describe_trial(config: TrialConfig) -> dict[str, Any]:
+    """The resolved config, the data split and `trainable_params` of the real model; trains nothing."""
+    config = resolve(config)
+    benchmark = load_data(config)
+    method = build_model(config, benchmark.num_classes, torch.device("cpu"))
+    method.begin_task(0, benchmark.task_classes(0))
+    return {**config.to_dict(), "num_classes": benchmark.num_classes, "train_images": len(benchmark.train),
+            "test_images": len(benchmark.test), "trainable_params": method.trainable_parameters()}
