@@ -1,0 +1,140 @@
+"""The `zfsweep` command line: thin click commands over orchestrator.commands, trainers and reports.
+
+Bad input (grid, config value, missing data or weights) ends with one line on stderr and exit
+code 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import fields
+from typing import Any, Callable
+
+import click
+
+from orchestrator.grid import GridError
+from orchestrator.tracking import resolve_tracking_uri
+from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig
+
+TRACKING_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)"
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    from trainers.backbone import WeightsError
+    from trainers.data import DataError
+
+    return GridError, ConfigError, DataError, WeightsError
+
+
+def _guarded(action: Callable[[], Any]) -> Any:
+    """Run `action`; bad input becomes one line on stderr and exit code 2."""
+    try:
+        return action()
+    except _input_errors() as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """Sweeps of the ZeroFlow benchmark on Ray Tune, recorded in MLflow."""
+
+
+@main.command()
+@click.argument("grid", type=click.Path(dir_okay=False))
+@click.option("--tracking-uri", help=TRACKING_HELP)
+@click.option("--address", help="Ray cluster address to join (default: start a local instance)")
+@click.option("--experiment", help="MLflow experiment (default: the grid's name)")
+@click.option("--dry-run", is_flag=True, help="print the plan, run nothing")
+@click.option("--max-concurrent", type=click.IntRange(min=1), help="at most this many trials at once")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="retries of a failed trial, each from its last finished task")
+def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None,
+        dry_run: bool, max_concurrent: int | None, retries: int) -> None:
+    """Run every trial of GRID that has not FINISHED yet."""
+    from orchestrator.commands import run_grid
+
+    ok = _guarded(lambda: run_grid(grid, tracking_uri=resolve_tracking_uri(tracking_uri), experiment=experiment,
+                                   address=address, dry_run=dry_run, max_concurrent=max_concurrent,
+                                   max_failures=retries, echo=click.echo))
+    sys.exit(0 if ok else 1)
+
+
+def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One --flag per TrialConfig field (batch_size -> --batch-size); unset flags keep presets."""
+    types = {"int": click.INT, "float": click.FLOAT, "str": click.STRING, "bool": click.BOOL}
+    for field in reversed(fields(TrialConfig)):
+        kind = types[str(field.type).split("|")[0].strip()]
+        flag = "--" + field.name.replace("_", "-")
+        command = click.option(flag, field.name, type=kind, default=None,
+                               help=f"default: {field.default if field.default is not None else 'paper preset'}")(command)
+    return command
+
+
+@main.command()
+@_config_options
+@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
+@click.option("--dry-run", is_flag=True, help="build model and data split, print config and trainable_params")
+def trial(as_json: bool, dry_run: bool, **settings: Any) -> None:
+    """Run one trial in this process (no Ray, no MLflow)."""
+    from trainers.config import make_config
+    from trainers.trial import describe_trial, run_trial
+
+    config = _guarded(lambda: make_config({k: v for k, v in settings.items() if v is not None}))
+    if dry_run:
+        out = _guarded(lambda: describe_trial(config))
+    else:
+        out = _guarded(lambda: run_trial(config)).to_dict()
+    click.echo(json.dumps(out) if as_json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+
+
+@main.command()
+@click.option("--tracking-uri", help=TRACKING_HELP)
+@click.option("--experiment", "experiments", multiple=True, help="only these experiments (default: all)")
+@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--compare", type=click.Choice(["paper"]), help="add the published numbers and the differences")
+def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, compare: str | None) -> None:
+    """Tables 1-4, Figure 5 and runs.parquet from the FINISHED runs."""
+    from pathlib import Path
+
+    from reports.build import write_report
+    from reports.runs import load_runs
+
+    runs = load_runs(resolve_tracking_uri(tracking_uri), list(experiments) or None)
+    for line in write_report(runs, Path(out), compare_paper=compare == "paper"):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("grid", type=click.Path(dir_okay=False))
+@click.option("--tracking-uri", help=TRACKING_HELP)
+@click.option("--experiment", help="MLflow experiment (default: the grid's name)")
+def status(grid: str, tracking_uri: str | None, experiment: str | None) -> None:
+    """Counts of finished / running / failed / missing trials of GRID."""
+    from orchestrator.commands import status_counts
+
+    counts = _guarded(lambda: status_counts(grid, resolve_tracking_uri(tracking_uri), experiment))
+    click.echo(", ".join(f"{count} {name}" for name, count in counts.items()))
+
+
+@main.command(name="list")
+@click.argument("what", type=click.Choice(["optimizers", "methods", "datasets"]))
+def list_names(what: str) -> None:
+    """One name per line."""
+    from trainers.optim import optimizer_names
+
+    names = {"optimizers": optimizer_names(), "methods": METHODS, "datasets": DATASETS}[what]
+    click.echo("\n".join(names))
+
+
+@main.command()
+@click.option("--tracking-uri", help=TRACKING_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True)
+def ui(tracking_uri: str | None, host: str, port: int) -> None:
+    """The MLflow UI for the same tracking store."""
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", resolve_tracking_uri(tracking_uri),
+               "--host", host, "--port", str(port)]
+    sys.exit(subprocess.call(command))
