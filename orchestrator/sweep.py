@@ -108,6 +108,8 @@ class Recorder(tune.Callback):
 
 def start_ray(address: str | None) -> None:
     """Join `address`, or start a local Ray instance that can import this project."""
+    # The legacy reporter honours verbose=0; the new one still prints its tables.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}})
