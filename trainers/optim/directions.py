@@ -81,13 +81,9 @@ class Directions:
         """
         if self.historical == 0:
             yield from self.perturbations(seed)
-            return
-        first = self.history is None
-        if first:
-            self.history = []
-        for index, z in enumerate(self.perturbations(seed)):
-            if first:
-                self.history.append(z)
-            else:
-                self.history[index].mul_(self.historical).add_(z, alpha=1.0 - self.historical)
-            yield self.history[index]
+        elif self.history is None:
+            self.history = list(self.perturbations(seed))  # h starts at the task's first z
+            yield from self.history
+        else:
+            for h, z in zip(self.history, self.perturbations(seed)):
+                yield h.mul_(self.historical).add_(z, alpha=1.0 - self.historical)
