@@ -27,7 +27,9 @@ FIGURE_FORMATS: tuple[str, ...] = ("pdf", "png")
 PNG_DPI = 150
 
 
-def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool = False) -> list[str]:
+def write_report(
+    runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool = False
+) -> list[str]:
     """Write runs.parquet, Tables 1-4, Figure 5 and, if asked, the paper comparison.
 
     Returns human-readable lines, one per file written or skipped, plus notes on the data.
@@ -37,7 +39,8 @@ def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool 
     lines = [f"experiment not found: {name}" for name in runs.attrs.get("missing_experiments", [])]
     lines += _guarded("runs.parquet", lambda: _write_parquet(runs, out_dir))
     for name, build in TABLES:
-        lines += _guarded(name, lambda name=name, build=build: _write_rendered(build(runs), out_dir / name))
+        path = out_dir / name
+        lines += _guarded(name, lambda path=path, build=build: _write_rendered(build(runs), path))
     lines += _guarded("figure5", lambda: _write_figure(runs, out_dir))
     if compare_paper:
         lines += _guarded("compare_paper", lambda: _write_comparison(runs, out_dir))
@@ -68,7 +71,8 @@ def _write_rendered(rendered: Rendered, path: pathlib.Path) -> list[str]:
 def _write_figure(runs: pd.DataFrame, out_dir: pathlib.Path) -> list[str]:
     figure, notes = figure5(runs)
     if figure is None:
-        return [*notes, *(line for f in FIGURE_FORMATS for line in _remove_stale(out_dir / f"figure5.{f}"))]
+        stale = [line for f in FIGURE_FORMATS for line in _remove_stale(out_dir / f"figure5.{f}")]
+        return [*notes, *stale]
     written = []
     for fmt in FIGURE_FORMATS:
         path = out_dir / f"figure5.{fmt}"

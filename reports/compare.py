@@ -84,7 +84,8 @@ def _table2(runs: pd.DataFrame) -> list[Comparison]:
         for dataset, seconds in zip(paper.DATASETS, times):
             for metric, value in (("peak_memory_gb", memory), ("epoch_seconds", seconds)):
                 cell = ours.get((optimizer, q, dataset, metric))
-                items.append(Comparison("Table 2", labels[(optimizer, q)], dataset, metric, value, cell))
+                label = labels[(optimizer, q)]
+                items.append(Comparison("Table 2", label, dataset, metric, value, cell))
     return items
 
 
@@ -107,7 +108,8 @@ def _ratio(
 
 def _combined(runs: pd.DataFrame) -> list[Comparison]:
     """Combined enhancements on EASE / ImageNet-A at q = 1."""
-    base = runs[is_in(runs, "method", ["ease"]) & is_in(runs, "dataset", [paper.ENHANCEMENT_DATASET])]
+    mask = is_in(runs, "method", ["ease"]) & is_in(runs, "dataset", [paper.ENHANCEMENT_DATASET])
+    base = runs[mask]
     base = base[setting(base, "q") == 1]
     items = []
     for name, (avg, last) in paper.COMBINED.items():

@@ -47,7 +47,9 @@ def figure5(runs: pd.DataFrame) -> tuple[Figure | None, list[str]]:
         _panel(ax, data, dataset, methods)
     axes[0].set_ylabel("Avg accuracy (%)")
     # One legend for the figure: a panel may lack a line that another has.
-    labelled = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    labelled = {
+        label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())
+    }
     figure.legend(list(labelled.values()), list(labelled.keys()), loc="outside lower center",
                   ncols=min(len(labelled), 4), fontsize="small")
     return figure, notes

@@ -96,7 +96,8 @@ def ratio_table(runs: pd.DataFrame, ratio: str) -> Rendered:
         "0 is the plain run. " + latex.SPREAD_NOTE + latex.BOLD_NOTE + latex.EMPTY_NOTE
         + " Bold is decided along each row."
     )
-    text = latex.table("ll" + "c" * len(ratios), header, body, caption, f"tab:zfsweep-{NAMES[ratio]}")
+    label = f"tab:zfsweep-{NAMES[ratio]}"
+    text = latex.table("ll" + "c" * len(ratios), header, body, caption, label)
     return Rendered(text, tuple(notes))
 
 

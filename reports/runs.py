@@ -33,7 +33,7 @@ CONFIG_HASH_TAG = "zfsweep.config_hash"
 
 
 def load_runs(tracking_uri: str, experiments: Sequence[str] | None = None) -> pd.DataFrame:
-    """FINISHED runs of the named experiments (all active ones when None), one row per run.
+    """FINISHED runs, one row per run, of the named experiments (all active ones if none named).
 
     Names that match no experiment are listed in ``frame.attrs["missing_experiments"]`` rather
     than raising: a report over what exists beats no report.
@@ -52,7 +52,7 @@ def _experiment_names(
     client: MlflowClient, wanted: Sequence[str] | None
 ) -> tuple[dict[str, str], list[str]]:
     """Map experiment id -> name for the experiments to read, plus the names not found."""
-    if wanted is None:
+    if not wanted:
         found = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
         return {exp.experiment_id: exp.name for exp in found}, []
     ids: dict[str, str] = {}

@@ -13,6 +13,7 @@ zfsweep bolds every entry that is not significantly worse than the best:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,9 +35,11 @@ def best_index(cells: Sequence[Cell | None], higher_is_better: bool) -> int | No
 
 def welch_p(a: Cell, b: Cell) -> float:
     """Two-sided p-value of Welch's t-test; NaN when it is undefined (both spreads zero)."""
-    if a.n < 2 or b.n < 2:
+    if a.n < 2 or b.n < 2 or (a.std == 0 and b.std == 0):
         return float("nan")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        # Near-identical seeds make scipy warn about precision; the p-value is still usable.
+        warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.ttest_ind(a.values, b.values, equal_var=False)
     return float(result.pvalue)
 

@@ -84,12 +84,15 @@ def table1(runs: pd.DataFrame) -> Rendered:
     if selected.empty:
         return Rendered(None, ("table1.tex skipped: no FINISHED run has q = 1 and no enhancement",))
     data, notes = table1_cells(selected)
+    if not data:
+        return Rendered(None, (f"table1.tex skipped: its {len(selected)} runs logged no accuracy",))
     datasets = column_datasets(selected)
     bold = _table1_bold(data, datasets)
     width = 3 + 3 * len(datasets)
     blocks = [_table1_block(m, data, bold, datasets, width) for m in METHOD_LABELS]
     header = latex.group_header(3, [(latex.escape(dataset_label(d)), 3) for d in datasets])
-    header.append(latex.row(["Method", "Optimizer", "Strategy", *["Avg", "Last", "Fgt"] * len(datasets)]))
+    metric_labels = [label for _, label, _ in ACCURACY] * len(datasets)
+    header.append(latex.row(["Method", "Optimizer", "Strategy", *metric_labels]))
     caption = (
         "Avg / Last / Fgt (\\%) of each optimizer with $q=1$ and no enhancement. "
         + latex.SPREAD_NOTE + latex.BOLD_NOTE + latex.EMPTY_NOTE
@@ -139,9 +142,15 @@ def table2(runs: pd.DataFrame) -> Rendered:
             "ZO-SGD-Sign, ZO-SGD-Conserve or Forward-Grad with no enhancement",
         ))
     data, notes = table2_cells(selected)
+    if not data:
+        return Rendered(None, (
+            f"table2.tex skipped: its {len(selected)} runs logged no peak_memory_gb or "
+            "epoch_seconds",
+        ))
     datasets = column_datasets(selected)
     header = latex.group_header(1, [(latex.escape(dataset_label(d)), 2) for d in datasets])
-    header.append(latex.row(["Optimizer", *[label for _, label, _ in TABLE2_METRICS] * len(datasets)]))
+    metric_labels = [label for _, label, _ in TABLE2_METRICS] * len(datasets)
+    header.append(latex.row(["Optimizer", *metric_labels]))
     body = [
         latex.row([label, *[
             latex.number(data.get((optimizer, q, dataset, metric)), decimals)
