@@ -29,15 +29,14 @@ Prototypes live in buffers sized for all tasks up front, so a checkpoint restore
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from trainers.backbone import AdapterViT
 from trainers.config import TrialConfig
-from trainers.methods.base import Batches, count_trainable, learned_state, load_learned_state
+from trainers.methods.base import AdapterMethod, Batches
 from trainers.methods.heads import CosineHead, class_means, cosine_scores
 
 PRETRAINED_BRANCH_WEIGHT = 1.0  # released `beta` for omnibenchmark, the one data set using the branch
@@ -72,7 +71,7 @@ def ensemble_logits(features: Sequence[torch.Tensor], prototypes: torch.Tensor, 
     return logits
 
 
-class Ease(nn.Module):
+class Ease(AdapterMethod):
     name = "ease"
 
     def __init__(self, backbone: AdapterViT, num_classes: int, tasks: int, alpha: float,
@@ -147,18 +146,6 @@ class Ease(nn.Module):
             plain = cosine_scores(self.backbone(images, None), self.pretrained_prototypes[:seen])
             scores = scores + PRETRAINED_BRANCH_WEIGHT * plain
         return scores
-
-    def checkpoint_state(self) -> dict[str, Any]:
-        return {"adapter_sets": len(self.backbone.adapter_sets), "weights": learned_state(self)}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        while len(self.backbone.adapter_sets) < state["adapter_sets"]:
-            self.backbone.add_adapter_set()
-        load_learned_state(self, state["weights"])
-        self.backbone.freeze_adapters()
-
-    def trainable_parameters(self) -> int:
-        return count_trainable(self)
 
 
 def build_ease(backbone: AdapterViT, num_classes: int, config: TrialConfig) -> Ease:
