@@ -53,6 +53,7 @@ def test_hash_is_stable_and_ignores_execution_settings() -> None:
     ("fixed: {colour: red}\n", "'fixed.colour': unknown setting; allowed:"),
     ("fixed: {sparsity: 1.5}\n", "'fixed.sparsity': must be in [0, 1)"),
     ("fixed: {q: 0}\n", "'fixed.q': must be > 0"),
+    ("fixed: {momentum: 1.0}\n", "'fixed.momentum': must be in [0, 1)"),
     ("axes: {q: []}\n", "'axes.q': must be a non-empty list"),
     ("axes: {q: [2]}\nfixed: {optimizer: zo-sgd-conserve}\n", "supports q = 1 only"),
     ("trials: 3\n", "'trials': unknown grid key"),

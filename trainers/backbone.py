@@ -87,7 +87,10 @@ class AdapterViT(nn.Module):
         for adapters in self.adapter_sets:
             adapters.requires_grad_(False)
         dim = int(self.vit.embed_dim)
-        self.adapter_sets.append(nn.ModuleList(Adapter(dim, *self._adapter_args) for _ in self.vit.blocks))
+        # New sets live where the ViT lives: methods add them after the model was moved to its device.
+        device = next(self.vit.parameters()).device
+        adapters = nn.ModuleList(Adapter(dim, *self._adapter_args) for _ in self.vit.blocks)
+        self.adapter_sets.append(adapters.to(device))
         return len(self.adapter_sets) - 1
 
     def freeze_adapters(self) -> None:

@@ -125,7 +125,9 @@ def validate(config: TrialConfig) -> None:
             raise ConfigError(key, f"must be in [0, 1), got {value}")
     if config.q > 1 and config.optimizer.endswith("-conserve"):
         raise ConfigError("q", f"{config.optimizer} supports q = 1 only, got {config.q}")
-    for key in ("momentum", "weight_decay", "alpha"):
+    if config.momentum is not None and not 0.0 <= config.momentum < 1.0:
+        raise ConfigError("momentum", f"must be in [0, 1), got {config.momentum}")
+    for key in ("weight_decay", "alpha"):
         value = getattr(config, key)
         if value is not None and value < 0:
             raise ConfigError(key, f"must be >= 0, got {value}")

@@ -1,30 +1,62 @@
-"""Data sets by name: each loader returns (train, test, number of classes); the split is shared."""
+"""Data sets by name (REFERENCE.md section 5): each source checks and loads its files; the split is shared.
+
+A source's `check(data_root)` is cheap and raises a one-line DataError naming the path, the
+problem and the layout wanted; `zfsweep run` calls it for every data set of a grid before any
+trial starts. `load(data_root, image_size)` repeats those checks and returns the splits with
+their transforms (REFERENCE.md section 4); `build_benchmark` orders and splits the classes.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Protocol
 
-from trainers.data.core import Benchmark, DataError, LabeledImages, class_order, make_benchmark
+from trainers.data.cifar import CifarData
+from trainers.data.core import Benchmark, DataError, LabeledImages, Splits, class_order, make_benchmark
 from trainers.data.digits import load_digits_splits
+from trainers.data.folders import ImageFolderData
 
-Loader = Callable[[str, int], tuple[LabeledImages, LabeledImages, int]]
 
-LOADERS: dict[str, Loader] = {
-    "digits": lambda data_root, image_size: load_digits_splits(image_size),
+class Source(Protocol):
+    def check(self, data_root: str) -> None: ...
+
+    def load(self, data_root: str, image_size: int) -> Splits: ...
+
+
+class DigitsData:
+    """scikit-learn's bundled digits: nothing on disk to check, `data_root` unused."""
+
+    def check(self, data_root: str) -> None:
+        return None
+
+    def load(self, data_root: str, image_size: int) -> Splits:
+        return load_digits_splits(image_size)
+
+
+SOURCES: dict[str, Source] = {
+    "cifar100": CifarData("cifar100"),
+    "cub": ImageFolderData("cub", "cub"),
+    "imagenet-a": ImageFolderData("imagenet-a", "imagenet-a"),
+    "omnibenchmark": ImageFolderData("omnibenchmark", "omnibenchmark"),
+    "digits": DigitsData(),
 }
 
 
+def _source(dataset: str) -> Source:
+    if dataset not in SOURCES:
+        raise DataError(f"unknown dataset '{dataset}'; allowed: {', '.join(SOURCES)}")
+    return SOURCES[dataset]
+
+
 def check_available(dataset: str, data_root: str) -> None:
-    """Raise DataError if `dataset` is unknown or its files are not under `data_root`."""
-    if dataset not in LOADERS:
-        raise DataError(f"unknown dataset '{dataset}'; allowed: {', '.join(LOADERS)}")
+    """Raise DataError if `dataset` is unknown or its files under `data_root` are missing or malformed."""
+    _source(dataset).check(data_root)
 
 
 def build_benchmark(dataset: str, data_root: str, *, seed: int, tasks: int, image_size: int) -> Benchmark:
     """Load `dataset` under `data_root` and split it into `tasks` tasks in the seeded class order."""
-    check_available(dataset, data_root)
-    train, test, num_classes = LOADERS[dataset](data_root, image_size)
+    train, test, num_classes = _source(dataset).load(data_root, image_size)
     return make_benchmark(dataset, train, test, num_classes, seed=seed, tasks=tasks)
 
 
-__all__ = ["Benchmark", "DataError", "LabeledImages", "LOADERS", "build_benchmark", "check_available", "class_order"]
+__all__ = ["Benchmark", "DataError", "LabeledImages", "SOURCES", "Source", "build_benchmark", "check_available",
+           "class_order"]

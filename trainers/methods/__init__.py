@@ -8,11 +8,13 @@ from trainers.backbone import AdapterViT
 from trainers.config import TrialConfig
 from trainers.methods.aper import Aper
 from trainers.methods.base import Method
+from trainers.methods.ease import build_ease
 
 Builder = Callable[[AdapterViT, int, TrialConfig], Method]
 
 METHOD_BUILDERS: dict[str, Builder] = {
     "aper": lambda backbone, num_classes, config: Aper(backbone, num_classes),
+    "ease": build_ease,
 }
 
 

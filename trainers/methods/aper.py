@@ -8,18 +8,15 @@ task 0 (which is why APER's numbers barely move across optimizers in the paper).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from trainers.backbone import AdapterViT
-from trainers.methods.base import Batches, count_trainable, learned_state, load_learned_state
+from trainers.methods.base import AdapterMethod, Batches
 from trainers.methods.heads import CosineHead, class_means, cosine_scores
 
 
-class Aper(nn.Module):
+class Aper(AdapterMethod):
     name = "aper"
 
     def __init__(self, backbone: AdapterViT, num_classes: int) -> None:
@@ -53,15 +50,3 @@ class Aper(nn.Module):
     @torch.inference_mode()
     def logits(self, images: torch.Tensor, seen: int) -> torch.Tensor:
         return cosine_scores(self.features(images), self.prototypes[:seen])
-
-    def checkpoint_state(self) -> dict[str, Any]:
-        return {"adapter_sets": len(self.backbone.adapter_sets), "weights": learned_state(self)}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        while len(self.backbone.adapter_sets) < state["adapter_sets"]:
-            self.backbone.add_adapter_set()
-        load_learned_state(self, state["weights"])
-        self.backbone.freeze_adapters()
-
-    def trainable_parameters(self) -> int:
-        return count_trainable(self)

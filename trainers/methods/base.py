@@ -12,6 +12,8 @@ from typing import Any, Iterable, Protocol
 import torch
 from torch import nn
 
+from trainers.backbone import AdapterViT
+
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -58,3 +60,21 @@ def load_learned_state(module: nn.Module, state: dict[str, torch.Tensor]) -> Non
     missing = [key for key in missing if not key.startswith(PRETRAINED_PREFIX)]
     if missing or unexpected:
         raise ValueError(f"checkpoint does not match the method: missing {missing}, unexpected {unexpected}")
+
+
+class AdapterMethod(nn.Module):
+    """What EASE and APER share: an AdapterViT whose adapter sets and buffers are the checkpoint."""
+
+    backbone: AdapterViT
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"adapter_sets": len(self.backbone.adapter_sets), "weights": learned_state(self)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        while len(self.backbone.adapter_sets) < state["adapter_sets"]:
+            self.backbone.add_adapter_set()
+        load_learned_state(self, state["weights"])
+        self.backbone.freeze_adapters()
+
+    def trainable_parameters(self) -> int:
+        return count_trainable(self)

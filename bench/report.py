@@ -1,0 +1,166 @@
+"""Benchmark of ``zfsweep report``: load_runs + write_report over a 5,000-run SQLite store.
+
+Target (issue 6): under 15 s on the 2-core dev machine. Building the store is not timed; it logs
+through MlflowClient (create_run, one log_batch, set_terminated), as the orchestrator would, with
+SQLite's fsync switched off for this throwaway file only. The runs cover every table and the
+figure: Table 1's grid, the q sweep, both ratio sweeps (both sparsity masks) and the combined
+enhancements, with seeds filling the rest. ``log_runs`` is also what the tests use to write stores.
+
+    python -m bench report [--runs N] [--keep DIR]
+
+The last line printed is one JSON object: {"runs": ..., "seconds": ..., ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import pathlib
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+OPTIMIZERS = ("fo-sgd", "fo-adam", "zo-sgd", "zo-sgd-sign", "zo-sgd-conserve", "zo-adam",
+              "zo-adam-sign", "zo-adam-conserve", "forward-grad")
+DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
+BASE_CONFIG: dict[str, Any] = {
+    "data_root": "/data", "backbone": "vit_base_patch16_224.augreg_in21k", "weights": "hub",
+    "tasks": 10, "epochs": 100, "batch_size": 48, "lr": 1e-4, "q": 1, "eps": 1e-3, "seed": 1993,
+    "historical": 0.0, "sparsity": 0.0, "sparsity_mode": "exact", "hybrid": 0.0,
+}
+
+
+@dataclass(frozen=True)
+class FakeRun:
+    """What a trial would log: params, final metrics, the per-task ``acc`` history, a status."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    acc: tuple[float, ...] = ()
+    status: str = "FINISHED"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def record(
+        self, run_id: str, end_time_ms: int = 0, experiment: str = "bench"
+    ) -> dict[str, Any]:
+        """The flat record load_runs would make of this run, for store-free tests."""
+        meta = {"run_id": run_id, "experiment": experiment, "config_hash": config_hash(self.params),
+                "start_time": end_time_ms, "end_time": end_time_ms}
+        return {**meta, **{k: str(v) for k, v in self.params.items()}, **self.metrics}
+
+
+def config_hash(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def log_runs(client: MlflowClient, experiment_id: str, runs: Iterable[FakeRun]) -> list[str]:
+    """Log each run in three calls; RUNNING runs are left open. Returns the run ids."""
+    ids = []
+    for run in runs:
+        tags = {"zfsweep.config_hash": config_hash(run.params), "zfsweep.grid": "bench", **run.tags}
+        created = client.create_run(experiment_id, tags=tags)
+        metrics = [Metric(k, float(v), 0, 0) for k, v in run.metrics.items()]
+        metrics += [Metric("acc", float(a), 0, step) for step, a in enumerate(run.acc)]
+        params = [Param(k, str(v)) for k, v in run.params.items()]
+        client.log_batch(created.info.run_id, metrics=metrics, params=params,
+                         tags=[RunTag("kind", "fake")])
+        if run.status != "RUNNING":
+            client.set_terminated(created.info.run_id, run.status)
+        ids.append(created.info.run_id)
+    return ids
+
+
+def _configs() -> Iterator[dict[str, Any]]:
+    """Every setting the report draws on, once each (seed left at the base value)."""
+    methods = ("ease", "aper")
+    for method, optimizer, dataset in itertools.product(methods, OPTIMIZERS, DATASETS):
+        yield {**BASE_CONFIG, "method": method, "optimizer": optimizer, "dataset": dataset}
+    for method, optimizer, dataset, q in itertools.product(
+        methods, ("zo-sgd", "zo-adam"), DATASETS, (2, 4, 8, 16, 32)
+    ):
+        yield {**BASE_CONFIG, "method": method, "optimizer": optimizer, "dataset": dataset, "q": q}
+    ease = {**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd"}
+    for dataset, ratio in itertools.product(DATASETS, (0.2, 0.4, 0.6, 0.8)):
+        yield {**ease, "dataset": dataset, "historical": ratio}
+    sparsities = np.arange(1, 10) / 10
+    for dataset, ratio, mode in itertools.product(DATASETS, sparsities, ("exact", "released")):
+        yield {**ease, "dataset": dataset, "sparsity": float(ratio), "sparsity_mode": mode}
+    for dataset in DATASETS:
+        yield {**ease, "dataset": dataset, "hybrid": 0.875}
+        yield {**ease, "dataset": dataset, "hybrid": 0.875, "historical": 0.2, "sparsity": 0.5}
+
+
+def fake_runs(count: int, seed: int = 0) -> list[FakeRun]:
+    """``count`` runs: the settings of _configs() round-robin, each repeat a new seed."""
+    rng = np.random.default_rng(seed)
+    configs = list(_configs())
+    runs = []
+    for i in range(count):
+        config = {**configs[i % len(configs)], "seed": 1993 + i // len(configs)}
+        level = 55.0 + 30.0 * rng.random()
+        acc = tuple(np.clip(level + 10 - np.arange(10) * 1.5 + rng.normal(0, 1, 10), 0, 100))
+        metrics = {
+            "avg_acc": float(np.mean(acc)), "last_acc": acc[-1],
+            "forgetting": 5 + 10 * rng.random(),
+            "peak_memory_gb": 2.4 + 10 * rng.random(), "epoch_seconds": 5 + 100 * rng.random(),
+            "forward_passes": 2e6, "wall_seconds": 3600.0, "trainable_params": 1_189_632,
+        }
+        runs.append(FakeRun(config, metrics, acc))
+    return runs
+
+
+def build_store(directory: pathlib.Path, count: int) -> str:
+    """A fresh SQLite store holding ``count`` FINISHED runs; returns its tracking URI."""
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+
+    def no_fsync(connection: Any, _record: Any) -> None:
+        # A throwaway benchmark store: durability buys nothing and costs most of the build time.
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
+    event.listen(Engine, "connect", no_fsync)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        log_runs(client, client.create_experiment("bench"), fake_runs(count))
+    finally:
+        event.remove(Engine, "connect", no_fsync)
+    return uri
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench report")
+    parser.add_argument("--runs", type=int, default=5000)
+    parser.add_argument("--keep", type=pathlib.Path, help="write the store and report here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or pathlib.Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        uri = build_store(root, args.runs)
+        built = time.perf_counter() - started
+        # Imported here so the import cost is timed, as it is in the CLI.
+        started = time.perf_counter()
+        from reports.build import write_report
+        from reports.runs import load_runs
+
+        runs = load_runs(uri)
+        loaded = time.perf_counter() - started
+        lines = write_report(runs, root / "report", compare_paper=True)
+        seconds = time.perf_counter() - started
+    print("\n".join(lines))
+    print(json.dumps({
+        "runs": len(runs), "seconds": round(seconds, 2), "load_seconds": round(loaded, 2),
+        "build_store_seconds": round(built, 1),
+    }))
+    return 0

@@ -1,0 +1,130 @@
+"""MLflow -> pandas: the one place that talks to the tracking store.
+
+Every report is a pure function of the DataFrame returned here, so the store is read once, in
+pages (``search_runs`` with ``max_results``), with no per-run round trips and no metric histories
+(tables need only the final values; the ``acc`` column holds the latest step's value). MLflow
+stores params as strings; the schema of DESIGN.md's MLflow contract decides each column's type
+here, and params this module does not know stay string columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from mlflow.entities import Run, ViewType
+from mlflow.tracking import MlflowClient
+
+# search_runs refuses more than 50,000 per page; large pages mean few SQL queries.
+PAGE_SIZE = 50_000
+
+META_COLUMNS: tuple[str, ...] = ("run_id", "experiment", "config_hash", "start_time", "end_time")
+STRING_PARAMS: tuple[str, ...] = (
+    "method", "optimizer", "dataset", "data_root", "backbone", "weights", "sparsity_mode",
+)
+INT_PARAMS: tuple[str, ...] = ("tasks", "epochs", "batch_size", "q", "seed")
+FLOAT_PARAMS: tuple[str, ...] = ("lr", "eps", "historical", "sparsity", "hybrid")
+METRICS: tuple[str, ...] = (
+    "acc", "avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
+    "forward_passes", "wall_seconds", "trainable_params", "gpu_hours",
+)
+CONFIG_HASH_TAG = "zfsweep.config_hash"
+
+
+def load_runs(tracking_uri: str, experiments: Sequence[str] | None = None) -> pd.DataFrame:
+    """FINISHED runs, one row per run, of the named experiments (all active ones if none named).
+
+    Names that match no experiment are listed in ``frame.attrs["missing_experiments"]`` rather
+    than raising: a report over what exists beats no report.
+    """
+    client = MlflowClient(tracking_uri=tracking_uri)
+    names, missing = _experiment_names(client, experiments)
+    runs = list(_finished_runs(client, list(names))) if names else []
+    logged_metrics = {key for run in runs for key in run.data.metrics}
+    records = (_run_record(run, names[run.info.experiment_id]) for run in runs)
+    frame = runs_frame(records, extra_metrics=logged_metrics)
+    frame.attrs["missing_experiments"] = missing
+    return frame
+
+
+def _experiment_names(
+    client: MlflowClient, wanted: Sequence[str] | None
+) -> tuple[dict[str, str], list[str]]:
+    """Map experiment id -> name for the experiments to read, plus the names not found."""
+    if not wanted:
+        found = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+        return {exp.experiment_id: exp.name for exp in found}, []
+    ids: dict[str, str] = {}
+    missing: list[str] = []
+    for name in dict.fromkeys(wanted):
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            missing.append(name)
+        else:
+            ids[exp.experiment_id] = exp.name
+    return ids, missing
+
+
+def _finished_runs(client: MlflowClient, experiment_ids: list[str]) -> Iterable[Run]:
+    """Page through FINISHED runs; the status filter runs in the store, not in Python."""
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            experiment_ids,
+            filter_string="attributes.status = 'FINISHED'",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=PAGE_SIZE,
+            page_token=token,
+        )
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _run_record(run: Run, experiment: str) -> dict[str, Any]:
+    """Flatten one run: meta fields, then params, then metrics (metrics win a name clash)."""
+    record: dict[str, Any] = {
+        "run_id": run.info.run_id,
+        "experiment": experiment,
+        "config_hash": run.data.tags.get(CONFIG_HASH_TAG),
+        "start_time": run.info.start_time,
+        "end_time": run.info.end_time,
+    }
+    record.update(run.data.params)
+    record.update(run.data.metrics)
+    return record
+
+
+def runs_frame(
+    records: Iterable[dict[str, Any]], extra_metrics: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Typed DataFrame from flat run records; the known columns exist even when there are no runs.
+
+    ``extra_metrics`` names metrics outside the contract so they become floats, not strings.
+    Public so tests and benchmarks can build frames without a store.
+    """
+    frame = pd.DataFrame.from_records(list(records))
+    for name in (*META_COLUMNS, *STRING_PARAMS, *INT_PARAMS, *FLOAT_PARAMS, *METRICS):
+        if name not in frame.columns:
+            frame[name] = None
+    floats = (*FLOAT_PARAMS, *dict.fromkeys((*METRICS, *extra_metrics)))
+    return _typed(frame, floats)
+
+
+def _typed(frame: pd.DataFrame, floats: Sequence[str]) -> pd.DataFrame:
+    """Convert MLflow's strings: nullable ints, floats, datetimes; everything else stays str."""
+    out = frame.copy()
+    for name in INT_PARAMS:
+        # Through float first so "1.0" parses; nullable Int64 keeps a missing param missing.
+        out[name] = pd.to_numeric(out[name], errors="coerce").round().astype("Int64")
+    for name in floats:
+        out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
+    for name in ("start_time", "end_time"):
+        out[name] = pd.to_datetime(pd.to_numeric(out[name], errors="coerce"), unit="ms", utc=True)
+    typed = {*INT_PARAMS, *floats, "start_time", "end_time"}
+    for name in out.columns:
+        if name not in typed:
+            out[name] = out[name].astype("string")
+    return out

@@ -1,0 +1,126 @@
+"""Which runs each table and figure takes, and how names are printed.
+
+The paper defines every table by a setting, not by the grid that produced it (REFERENCE.md
+section 6), so selection looks only at the params: a plain ZO-SGD run counts in Table 1, as the
+0 % column of Tables 3 and 4, and as the q = 1 point of Figure 5, whichever experiment logged it.
+A param missing from a run takes the value that means "off" (q = 1, ratios 0), as the trainers'
+defaults do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+DATASETS: tuple[str, ...] = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
+PAPER_DATASETS: tuple[str, ...] = DATASETS[:4]
+DATASET_LABELS: dict[str, str] = {
+    "cifar100": "CIFAR-100",
+    "cub": "CUB",
+    "imagenet-a": "ImageNet-A",
+    "omnibenchmark": "OmniBenchmark",
+    "digits": "Digits",
+}
+METHOD_LABELS: dict[str, str] = {"ease": "EASE", "aper": "APER"}
+OPTIMIZER_LABELS: dict[str, str] = {
+    "fo-sgd": "FO-SGD",
+    "fo-adam": "FO-Adam",
+    "zo-sgd": "ZO-SGD",
+    "zo-sgd-sign": "ZO-SGD-Sign",
+    "zo-sgd-conserve": "ZO-SGD-Conserve",
+    "zo-adam": "ZO-Adam",
+    "zo-adam-sign": "ZO-Adam-Sign",
+    "zo-adam-conserve": "ZO-Adam-Conserve",
+    "forward-grad": "Forward-Grad",
+}
+# Accuracy metrics in table order; True where higher is better.
+ACCURACY: tuple[tuple[str, str, bool], ...] = (
+    ("avg_acc", "Avg", True),
+    ("last_acc", "Last", True),
+    ("forgetting", "Fgt", False),
+)
+OFF: dict[str, float] = {"q": 1, "historical": 0.0, "sparsity": 0.0, "hybrid": 0.0}
+ENHANCEMENTS: tuple[str, ...] = ("historical", "sparsity", "hybrid")
+# Table 2's rows: (optimizer, q, label), in the paper's order.
+TABLE2_ROWS: tuple[tuple[str, int, str], ...] = (
+    ("fo-sgd", 1, "FO-SGD"),
+    ("zo-sgd", 1, "ZO-SGD ($q=1$)"),
+    ("zo-sgd", 4, "ZO-SGD ($q=4$)"),
+    ("zo-sgd-sign", 1, "ZO-SGD-Sign"),
+    ("zo-sgd-conserve", 1, "ZO-SGD-Conserve"),
+    ("forward-grad", 1, "Forward-Grad"),
+)
+FIGURE5_OPTIMIZERS: tuple[str, ...] = ("zo-sgd", "zo-adam")
+
+
+def setting(runs: pd.DataFrame, name: str) -> pd.Series:
+    """A setting column with missing values read as "off"."""
+    return runs[name].astype("float64").fillna(OFF[name])
+
+
+def off(runs: pd.DataFrame, names: Iterable[str] = ENHANCEMENTS) -> pd.Series:
+    """Mask of runs with every named enhancement switched off."""
+    mask = pd.Series(True, index=runs.index)
+    for name in names:
+        mask &= setting(runs, name) == 0
+    return mask
+
+
+def is_in(runs: pd.DataFrame, name: str, values: Iterable[str]) -> pd.Series:
+    """Membership that reads a missing string as "no" instead of propagating NA."""
+    return runs[name].isin(list(values)).fillna(False).astype(bool)
+
+
+def table1_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: q = 1, no enhancement, a known method and optimizer."""
+    mask = (setting(runs, "q") == 1) & off(runs)
+    mask &= is_in(runs, "method", METHOD_LABELS) & is_in(runs, "optimizer", OPTIMIZER_LABELS)
+    return runs[mask & runs["dataset"].notna()]
+
+
+def table2_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: EASE, no enhancement, one of the six (optimizer, q) rows."""
+    q = setting(runs, "q")
+    row = pd.Series(False, index=runs.index)
+    for optimizer, queries, _ in TABLE2_ROWS:
+        row |= is_in(runs, "optimizer", [optimizer]) & (q == queries)
+    mask = row & off(runs) & is_in(runs, "method", ["ease"]) & runs["dataset"].notna()
+    return runs[mask]
+
+
+def ratio_runs(runs: pd.DataFrame, ratio: str) -> pd.DataFrame:
+    """Tables 3 and 4: EASE with ZO-SGD at q = 1, ``ratio`` free, the other enhancements off."""
+    others = [name for name in ENHANCEMENTS if name != ratio]
+    mask = is_in(runs, "method", ["ease"]) & is_in(runs, "optimizer", ["zo-sgd"])
+    mask &= (setting(runs, "q") == 1) & off(runs, others) & runs["dataset"].notna()
+    return runs[mask]
+
+
+def figure5_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Figure 5: ZO-SGD and ZO-Adam at any q, no enhancement."""
+    mask = is_in(runs, "optimizer", FIGURE5_OPTIMIZERS) & off(runs)
+    mask &= is_in(runs, "method", METHOD_LABELS) & runs["dataset"].notna()
+    return runs[mask & runs["q"].notna()]
+
+
+def order_datasets(names: Iterable[str]) -> list[str]:
+    """Distinct dataset names: the known ones in the paper's order, then others by name."""
+    present = {str(name) for name in names}
+    known = [name for name in DATASETS if name in present]
+    return known + sorted(present - set(DATASETS))
+
+
+def present_datasets(runs: pd.DataFrame) -> list[str]:
+    """Datasets that have runs, in order_datasets' order."""
+    return order_datasets(runs["dataset"].dropna())
+
+
+def column_datasets(runs: pd.DataFrame) -> list[str]:
+    """Table 1 and 2 columns: the paper's four datasets always, then any other present."""
+    extra = [name for name in present_datasets(runs) if name not in PAPER_DATASETS]
+    return [*PAPER_DATASETS, *extra]
+
+
+def dataset_label(name: str) -> str:
+    return DATASET_LABELS.get(name, name)

@@ -1,0 +1,152 @@
+"""End to end through a real SQLite MLflow store: load_runs, then write_report.
+
+The store holds the paper's Table 1 as runs (which must come back out unchanged in table1.tex),
+runs that must be ignored (RUNNING, FAILED), and a second experiment with a q sweep, a ratio run
+and params and metrics outside the contract.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import matplotlib.image
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from bench.report import BASE_CONFIG, FakeRun, log_runs
+from reports import paper
+from reports.build import write_report
+from reports.runs import load_runs
+from reports.select import ACCURACY
+from reports.tables import TABLE1_GROUPS
+
+TABLE1_ORDER = [(m, o) for m in ("ease", "aper") for _, rows in TABLE1_GROUPS for o, _ in rows]
+
+
+def _paper_runs() -> list[FakeRun]:
+    runs = []
+    for (method, optimizer), values in paper.TABLE1_ROWS.items():
+        for d, dataset in enumerate(paper.DATASETS):
+            metrics = dict(zip(paper.ACCURACY_METRICS, values[3 * d:3 * d + 3]))
+            params = {**BASE_CONFIG, "method": method, "optimizer": optimizer, "dataset": dataset}
+            runs.append(FakeRun(params, metrics, acc=(metrics["last_acc"],)))
+    return runs
+
+
+def _ignored_runs() -> list[FakeRun]:
+    """Same setting as a paper cell, absurd numbers: they must never reach a table."""
+    params = {**BASE_CONFIG, "method": "ease", "optimizer": "fo-sgd", "dataset": "cifar100",
+              "seed": 7}
+    bad = {"avg_acc": 1.0, "last_acc": 1.0, "forgetting": 99.0}
+    return [FakeRun(params, bad, status="RUNNING"), FakeRun(params, bad, status="FAILED")]
+
+
+def _extra_runs() -> list[FakeRun]:
+    base = {**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd", "dataset": "digits",
+            "momentum": 0.9}
+    metrics = {"avg_acc": 60.0, "last_acc": 50.0, "forgetting": 5.0, "gpu_hours": 0.5,
+               "custom_score": 3.0, "peak_memory_gb": 2.5, "epoch_seconds": 10.0}
+    return [
+        FakeRun({**base, "q": q}, {**metrics, "avg_acc": 60.0 + q}) for q in (1, 2, 4)
+    ] + [FakeRun({**base, "historical": 0.4}, metrics)]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    log_runs(client, client.create_experiment("paper"), [*_paper_runs(), *_ignored_runs()])
+    log_runs(client, client.create_experiment("extra"), _extra_runs())
+    client.create_experiment("empty")
+    return uri
+
+
+def test_only_finished_runs_of_the_named_experiments_are_loaded(store: str) -> None:
+    runs = load_runs(store, ["paper"])
+    assert len(runs) == 72
+    assert set(runs["experiment"]) == {"paper"}
+    assert runs["avg_acc"].min() > 1.0  # the RUNNING and FAILED runs stayed out
+    assert len(load_runs(store)) == len(load_runs(store, [])) == 72 + 4
+    assert len(load_runs(store, ["paper", "paper"])) == 72
+
+
+def test_columns_are_typed_and_unknown_params_stay_strings(store: str) -> None:
+    runs = load_runs(store, ["extra"])
+    assert runs["q"].dtype == "Int64" and sorted(runs["q"].tolist()) == [1, 1, 2, 4]
+    assert runs["historical"].dtype == "float64" and runs["historical"].max() == 0.4
+    assert runs["momentum"].dtype == "string" and set(runs["momentum"]) == {"0.9"}
+    assert runs["custom_score"].dtype == "float64"
+    assert runs["gpu_hours"].tolist() == [0.5] * 4
+    assert runs["config_hash"].notna().all() and runs["run_id"].is_unique
+    assert runs["acc"].isna().all()  # no acc history was logged for these
+
+
+def test_a_missing_experiment_is_reported_not_raised(store: str, tmp_path: pathlib.Path) -> None:
+    runs = load_runs(store, ["paper", "nope"])
+    assert len(runs) == 72
+    lines = write_report(runs, tmp_path)
+    assert lines[0] == "experiment not found: nope"
+
+
+def test_no_runs_gives_skip_lines_and_no_tables(store: str, tmp_path: pathlib.Path) -> None:
+    runs = load_runs(store, ["empty"])
+    lines = write_report(runs, tmp_path / "out", compare_paper=True)
+    assert len(runs) == 0 and (tmp_path / "out" / "runs.parquet").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["runs.parquet"]
+    assert sum("skipped" in line for line in lines) == 6, lines
+    assert not any("failed" in line for line in lines)
+
+
+def _body_rows(tex: str) -> list[list[str]]:
+    body = tex.split("\\midrule", 1)[1].split("\\bottomrule")[0]
+    rows = [line for line in body.splitlines() if line.endswith("\\\\")]
+    return [[entry.strip() for entry in line[:-2].split("&")] for line in rows]
+
+
+def _plain(entry: str) -> str:
+    return re.sub(r"^\\textbf\{(.*)\}$", r"\1", entry.strip())
+
+
+def test_paper_table1_comes_back_out_unchanged(store: str, tmp_path: pathlib.Path) -> None:
+    lines = write_report(load_runs(store, ["paper"]), tmp_path)
+    assert not any("failed" in line for line in lines), lines
+    rows = _body_rows((tmp_path / "table1.tex").read_text())
+    assert len(rows) == len(TABLE1_ORDER)
+    for key, row in zip(TABLE1_ORDER, rows):
+        assert [_plain(e) for e in row[3:]] == [f"{v:.2f}" for v in paper.TABLE1_ROWS[key]], key
+
+
+def test_paper_table1_bolds_the_best_of_each_column_per_method(
+    store: str, tmp_path: pathlib.Path
+) -> None:
+    write_report(load_runs(store, ["paper"]), tmp_path)
+    rows = _body_rows((tmp_path / "table1.tex").read_text())
+    for block, method in ((rows[:9], "ease"), (rows[9:], "aper")):
+        for column in range(12):
+            values = [paper.TABLE1_ROWS[(method, o)][column]
+                      for m, o in TABLE1_ORDER if m == method]
+            higher = ACCURACY[column % 3][2]
+            best = f"{(max if higher else min)(values):.2f}"
+            expected = [f"{v:.2f}" == best for v in values]
+            assert [r[3 + column].startswith("\\textbf{") for r in block] == expected
+
+
+def test_report_writes_every_file_and_the_parquet_round_trips(
+    store: str, tmp_path: pathlib.Path
+) -> None:
+    runs = load_runs(store)
+    lines = write_report(runs, tmp_path, compare_paper=True)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"runs.parquet", "table1.tex", "table2.tex", "table3.tex",
+                     "figure5.pdf", "figure5.png", "compare_paper.tex", "compare_paper.txt"}
+    assert any(line.endswith("table4.tex skipped: no FINISHED EASE ZO-SGD run (q = 1, other "
+                             "enhancements off) has sparsity > 0") for line in lines), lines
+    back = pd.read_parquet(tmp_path / "runs.parquet")
+    pd.testing.assert_frame_equal(back.reset_index(drop=True), runs.reset_index(drop=True))
+    image = matplotlib.image.imread(tmp_path / "figure5.png")
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert (tmp_path / "figure5.pdf").read_bytes().startswith(b"%PDF")
+    summary = (tmp_path / "compare_paper.txt").read_text()
+    assert "Table 1: 216 of 216 published numbers have runs; mean |diff| 0.00" in summary

@@ -1,0 +1,121 @@
+"""CIFAR-100 in torchvision's `cifar-100-python` format: the pickles `train`, `test` and `meta`.
+
+Each split pickle is a dict with b'data' (N x 3072 uint8 rows, channels then rows then columns)
+and b'fine_labels'; `meta` holds b'fine_label_names'. The number of classes comes from `meta`
+when it is there, else from the labels, so small test pickles with a few classes load too.
+The pixels stay in memory as uint8 (150 MB for the real training set) and become float per image.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainers.data.core import DataError, LabeledImages, Splits, one_line
+from trainers.data.layout import SPLITS, locate, split_path
+from trainers.data.transforms import eval_transform, train_transform
+
+FOLDER = "cifar-100-python"
+SIDE = 32
+ROW = 3 * SIDE * SIDE
+
+
+class PixelRows:
+    """Image i of an N x 3 x H x W uint8 tensor as a float tensor in [0, 1]; picklable."""
+
+    def __init__(self, pixels: torch.Tensor) -> None:
+        self.pixels = pixels
+
+    def __call__(self, index: int) -> torch.Tensor:
+        return self.pixels[index].float().div_(255.0)
+
+
+def _expected(data_root: str) -> str:
+    return (f"{Path(data_root) / FOLDER}/{{train,test,meta}}, torchvision's CIFAR-100 pickles "
+            "(dicts with b'data' N x 3072 uint8 and b'fine_labels')")
+
+
+def _read(dataset: str, path: Path, expected: str) -> dict[str, Any]:
+    """The unpickled dict, its bytes keys decoded (the files were written by Python 2)."""
+    try:
+        with path.open("rb") as file:
+            content = pickle.load(file, encoding="bytes")
+    except Exception as error:  # a corrupt pickle can fail with almost any exception type
+        raise DataError(f"{dataset}: cannot unpickle '{path}' ({one_line(error)}); "
+                        f"expected {expected}") from error
+    if not isinstance(content, dict):
+        raise DataError(f"{dataset}: '{path}' holds a {type(content).__name__}, not a dict; expected {expected}")
+    return {key.decode("latin1") if isinstance(key, bytes) else str(key): value for key, value in content.items()}
+
+
+def _split(dataset: str, path: Path, expected: str) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels N x 3072 uint8, labels N) of one split pickle, checked."""
+    content = _read(dataset, path, expected)
+    missing = [key for key in ("data", "fine_labels") if key not in content]
+    if missing:
+        raise DataError(f"{dataset}: '{path}' has no {' or '.join(missing)} entry; expected {expected}")
+    try:
+        pixels, labels = np.asarray(content["data"]), np.asarray(content["fine_labels"])
+    except (ValueError, TypeError) as error:  # ragged lists and other non-arrays
+        raise DataError(f"{dataset}: '{path}' data or fine_labels is not an array ({one_line(error)}); "
+                        f"expected {expected}") from error
+    if pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != ROW or len(pixels) == 0:
+        raise DataError(f"{dataset}: '{path}' data is {pixels.dtype} {pixels.shape}, not N x {ROW} uint8 "
+                        f"with N > 0; expected {expected}")
+    if labels.shape != (len(pixels),) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise DataError(f"{dataset}: '{path}' fine_labels are not {len(pixels)} integers >= 0; expected {expected}")
+    return pixels, labels.astype(np.int64)
+
+
+def _num_classes(dataset: str, base: Path, labels: list[np.ndarray], expected: str) -> tuple[int, str]:
+    """(number of classes, where it came from): meta's fine_label_names when `meta` exists, else the labels."""
+    meta = base / "meta"
+    if not meta.is_file():
+        return int(max(split.max() for split in labels)) + 1, "largest label + 1"
+    names = _read(dataset, meta, expected).get("fine_label_names")
+    if not isinstance(names, list) or not names:
+        raise DataError(f"{dataset}: '{meta}' has no fine_label_names list; expected {expected}")
+    return len(names), "fine_label_names in meta"
+
+
+def _read_all(dataset: str, data_root: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Both splits and the number of classes; every class must have images in both splits."""
+    expected = _expected(data_root)
+    base = locate(dataset, data_root, FOLDER, expected)
+    paths = [split_path(dataset, base, split, expected, folder=False) for split in SPLITS]
+    splits = [_split(dataset, path, expected) for path in paths]
+    num_classes, source = _num_classes(dataset, base, [labels for _, labels in splits], expected)
+    for path, (_, labels) in zip(paths, splits):
+        absent = sorted(set(range(num_classes)) - set(labels.tolist()))
+        if labels.max() >= num_classes or absent:
+            problem = (f"label {labels.max()}" if labels.max() >= num_classes else f"no images of class {absent[0]}")
+            raise DataError(f"{dataset}: '{path}' has {problem}, but there are {num_classes} classes ({source}); "
+                            f"expected {expected}")
+    return splits, num_classes
+
+
+class CifarData:
+    """CIFAR-100 under `<data_root>/cifar-100-python` (or `data_root` pointing at that folder)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def check(self, data_root: str) -> None:
+        """Unpickles both splits (about a second for the real files): a malformed pickle fails here."""
+        _read_all(self.name, data_root)
+
+    def load(self, data_root: str, image_size: int) -> Splits:
+        """(train with the training transform, test with the test transform, number of classes)."""
+        splits, num_classes = _read_all(self.name, data_root)
+        (train_x, train_y), (test_x, test_y) = splits
+        train = LabeledImages(train_y, PixelRows(_images(train_x)), train_transform(image_size))
+        test = LabeledImages(test_y, PixelRows(_images(test_x)), eval_transform(image_size))
+        return train, test, num_classes
+
+
+def _images(rows: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rows).reshape(-1, 3, SIDE, SIDE))

@@ -1,0 +1,103 @@
+"""The nine optimizer strategies of ZeroFlow (arXiv 2501.01045, Table 1), registered in one place.
+
+Each name maps to a frozen OptimizerSpec: which estimator family it uses (backprop, two-point
+SPSA, forward-mode AD), which torch optimizer applies the estimate, the Sign and Conserve flags,
+and its defaults. The defaults also say which settings a strategy accepts: the trainer passes a
+setting only when the strategy's defaults name it, and `create_optimizer` rejects any other key.
+Default values follow REFERENCE.md section 2 (released ZeroFlow/EASE settings); the trial presets
+(trainers/presets.py) override learning rates per dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
+
+FIRST_ORDER = "first-order"
+ZEROTH_ORDER = "zeroth-order"
+FORWARD_GRAD = "forward-grad"
+
+_SGD = {"lr": 1e-2, "momentum": 0.9, "weight_decay": 5e-4}
+_ADAM = {"lr": 1e-3, "weight_decay": 5e-4}
+# Released ZO settings: eps 1e-3, q 1, seed 1993; enhancements off (ratio 0 is plain ZO).
+_ZO = {"q": 1, "eps": 1e-3, "historical": 0.0, "sparsity": 0.0, "sparsity_mode": "exact", "seed": 1993}
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """What a strategy name means: estimator family, base optimizer, flags and defaults."""
+
+    name: str
+    family: str
+    base: str
+    description: str
+    defaults: Mapping[str, Any]
+    sign: bool = False
+    conserve: bool = False
+
+    @property
+    def needs_backward(self) -> bool:
+        return self.family == FIRST_ORDER
+
+    def forwards_per_step(self, q: int = 1) -> int:
+        """Closure evaluations one step costs (a jvp pass counts as one forward pass)."""
+        if self.family != ZEROTH_ORDER:
+            return 1
+        # Conserve: L(θ), the two SPSA points, then one forward per candidate (q = 1 only).
+        return 5 if self.conserve else 2 * q
+
+
+def _spec(name: str, family: str, base: str, description: str, defaults: dict[str, Any],
+          **flags: bool) -> OptimizerSpec:
+    return OptimizerSpec(name, family, base, description, MappingProxyType(dict(defaults)), **flags)
+
+
+def _zeroth_order(base: str, base_defaults: dict[str, Any]) -> list[OptimizerSpec]:
+    title = base.upper() if base == "sgd" else base.capitalize()
+    defaults = {**base_defaults, **_ZO}
+    if base == "sgd":
+        defaults["lr"] = 1e-4  # released ZO-SGD learning rate; ZO-Adam keeps 1e-3
+    return [
+        _spec(f"zo-{base}", ZEROTH_ORDER, base, f"two-point SPSA estimate applied by {title}", defaults),
+        _spec(f"zo-{base}-sign", ZEROTH_ORDER, base, f"SPSA with the sign of each difference, {title}",
+              defaults, sign=True),
+        _spec(f"zo-{base}-conserve", ZEROTH_ORDER, base,
+              f"SPSA, then the best of θ and the two {title} candidates on the same batch",
+              defaults, conserve=True),
+    ]
+
+
+def _registry() -> dict[str, OptimizerSpec]:
+    specs = [
+        _spec("fo-sgd", FIRST_ORDER, "sgd", "backprop gradient, SGD with momentum", _SGD),
+        _spec("fo-adam", FIRST_ORDER, "adam", "backprop gradient, Adam", _ADAM),
+        *_zeroth_order("sgd", _SGD),
+        *_zeroth_order("adam", _ADAM),
+        # Released Forward-Grad: plain SGD, lr 1e-3, no momentum, no weight decay, q ignored.
+        _spec("forward-grad", FORWARD_GRAD, "sgd", "forward-mode AD estimate (∇L·v)v, plain SGD",
+              {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "seed": 1993}),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+OPTIMIZERS: Mapping[str, OptimizerSpec] = MappingProxyType(_registry())
+
+
+def optimizer_names() -> list[str]:
+    """The nine names in the canonical order (Table 1's rows)."""
+    return list(OPTIMIZERS)
+
+
+def get_spec(name: str) -> OptimizerSpec:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{name}'; allowed: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name]
+
+
+def fo_counterpart(name: str) -> str:
+    """The first-order strategy the hybrid enhancement trains with before switching to `name`."""
+    spec = get_spec(name)
+    if spec.family == ZEROTH_ORDER:
+        return f"fo-{spec.base}"
+    return name

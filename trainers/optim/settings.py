@@ -1,0 +1,70 @@
+"""Optimizer settings: a strategy's defaults merged with the caller's overrides, checked once.
+
+Every bad setting fails here, before any model is touched, with a one-line ValueError naming the
+optimizer, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from trainers.optim.registry import OptimizerSpec
+
+SPARSITY_MODES = ("exact", "released")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; keys a strategy does not accept keep neutral values it never reads."""
+
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    q: int = 1
+    eps: float = 1e-3
+    historical: float = 0.0
+    sparsity: float = 0.0
+    sparsity_mode: str = "exact"
+    seed: int = 0
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# key -> (test the value must pass, what is allowed)
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "lr": (lambda v: _real(v) and v >= 0, "a number >= 0"),
+    "momentum": (lambda v: _real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decay": (lambda v: _real(v) and v >= 0, "a number >= 0"),
+    "q": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "eps": (lambda v: _real(v) and v > 0, "a number > 0"),
+    "historical": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
+    "sparsity": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
+    "sparsity_mode": (lambda v: v in SPARSITY_MODES, " or ".join(SPARSITY_MODES)),
+    "seed": (lambda v: _integer(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
+}
+
+
+def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Settings:
+    """The spec's defaults updated with `overrides`; raises ValueError on the first bad key."""
+    allowed = list(spec.defaults)
+    for key in overrides:
+        if key not in spec.defaults:
+            raise ValueError(f"optimizer '{spec.name}': unknown setting '{key}'; allowed: {', '.join(allowed)}")
+    values = {**spec.defaults, **overrides}
+    for key, value in values.items():
+        test, meaning = _RULES[key]
+        if not test(value):
+            raise ValueError(f"optimizer '{spec.name}': {key}={value!r} is invalid; allowed: {meaning}")
+    if spec.conserve and values["q"] != 1:
+        raise ValueError(f"optimizer '{spec.name}': q={values['q']!r} is invalid; allowed: 1 "
+                         "(Conserve compares candidates of a single estimate)")
+    floats = {key: float(value) for key, value in values.items() if key not in ("q", "seed", "sparsity_mode")}
+    return Settings(**{**values, **floats})
