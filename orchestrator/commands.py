@@ -65,13 +65,14 @@ def _print_plan(work: Plan, out: TextIO) -> None:
 
 
 def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: str | None, dry_run: bool,
-             max_concurrent: int | None, max_failures: int, storage: str, out: TextIO = sys.stdout,
+             max_concurrent: int | None, max_failures: int, storage: str, out: TextIO | None = None,
              trial: TrialFunction | None = None) -> bool:
     """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED.
 
     `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
     Ray is started here unless this process is connected already.
     """
+    out = out or sys.stdout
     grid = load_grid(path)
     work = plan(grid, tracking_uri, experiment or grid.name)
     if dry_run:

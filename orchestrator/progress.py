@@ -63,8 +63,11 @@ class SweepProgress:
     durations: list[float] = field(default_factory=list)
     gpu_hours: dict[str, float] = field(default_factory=dict)  # per config hash, earlier runs included
     most_running: int = 0
+    first_start: float | None = None  # time.monotonic() when the first trial started
 
     def start(self, digest: str) -> None:
+        if self.first_start is None:
+            self.first_start = time.monotonic()
         self.running.add(digest)
         self.most_running = max(self.most_running, len(self.running))
 

@@ -106,9 +106,9 @@ class Recorder(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         record = self._record(trial)
         kind = result.get("kind")
-        if kind == "start" and result["after_task"] >= 0:
-            self.live.echo(f"resuming {record.spec.label} after task {result['after_task']}")
-        elif kind == "task":
+        if result.get("resumed_after", -1) >= 0:
+            self.live.echo(f"resuming {record.spec.label} after task {result['resumed_after']}")
+        if kind == "task":
             task = int(result["task"])
             if task not in record.logged_tasks:
                 self.tracker.log_task(record.run_id, task, float(result["acc"]), record.hours_now())

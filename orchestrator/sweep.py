@@ -9,6 +9,7 @@ process, by orchestrator/recorder.py.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,16 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # MLflow is the record: Ray's per-trial CSV/JSON/TensorBoard files would only cost time.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # Tune logs each failed attempt's traceback; the progress line already names the trial and the
+    # error, and the traceback stays in the trial's error file under the storage path.
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if address is None:
+        # Workers of a local instance inherit this environment; without a runtime_env of its own the
+        # job can use the workers Ray starts at init, instead of booting new ones for the first trials.
         paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
-        ray.init(num_cpus=num_cpus, **options,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}})
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        ray.init(num_cpus=num_cpus, **options)
     else:
         # Ship this checkout's code to every node, so workers run what the driver expanded.
         ray.init(address=address, **options, runtime_env={"py_modules": [orchestrator, trainers]})

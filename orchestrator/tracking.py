@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -20,11 +19,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.grid import TrialSpec
+from orchestrator.runindex import ERROR_TAG, HASH_TAG, RunState, prefer, runs_from_tables
 
 DEFAULT_STORE = "mlflow.db"
-HASH_TAG = "zfsweep.config_hash"
 GRID_TAG = "zfsweep.grid"
-ERROR_TAG = "zfsweep.error"
 RESULT_METRICS = ("avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
                   "forward_passes", "wall_seconds", "trainable_params")
 SQLITE = "sqlite:///"
@@ -37,17 +35,6 @@ def resolve_tracking_uri(uri: str | None) -> str:
     if uri:
         return uri
     return f"sqlite:///{Path(DEFAULT_STORE).resolve()}"
-
-
-@dataclass(frozen=True)
-class RunState:
-    """What the driver needs of a trial's existing run."""
-
-    run_id: str
-    status: str
-    gpu_hours: float = 0.0
-    wall_seconds: float | None = None
-    has_error: bool = False
 
 
 def _params(spec: TrialSpec) -> list[Param]:
@@ -68,6 +55,9 @@ class Tracker:
     """The experiment of one grid in one tracking store."""
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
+        # With a tracking server MLflow prints each run's URL as it ends: one line per trial,
+        # in the middle of the progress line. The MLflow UI lists them all.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.client = MlflowClient(tracking_uri)
         self.tracking_uri = tracking_uri
         found = self.client.get_experiment_by_name(experiment)
@@ -84,6 +74,11 @@ class Tracker:
 
     def runs_by_hash(self) -> dict[str, RunState]:
         """The run of each config hash; a FINISHED run wins over any other run with the same hash."""
+        fast = runs_from_tables(self.tracking_uri, self.experiment_id)
+        return fast if fast is not None else self.runs_by_hash_api()
+
+    def runs_by_hash_api(self) -> dict[str, RunState]:
+        """runs_by_hash through MLflow's search API (tracking servers; other database schemas)."""
         runs: dict[str, RunState] = {}
         token: str | None = None
         while True:
@@ -91,8 +86,8 @@ class Tracker:
                                            max_results=PAGE, page_token=token)
             for run in page:
                 digest = run.data.tags.get(HASH_TAG)
-                if digest and (digest not in runs or run.info.status == "FINISHED"):
-                    runs[digest] = _state(run)
+                if digest:
+                    prefer(runs, digest, _state(run))
             token = page.token
             if not token:
                 return runs

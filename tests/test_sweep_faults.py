@@ -27,6 +27,7 @@ from orchestrator.grid import load_grid
 from orchestrator.sweep import checkpoint_root, start_ray
 from orchestrator.tracking import ERROR_TAG, HASH_TAG, Tracker
 from trainers.config import TrialConfig
+from test_data import write_folders
 from trainers.trial import TaskReport, TrialResult, run_trial
 
 ATTEMPTS = "ZFSWEEP_TEST_ATTEMPTS"
@@ -151,3 +152,16 @@ def test_a_new_driver_resumes_the_run_and_checkpoint_an_earlier_one_left(ray_ins
     again, output, _ = sweep(tmp_path, grid_text)  # everything FINISHED: nothing runs, no new run
     assert again and output.splitlines() == ["2 trials: 2 finished, 0 failed, 0 not run"]
     assert sum(len(r) for r in runs_by_seed(uri, "resumed").values()) == 2
+
+
+def test_a_relative_data_root_is_read_from_the_drivers_directory(ray_instance: None, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ray runs each trial inside its own trial folder; the data still comes from where zfsweep ran.
+    write_folders(tmp_path / "data", "cub")
+    monkeypatch.chdir(tmp_path)
+    grid = ("name: onDisk\nfixed: {dataset: cub, data_root: data, method: aper, optimizer: zo-sgd, backbone: test_vit,"
+            " weights: random, image_size: 32, tasks: 2, epochs: 1, batch_size: 4}\nseeds: [9]\n")
+    ok, output, uri = sweep(tmp_path, grid)
+    assert ok, output
+    (run,) = runs_by_seed(uri, "onDisk")[9]
+    assert run.data.params["data_root"] == "data" and run.info.status == "FINISHED"

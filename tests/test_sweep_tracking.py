@@ -1,8 +1,8 @@
 """MLflow bookkeeping keyed by config hash, and hash-keyed checkpoints, on a real SQLite store."""
 
+import pickle
 from pathlib import Path
 
-import pickle
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator.checkpoints import CheckpointStore, folder_name
 from orchestrator.commands import plan
 from orchestrator.grid import load_grid
+from orchestrator.runindex import runs_from_tables
 from orchestrator.tracking import ERROR_TAG, HASH_TAG, Tracker
 
 
@@ -71,3 +72,25 @@ def test_checkpoints_load_data_only(tmp_path: Path) -> None:
     torch.save({"task": 0, "state": Payload()}, tmp_path / "evil" / "trial_state.pt")
     with pytest.raises(pickle.UnpicklingError):
         store.load("evil")
+
+
+def test_the_table_index_gives_the_search_apis_answer(tmp_path: Path, grid) -> None:
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    tracker = Tracker(uri, "g")
+    first, second, third = grid.trials
+    tracker.finish(tracker.start(first, None), {"avg_acc": 1.0, "wall_seconds": 12.0}, [(0, 1.0)], 0.5)
+    tracker.fail(tracker.start(second, None), "RuntimeError: boom", 0.25)
+    tracker.log_task(tracker.start(third, None), 0, 1.0, 0.1)
+    client = MlflowClient(uri)
+    # a stray second run of an existing hash (not made by zfsweep), and a deleted run: the
+    # FINISHED run wins, the deleted one is ignored
+    stray = client.create_run(tracker.experiment_id, tags={HASH_TAG: first.config_hash}).info.run_id
+    deleted = client.create_run(tracker.experiment_id, tags={HASH_TAG: "0123456789abcdef"}).info.run_id
+    client.delete_run(deleted)
+    assert stray
+    fast = runs_from_tables(uri, tracker.experiment_id)
+    assert fast == tracker.runs_by_hash_api() == tracker.runs_by_hash()
+    assert fast is not None and set(fast) == {t.config_hash for t in grid.trials}
+    assert fast[first.config_hash].status == "FINISHED" and fast[first.config_hash].wall_seconds == 12.0
+    assert fast[second.config_hash].has_error and fast[third.config_hash].gpu_hours == 0.1
+    assert runs_from_tables("http://127.0.0.1:5000", "1") is None
