@@ -129,4 +129,4 @@ def status_counts(path: str, tracking_uri: str, experiment: str | None) -> Count
     walls = [r.wall_seconds for r in finished if r.wall_seconds]
     remaining = len(grid.trials) - len(finished) - failed
     return Counts(len(grid.trials), len(finished), running, failed, sum(r.gpu_hours for r in runs),
-                  eta(remaining, sum(walls) / len(walls) if walls else None, running) if running else None)
+                  eta(remaining, sum(walls) / len(walls) if walls else None, running))

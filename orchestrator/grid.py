@@ -3,9 +3,10 @@
 Trials are the cartesian product of the axes (and of each `include` sub-grid, and the seeds);
 `when` rules then add settings to the trials they match, `exclude` rules drop trials, and every
 remaining trial is validated, resolved (presets filled in) and hashed before anything starts.
-Grids such as full.yaml hold tens of thousands of trials, so each distinct setting value is
-checked once (make_config on that value alone) and each trial only gets the cheap cross-setting
-check; the result is the same as make_config on every trial.
+Grids such as full.yaml hold tens of thousands of trials (20,824 expand in ~0.6 s), so every
+value the file states is checked once, up front (make_config on that value alone), each trial
+only gets the cheap cross-setting check, and presets are looked up once per (method, optimizer,
+dataset); tests/test_grid.py checks that the result equals make_config + resolve on every trial.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def _hash_values(values: Mapping[str, Any]) -> str:
 
 @lru_cache(maxsize=1024)
 def _presets(method: str, optimizer: str, dataset: str) -> tuple[tuple[str, Any], ...]:
-    """trainers.presets.preset for one (method, optimizer, dataset): the only fields it reads."""
+    """trainers.presets.preset for one (method, optimizer, dataset), the fields it depends on."""
     return tuple(preset(TrialConfig(method=method, optimizer=optimizer, dataset=dataset)).items())
 
 

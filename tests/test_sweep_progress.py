@@ -1,8 +1,15 @@
-"""The one-line progress display: counts, ETA, redraw on a terminal, a line per change otherwise."""
+"""The one-line progress display (counts, ETA, redraw on a terminal, a line per change otherwise) and
+the GPU-hours each trial is charged."""
 
 import io
+import time
+from pathlib import Path
 
+import pytest
+
+from orchestrator.grid import Grid, load_grid
 from orchestrator.progress import Counts, LiveLine, SweepProgress, eta, format_eta
+from orchestrator.recorder import TrialRecord
 
 
 class Terminal(io.StringIO):
@@ -54,3 +61,21 @@ def test_on_a_terminal_one_line_is_redrawn_in_place() -> None:
     assert "\n" not in text.split("finished x")[0]  # the counts line was drawn with \r, no newline
     assert text.count("3 trials: 0 finished, 1 running") == 2  # drawn, then redrawn below the event line
     assert text.endswith("\n") and "\r\x1b[Kfinished x\n" in text
+
+
+def test_gpu_hours_add_up_every_attempt_at_the_trials_gpu_fraction(tmp_path: Path) -> None:
+    spec = load_grid_text(tmp_path).trials[0]
+    record = TrialRecord(spec, "run", gpu=0.25, gpu_hours=1.0)  # 1 GPU-hour from an earlier driver
+    record.attempt_started = time.time() - 2 * 3600  # an attempt of two hours, then a retry of one
+    record.end_attempt()
+    record.attempt_started = time.time() - 3600
+    assert record.hours_now() == pytest.approx(1.0 + 0.5 + 0.25, abs=1e-3)
+    record.end_attempt()
+    assert record.gpu_hours == pytest.approx(1.75, abs=1e-3) and record.seconds == pytest.approx(3 * 3600, abs=5)
+    assert record.hours_now() == record.gpu_hours  # no attempt running
+
+
+def load_grid_text(folder: Path) -> Grid:
+    path = folder / "grid.yaml"
+    path.write_text("fixed: {dataset: digits}\n")
+    return load_grid(path)
