@@ -77,12 +77,12 @@ def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     ray.shutdown()
 
 
-def sweep(tmp_path: Path, grid: str, retries: int = 2) -> tuple[bool, str, str]:
+def sweep(tmp_path: Path, grid: str, retries: int = 2, max_concurrent: int | None = None) -> tuple[bool, str, str]:
     (tmp_path / "grid.yaml").write_text(grid)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     out = io.StringIO()
     ok = run_grid(str(tmp_path / "grid.yaml"), tracking_uri=uri, experiment=None, address=None, dry_run=False,
-                  max_concurrent=None, max_failures=retries, storage=str(tmp_path / "ray"), out=out,
+                  max_concurrent=max_concurrent, max_failures=retries, storage=str(tmp_path / "ray"), out=out,
                   trial=faulty_trial)
     return ok, out.getvalue(), uri
 
@@ -140,8 +140,9 @@ def test_a_new_driver_resumes_the_run_and_checkpoint_an_earlier_one_left(ray_ins
         tracker.log_task(run_id, report.task, report.accuracy, 0.0)
     CheckpointStore(checkpoint_root(tmp_path / "ray", "resumed")).save(spec.config_hash, 1, reports[1].state)
 
-    ok, output, _ = sweep(tmp_path, grid_text)
+    ok, output, _ = sweep(tmp_path, grid_text, max_concurrent=1)
     assert ok and output.splitlines()[-1] == "2 trials: 2 finished, 0 failed, 0 not run"
+    assert "1 running" in output and "2 running" not in output  # --max-concurrent 1 on 2 CPUs
     assert "resuming aper/zo-sgd/digits q=1 seed=6 after task 1" in output
     runs = runs_by_seed(uri, "resumed")
     assert [r.info.run_id for r in runs[6]] == [run_id] and len(runs[7]) == 1
