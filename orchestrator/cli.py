@@ -14,10 +14,11 @@ from typing import Any, Callable
 
 import click
 
-from orchestrator.grid import GridError
+from orchestrator.gridfile import GridError
 from orchestrator.tracking import resolve_tracking_uri
 from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig
 
+DEFAULT_STORAGE = "ray_results"
 TRACKING_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)"
 
 
@@ -45,20 +46,22 @@ def main() -> None:
 @main.command()
 @click.argument("grid", type=click.Path(dir_okay=False))
 @click.option("--tracking-uri", help=TRACKING_HELP)
-@click.option("--address", help="Ray cluster address to join (default: start a local instance)")
+@click.option("--address", help="Ray cluster address to join, e.g. HEAD_IP:6379 (default: start a local instance)")
 @click.option("--experiment", help="MLflow experiment (default: the grid's name)")
 @click.option("--dry-run", is_flag=True, help="print the plan, run nothing")
 @click.option("--max-concurrent", type=click.IntRange(min=1), help="at most this many trials at once")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="retries of a failed trial, each from its last finished task")
+@click.option("--storage-path", default=DEFAULT_STORAGE, show_default=True,
+              help="Ray results and per-trial checkpoints; shared storage on a multi-node cluster")
 def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None,
-        dry_run: bool, max_concurrent: int | None, retries: int) -> None:
+        dry_run: bool, max_concurrent: int | None, retries: int, storage_path: str) -> None:
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator.commands import run_grid
 
     ok = _guarded(lambda: run_grid(grid, tracking_uri=resolve_tracking_uri(tracking_uri), experiment=experiment,
                                    address=address, dry_run=dry_run, max_concurrent=max_concurrent,
-                                   max_failures=retries, echo=click.echo))
+                                   max_failures=retries, storage=storage_path))
     sys.exit(0 if ok else 1)
 
 
@@ -112,11 +115,11 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--experiment", help="MLflow experiment (default: the grid's name)")
 def status(grid: str, tracking_uri: str | None, experiment: str | None) -> None:
-    """Counts of finished / running / failed / missing trials of GRID."""
+    """Finished / running / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
     from orchestrator.commands import status_counts
 
     counts = _guarded(lambda: status_counts(grid, resolve_tracking_uri(tracking_uri), experiment))
-    click.echo(", ".join(f"{count} {name}" for name, count in counts.items()))
+    click.echo(counts.line())
 
 
 @main.command(name="list")
@@ -131,10 +134,13 @@ def list_names(what: str) -> None:
 
 @main.command()
 @click.option("--tracking-uri", help=TRACKING_HELP)
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on (this machine only by default)")
 @click.option("--port", type=int, default=5000, show_default=True)
 def ui(tracking_uri: str | None, host: str, port: int) -> None:
     """The MLflow UI for the same tracking store."""
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", resolve_tracking_uri(tracking_uri),
-               "--host", host, "--port", str(port)]
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        click.echo(f"{uri} is a tracking server: its UI is at that address")
+        return
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     sys.exit(subprocess.call(command))

@@ -2,67 +2,131 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, TextIO
 
+from orchestrator.checkpoints import CheckpointStore
 from orchestrator.grid import Grid, TrialSpec, load_grid
-from orchestrator.tracking import Tracker
-from trainers.data import check_available
+from orchestrator.progress import Counts, LiveLine, SweepProgress, eta
+from orchestrator.tracking import RunState, Tracker
+from trainers.data import DataError, check_available
 
-Echo = Callable[[str], None]
-RAY_STORAGE = "ray_results"
+if TYPE_CHECKING:
+    from orchestrator.trainable import TrialFunction
 
 
-def check_data(grid: Grid) -> None:
-    """Every data set the grid needs is on disk (raises DataError naming the first that is not)."""
-    for dataset, root in sorted({(t.config.dataset, t.config.data_root) for t in grid.trials}):
+@dataclass(frozen=True)
+class Plan:
+    """A grid against its MLflow experiment: which trials are FINISHED, which still have to run."""
+
+    grid: Grid
+    experiment: str
+    runs: dict[str, RunState]
+    pending: list[TrialSpec]
+
+    @property
+    def finished(self) -> int:
+        return len(self.grid.trials) - len(self.pending)
+
+
+def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
+    """Skip-finished: the trials without a FINISHED run, read without creating anything."""
+    tracker = Tracker.existing(tracking_uri, experiment)
+    runs = tracker.runs_by_hash() if tracker else {}
+    pending = [spec for spec in grid.trials if getattr(runs.get(spec.config_hash), "status", None) != "FINISHED"]
+    return Plan(grid, experiment, runs, pending)
+
+
+def check_data(trials: list[TrialSpec]) -> None:
+    """Every data set these trials need is on disk (raises DataError naming the first that is not)."""
+    for dataset, root in sorted({(t.config.dataset, t.config.data_root) for t in trials}):
         check_available(dataset, root)
 
 
-def plan(grid: Grid, tracking_uri: str, experiment: str) -> tuple[list[TrialSpec], int]:
-    """(trials still to run, number already FINISHED), read without creating anything."""
-    tracker = Tracker.existing(tracking_uri, experiment)
-    finished = tracker.finished_hashes() if tracker else set()
-    pending = [spec for spec in grid.trials if spec.config_hash not in finished]
-    return pending, len(grid.trials) - len(pending)
+def _missing_data(trials: list[TrialSpec]) -> list[str]:
+    notes = []
+    for dataset, root in sorted({(t.config.dataset, t.config.data_root) for t in trials}):
+        try:
+            check_available(dataset, root)
+        except DataError as error:
+            notes.append(f"note: {error} (a real run stops here)")
+    return notes
 
 
-def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: str | None,
-             dry_run: bool, max_concurrent: int | None, max_failures: int, echo: Echo) -> bool:
-    """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED."""
+def _print_plan(work: Plan, out: TextIO) -> None:
+    for spec in work.pending:
+        r = spec.resources
+        out.write(f"to run  {spec.config_hash}  {spec.label}  cpu={r.cpu:g} gpu={r.gpu:g} ~{r.memory_gb:g} GB\n")
+    for note in _missing_data(work.pending):
+        out.write(note + "\n")
+    out.write(f"{len(work.grid.trials)} trials: {work.finished} finished, {len(work.pending)} to run\n")
+
+
+def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: str | None, dry_run: bool,
+             max_concurrent: int | None, max_failures: int, storage: str, out: TextIO | None = None,
+             trial: TrialFunction | None = None) -> bool:
+    """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED.
+
+    `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
+    Ray is started here unless this process is connected already.
+    """
+    out = out or sys.stdout
     grid = load_grid(path)
-    check_data(grid)
-    experiment = experiment or grid.name
-    pending, finished = plan(grid, tracking_uri, experiment)
+    work = plan(grid, tracking_uri, experiment or grid.name)
     if dry_run:
-        for spec in pending:
-            echo(f"to run  {spec.config_hash}  {spec.label}")
-        echo(f"{len(grid.trials)} trials: {finished} finished, {len(pending)} to run")
+        _print_plan(work, out)
         return True
-    if not pending:
-        echo(f"{len(grid.trials)} trials: {finished} finished, 0 to run")
+    check_data(work.pending)
+    total = len(grid.trials)
+    if not work.pending:
+        out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
-    from orchestrator.sweep import run_sweep, start_ray  # Ray is heavy: import it only to run
+    from orchestrator.sweep import checkpoint_root, run_sweep, start_ray  # Ray is heavy: import it only to run
+    from trainers.trial import run_trial
 
-    tracker = Tracker(tracking_uri, experiment)  # the driver creates the experiment before any trial
-    echo(f"{experiment}: {len(pending)} of {len(grid.trials)} trials to run, tracking at {tracking_uri}")
+    tracker = Tracker(tracking_uri, work.experiment)  # the driver creates the experiment before any trial
+    root = Path(storage).resolve()
+    _remove_stale_checkpoints(checkpoint_root(root, work.experiment), work)
+    out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run, tracking at {tracking_uri}\n")
     start_ray(address)
-    outcome = run_sweep(pending, tracker, storage=Path(RAY_STORAGE).resolve(), name=experiment,
-                        max_concurrent=max_concurrent, max_failures=max_failures, echo=echo)
-    done = finished + len(outcome.finished)
-    missing = len(grid.trials) - done - len(outcome.failed)
-    echo(f"{len(grid.trials)} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run")
-    return done == len(grid.trials)
+    progress = _progress(work)
+    outcome = run_sweep(work.pending, tracker, work.runs, progress, LiveLine(out), storage=root,
+                        name=work.experiment, max_concurrent=max_concurrent, max_failures=max_failures,
+                        trial=trial or run_trial)
+    done = work.finished + len(outcome.finished)
+    missing = total - done - len(outcome.failed)
+    out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")
+    return done == total
 
 
-def status_counts(path: str, tracking_uri: str, experiment: str | None) -> dict[str, int]:
-    """finished / running / failed / missing counts of a grid's trials, from MLflow alone."""
+def _progress(work: Plan) -> SweepProgress:
+    """Counts at the start of the sweep: earlier runs' GPU-hours and mean duration included."""
+    grid_runs = {s.config_hash: work.runs[s.config_hash] for s in work.grid.trials if s.config_hash in work.runs}
+    walls = [r.wall_seconds for r in grid_runs.values() if r.status == "FINISHED" and r.wall_seconds]
+    return SweepProgress(total=len(work.grid.trials), finished=work.finished,
+                         prior_mean_seconds=sum(walls) / len(walls) if walls else None,
+                         gpu_hours={digest: run.gpu_hours for digest, run in grid_runs.items()})
+
+
+def _remove_stale_checkpoints(root: Path, work: Plan) -> None:
+    """Checkpoints of trials that FINISHED (a driver was killed between recording and clean-up)."""
+    store = CheckpointStore(root)
+    finished = {digest for digest, run in work.runs.items() if run.status == "FINISHED"}
+    for digest in store.digests() & finished:
+        store.remove(digest)
+
+
+def status_counts(path: str, tracking_uri: str, experiment: str | None) -> Counts:
+    """finished / running / failed / pending trials of a grid, GPU-hours and ETA, from MLflow alone."""
     grid = load_grid(path)
-    tracker = Tracker.existing(tracking_uri, experiment or grid.name)
-    runs = tracker.runs_by_hash() if tracker else {}
-    counts = {"finished": 0, "running": 0, "failed": 0, "missing": 0}
-    names = {"FINISHED": "finished", "RUNNING": "running", "SCHEDULED": "running"}
-    for spec in grid.trials:
-        run = runs.get(spec.config_hash)
-        counts["missing" if run is None else names.get(run.status, "failed")] += 1
-    return counts
+    work = plan(grid, tracking_uri, experiment or grid.name)
+    runs = [work.runs[s.config_hash] for s in grid.trials if s.config_hash in work.runs]
+    finished = [r for r in runs if r.status == "FINISHED"]
+    running = sum(r.status in ("RUNNING", "SCHEDULED") for r in runs)
+    failed = sum(r.status == "FAILED" for r in runs)
+    walls = [r.wall_seconds for r in finished if r.wall_seconds]
+    remaining = len(grid.trials) - len(finished) - failed
+    return Counts(len(grid.trials), len(finished), running, failed, sum(r.gpu_hours for r in runs),
+                  eta(remaining, sum(walls) / len(walls) if walls else None, running))

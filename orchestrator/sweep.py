@@ -1,139 +1,97 @@
-"""Ray Tune wiring: the trainable around `run_trial`, per-task checkpoints, retries, and the
-driver-side callback that records every trial in MLflow and prints progress.
+"""Ray Tune wiring: start or join Ray, per-trial resources, retries, and the Tuner around the trials.
 
-Trials report after every task with a checkpoint, so a retried trial (Ray's FailureConfig)
-continues from its last finished task. MLflow is written only here, in the driver.
+Each trial asks for its own CPUs and GPU fraction (orchestrator/resources.py); Ray packs
+fractional trials onto shared GPUs. A trial that raises, runs out of memory or loses its worker
+(or its whole node) is retried up to `max_failures` times by Ray's FailureConfig and resumes
+from its hash-keyed checkpoint (orchestrator/checkpoints.py). MLflow is written only in this
+process, by orchestrator/recorder.py.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.execution.placement_groups import PlacementGroupFactory
 
+import orchestrator
+import trainers
+from orchestrator.checkpoints import CheckpointStore, folder_name
 from orchestrator.grid import TrialSpec
+from orchestrator.progress import LiveLine, SweepProgress
+from orchestrator.recorder import Recorder, SweepOutcome
+from orchestrator.trainable import TrialFunction, make_trainable, trial_params
 from orchestrator.tracking import RunState, Tracker
-from trainers.checkpoint import load_state, save_state
-from trainers.config import TrialConfig
-from trainers.trial import TaskReport, run_trial
+from trainers.trial import run_trial
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-Echo = Callable[[str], None]
+CHECKPOINTS = "zfsweep-checkpoints"
 
 
-def run_trainable(params: dict[str, Any]) -> None:
-    """The Ray Tune function trainable: one trial, resumed from its checkpoint when retried."""
-    config = TrialConfig(**params["spec"]["config"])
-    resume = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            resume = load_state(Path(folder))
+def start_ray(address: str | None, num_cpus: int | None = None) -> None:
+    """Join the cluster at `address`, or start a local Ray instance; trials can import this project.
 
-    def on_task_end(report: TaskReport) -> None:
-        with tempfile.TemporaryDirectory() as folder:
-            save_state(report.state, Path(folder))
-            tune.report({"task": report.task, "acc": report.accuracy, "done": False},
-                        checkpoint=tune.Checkpoint.from_directory(folder))
-
-    result = run_trial(config, resume=resume, on_task_end=on_task_end).to_dict()
-    result.pop("acc")
-    tune.report({**result, "done": True})
-
-
-@dataclass
-class SweepOutcome:
-    finished: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-
-
-def _error_line(trial: Any) -> str:
-    path = getattr(trial, "error_file", None)
-    if path and os.path.exists(path):
-        lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
-        if lines:
-            return lines[-1].strip()
-    return "trial failed (no error message recorded)"
-
-
-class Recorder(tune.Callback):
-    """Writes each trial's MLflow run as Tune reports it, and prints a line as each trial ends."""
-
-    def __init__(self, tracker: Tracker, specs: dict[str, TrialSpec], runs: dict[str, RunState],
-                 gpus_per_trial: float, echo: Echo) -> None:
-        self.tracker, self.specs, self.runs, self.echo = tracker, specs, runs, echo
-        self.gpus_per_trial = gpus_per_trial
-        self.run_ids: dict[str, str] = {}
-        self.started: dict[str, float] = {}
-        self.outcome = SweepOutcome()
-
-    def _spec(self, trial: Any) -> TrialSpec:
-        return self.specs[trial.config["spec"]["hash"]]
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if trial.trial_id not in self.run_ids:
-            spec = self._spec(trial)
-            self.run_ids[trial.trial_id] = self.tracker.start(spec, self.runs.get(spec.config_hash))
-            self.started[trial.trial_id] = time.time()
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        run_id = self.run_ids[trial.trial_id]
-        if not result.get("done"):
-            self.tracker.log_task(run_id, int(result["task"]), float(result["acc"]))
-            return
-        hours = (time.time() - self.started[trial.trial_id]) / 3600.0
-        self.tracker.finish(run_id, result, extra=[("gpu_hours", hours * self.gpus_per_trial)])
-        label = self._spec(trial).label
-        self.outcome.finished.append(label)
-        self.echo(f"finished {label}: Avg {result['avg_acc']:.2f} Last {result['last_acc']:.2f} "
-                  f"Fgt {result['forgetting']:.2f} ({result['wall_seconds']:.0f} s)")
-
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.echo(f"retrying {self._spec(trial).label} from its last finished task: {_error_line(trial)}")
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        reason = _error_line(trial)
-        label = self._spec(trial).label
-        if trial.trial_id in self.run_ids:
-            self.tracker.fail(self.run_ids[trial.trial_id], reason)
-        self.outcome.failed.append(label)
-        self.echo(f"FAILED {label}: {reason}")
-
-
-def start_ray(address: str | None) -> None:
-    """Join `address`, or start a local Ray instance that can import this project."""
-    # The legacy reporter honours verbose=0; the new one still prints its tables.
+    Does nothing when this process is already connected (the benchmark and tests start Ray first).
+    """
+    if ray.is_initialized():
+        return
+    # The legacy reporter honours verbose=0 (no trial table); orchestrator/progress.py prints ours.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}})
+    # MLflow is the record: Ray's per-trial CSV/JSON/TensorBoard files would only cost time.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # Tune logs each failed attempt's traceback; the progress line already names the trial and the
+    # error, and the traceback stays in the trial's error file under the storage path.
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+    if address is None:
+        # Workers of a local instance inherit this environment; without a runtime_env of its own the
+        # job can use the workers Ray starts at init, instead of booting new ones for the first trials.
+        paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        ray.init(num_cpus=num_cpus, **options)
+    else:
+        # Ship this checkout's code to every node, so workers run what the driver expanded.
+        ray.init(address=address, **options, runtime_env={"py_modules": [orchestrator, trainers]})
 
 
-def trial_resources() -> dict[str, float]:
-    gpus = float(ray.cluster_resources().get("GPU", 0.0))
-    return {"cpu": 1.0, "gpu": 1.0 if gpus else 0.0}
+def checkpoint_root(storage: Path, experiment: str) -> Path:
+    return storage / CHECKPOINTS / folder_name(experiment)
 
 
-def run_sweep(specs: list[TrialSpec], tracker: Tracker, *, storage: Path, name: str,
-              max_concurrent: int | None, max_failures: int, echo: Echo) -> SweepOutcome:
+def _placement(params: dict[str, Any]) -> PlacementGroupFactory:
+    wanted = {key: value for key, value in params["spec"]["resources"].items() if value > 0}
+    return PlacementGroupFactory([wanted])
+
+
+def _dirname(trial: Any) -> str:
+    return f"trial_{trial.config['spec']['hash']}"
+
+
+def run_sweep(specs: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState], progress: SweepProgress,
+              live: LiveLine, *, storage: Path, name: str, max_concurrent: int | None, max_failures: int,
+              trial: TrialFunction = run_trial) -> SweepOutcome:
     """Run `specs` on the connected Ray instance; returns which trials finished and which failed."""
-    resources = trial_resources()
-    recorder = Recorder(tracker, {s.config_hash: s for s in specs}, tracker.runs_by_hash(), resources["gpu"], echo)
-    space = [{"hash": s.config_hash, "config": s.config.to_dict()} for s in specs]
+    with_gpus = float(ray.cluster_resources().get("GPU", 0.0)) > 0
+    store = CheckpointStore(checkpoint_root(storage, name))
+    recorder = Recorder(tracker, {s.config_hash: s for s in specs}, runs, store, progress, live, with_gpus)
+    space = [trial_params(s.config_hash, s.config.to_dict(), store.root, s.resources.ray_request(with_gpus))
+             for s in specs]
     tuner = tune.Tuner(
-        tune.with_resources(run_trainable, resources),
+        tune.with_resources(make_trainable(trial), _placement),
         param_space={"spec": tune.grid_search(space)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent),
+        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
+                                    trial_dirname_creator=_dirname),
         run_config=tune.RunConfig(
-            name=name, storage_path=str(storage), verbose=0, callbacks=[recorder],
-            failure_config=tune.FailureConfig(max_failures=max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+            name=folder_name(name), storage_path=str(storage), verbose=0, callbacks=[recorder],
+            failure_config=tune.FailureConfig(max_failures=max_failures)),
     )
-    tuner.fit()
-    return recorder.outcome
+    try:
+        tuner.fit()
+    finally:
+        recorder.interrupt_unfinished()
+        live.close()
+    return recorder.outcome()

@@ -2,29 +2,31 @@
 
 SQLite stores break under concurrent writers and concurrent experiment creation, so trials never
 talk to MLflow: the driver creates the experiment before any trial starts and writes every run
-from Ray Tune callbacks. A trial that was started before (crashed, killed, failed) continues its
-own run; only FINISHED runs count as done.
+from Ray Tune callbacks, to a local SQLite file or over HTTP to a tracking server. A trial that
+was started before (crashed, killed, failed, or interrupted with its driver) continues its own
+run; only FINISHED runs count as done.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.grid import TrialSpec
+from orchestrator.runindex import ERROR_TAG, HASH_TAG, RunState, prefer, runs_from_tables
 
 DEFAULT_STORE = "mlflow.db"
-HASH_TAG = "zfsweep.config_hash"
 GRID_TAG = "zfsweep.grid"
-ERROR_TAG = "zfsweep.error"
 RESULT_METRICS = ("avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
                   "forward_passes", "wall_seconds", "trainable_params")
+SQLITE = "sqlite:///"
+PAGE = 5000  # the largest page an MLflow search may ask for
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -35,12 +37,6 @@ def resolve_tracking_uri(uri: str | None) -> str:
     return f"sqlite:///{Path(DEFAULT_STORE).resolve()}"
 
 
-@dataclass(frozen=True)
-class RunState:
-    run_id: str
-    status: str
-
-
 def _params(spec: TrialSpec) -> list[Param]:
     return [Param(key, str(value)) for key, value in sorted(spec.config.to_dict().items())]
 
@@ -49,10 +45,19 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _state(run: Any) -> RunState:
+    metrics = run.data.metrics
+    return RunState(run.info.run_id, run.info.status, float(metrics.get("gpu_hours", 0.0)),
+                    metrics.get("wall_seconds"), ERROR_TAG in run.data.tags)
+
+
 class Tracker:
     """The experiment of one grid in one tracking store."""
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
+        # With a tracking server MLflow prints each run's URL as it ends: one line per trial,
+        # in the middle of the progress line. The MLflow UI lists them all.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.client = MlflowClient(tracking_uri)
         self.tracking_uri = tracking_uri
         found = self.client.get_experiment_by_name(experiment)
@@ -61,20 +66,28 @@ class Tracker:
     @classmethod
     def existing(cls, tracking_uri: str, experiment: str) -> "Tracker | None":
         """The tracker of an experiment that already exists, without creating anything."""
+        if tracking_uri.startswith(SQLITE) and not Path(tracking_uri[len(SQLITE):]).exists():
+            return None  # opening a missing SQLite store would create the file
         if MlflowClient(tracking_uri).get_experiment_by_name(experiment) is None:
             return None
         return cls(tracking_uri, experiment)
 
     def runs_by_hash(self) -> dict[str, RunState]:
         """The run of each config hash; a FINISHED run wins over any other run with the same hash."""
+        fast = runs_from_tables(self.tracking_uri, self.experiment_id)
+        return fast if fast is not None else self.runs_by_hash_api()
+
+    def runs_by_hash_api(self) -> dict[str, RunState]:
+        """runs_by_hash through MLflow's search API (tracking servers; other database schemas)."""
         runs: dict[str, RunState] = {}
         token: str | None = None
         while True:
-            page = self.client.search_runs([self.experiment_id], max_results=5000, page_token=token)
+            page = self.client.search_runs([self.experiment_id], run_view_type=ViewType.ACTIVE_ONLY,
+                                           max_results=PAGE, page_token=token)
             for run in page:
                 digest = run.data.tags.get(HASH_TAG)
-                if digest and (digest not in runs or run.info.status == "FINISHED"):
-                    runs[digest] = RunState(run.info.run_id, run.info.status)
+                if digest:
+                    prefer(runs, digest, _state(run))
             token = page.token
             if not token:
                 return runs
@@ -86,21 +99,41 @@ class Tracker:
         """Continue the trial's earlier run if it has one, otherwise create its run."""
         if existing is not None:
             self.client.update_run(existing.run_id, status="RUNNING")
+            if existing.has_error:
+                self.client.delete_tag(existing.run_id, ERROR_TAG)
             return existing.run_id
         run = self.client.create_run(self.experiment_id, run_name=spec.label,
                                      tags={HASH_TAG: spec.config_hash, GRID_TAG: spec.grid})
         self.client.log_batch(run.info.run_id, params=_params(spec))
         return run.info.run_id
 
-    def log_task(self, run_id: str, task: int, accuracy: float) -> None:
-        self.client.log_batch(run_id, metrics=[Metric("acc", accuracy, _now_ms(), task)])
+    def logged_tasks(self, run_id: str) -> set[int]:
+        """Tasks whose accuracy the run already holds (a continued run must not log them twice)."""
+        return {metric.step for metric in self.client.get_metric_history(run_id, "acc")}
 
-    def finish(self, run_id: str, result: Mapping[str, Any], extra: Iterable[tuple[str, float]] = ()) -> None:
-        metrics = [Metric(key, float(result[key]), _now_ms(), 0) for key in RESULT_METRICS if key in result]
-        metrics += [Metric(key, float(value), _now_ms(), 0) for key, value in extra]
+    def log_task(self, run_id: str, task: int, accuracy: float, gpu_hours: float) -> None:
+        self.client.log_batch(run_id, metrics=[Metric("acc", accuracy, _now_ms(), task),
+                                               Metric("gpu_hours", gpu_hours, _now_ms(), 0)])
+
+    def finish(self, run_id: str, result: Mapping[str, Any], tasks: Iterable[tuple[int, float]],
+               gpu_hours: float) -> None:
+        """Log the result (and any task accuracy not logged yet), then mark the run FINISHED."""
+        now = _now_ms()
+        metrics = [Metric(key, float(result[key]), now, 0) for key in RESULT_METRICS if key in result]
+        metrics += [Metric("acc", float(accuracy), now, task) for task, accuracy in tasks]
+        metrics.append(Metric("gpu_hours", gpu_hours, now, 0))
         self.client.log_batch(run_id, metrics=metrics)
         self.client.set_terminated(run_id, status="FINISHED")
 
-    def fail(self, run_id: str, reason: str) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(ERROR_TAG, reason[:5000])])
+    def fail(self, run_id: str, reason: str, gpu_hours: float) -> None:
+        self.client.log_batch(run_id, metrics=[Metric("gpu_hours", gpu_hours, _now_ms(), 0)],
+                              tags=[RunTag(ERROR_TAG, reason[:5000])])
         self.client.set_terminated(run_id, status="FAILED")
+
+    def interrupt(self, run_id: str, gpu_hours: float) -> None:
+        """The sweep stopped before this trial ended (Ctrl-C): KILLED, resumed by the next run."""
+        try:
+            self.client.log_batch(run_id, metrics=[Metric("gpu_hours", gpu_hours, _now_ms(), 0)])
+            self.client.set_terminated(run_id, status="KILLED")
+        except MlflowException:
+            pass  # the store went away with the interrupted sweep: the run stays RUNNING, also resumable

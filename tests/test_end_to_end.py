@@ -1,5 +1,6 @@
 """The whole path: a 2-trial grid through real Ray Tune and a real SQLite MLflow store, then the report."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,14 @@ axes:
 """
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def zfsweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, "-c", "from orchestrator.cli import main; main()", *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    # This checkout's code, not whichever copy of zfsweep is installed in the environment.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_grid_runs_through_ray_and_mlflow_into_a_table(tmp_path: Path) -> None:

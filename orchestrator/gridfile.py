@@ -1,0 +1,229 @@
+"""The grid file schema: YAML (safe loader) -> GridFile, a frozen description of a sweep.
+
+A grid states what varies and what is fixed; trainers/presets.py fills in every other setting.
+The schema (see grids/README.md for a walk-through):
+
+    name: table1                 # MLflow experiment (default: the file's stem)
+    description: free text
+    fixed: {setting: value}      # shared by every trial
+    axes: {setting: [values]}    # cartesian product
+    seeds: [1993, 1994]          # a seeds axis, crossed with everything
+    include:                     # extra sub-grids: each entry replaces the axes it names
+      - {optimizer: zo-sgd, q: [2, 4]}
+    when:                        # conditional settings, applied in order to matching trials
+      - match: {optimizer: [fo-sgd, fo-adam]}
+        set: {epochs: 20}
+        resources: {gpu: 1}
+    exclude:                     # trials matching any entry are dropped (before validation)
+      - {optimizer: [zo-sgd-conserve, zo-adam-conserve], q: [2, 4]}
+    resources: {cpu: 1, gpu: auto, memory_gb: null, gpu_memory_gb: 80, trials_per_gpu: 8}
+
+Every structural error raises GridError with one line: file, key path, what is allowed.
+Setting values are checked later, in orchestrator/grid.py, once per distinct value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from trainers.config import config_keys
+
+GRID_KEYS = ("name", "description", "fixed", "axes", "seeds", "include", "when", "exclude", "resources")
+RULE_KEYS = ("match", "set", "resources")
+TRIAL_RESOURCE_KEYS = ("cpu", "gpu", "memory_gb")
+GRID_RESOURCE_KEYS = TRIAL_RESOURCE_KEYS + ("gpu_memory_gb", "trials_per_gpu")
+
+
+class GridError(ValueError):
+    """Bad grid input; the message is one line: file, key, what is allowed."""
+
+    def __init__(self, path: str, key: str, message: str) -> None:
+        super().__init__(f"{path}: '{key}': {message}")
+
+
+@dataclass(frozen=True)
+class ResourceRequest:
+    """Resources a grid asks for; None leaves the value to orchestrator/resources.py."""
+
+    cpu: float | None = None
+    gpu: float | None = None  # None: derived from the expected peak memory ("auto")
+    memory_gb: float | None = None  # expected peak GPU memory of one trial, overriding the estimate
+    gpu_memory_gb: float | None = None  # memory of one GPU of the cluster
+    trials_per_gpu: int | None = None  # most trials that may share one GPU
+
+    def merged(self, other: "ResourceRequest") -> "ResourceRequest":
+        """`other`'s stated values over this one's."""
+        values = {key: getattr(other, key) for key in GRID_RESOURCE_KEYS if getattr(other, key) is not None}
+        return ResourceRequest(**{**{k: getattr(self, k) for k in GRID_RESOURCE_KEYS}, **values})
+
+
+Match = Mapping[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A `when` entry: trials whose settings match get `settings` and `resources`."""
+
+    match: Match
+    settings: Mapping[str, Any]
+    resources: ResourceRequest
+    location: str
+
+
+@dataclass(frozen=True)
+class GridFile:
+    path: str
+    name: str
+    description: str
+    fixed: Mapping[str, Any]
+    axes: Mapping[str, tuple[Any, ...]]
+    seeds: tuple[Any, ...] | None
+    include: tuple[Mapping[str, tuple[Any, ...]], ...]
+    when: tuple[Rule, ...]
+    exclude: tuple[Match, ...]
+    resources: ResourceRequest = field(default_factory=ResourceRequest)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        # safe_load: a grid is data; it never constructs Python objects.
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise GridError(str(path), "file", f"cannot be read ({error.strerror})") from error
+    except yaml.YAMLError as error:
+        raise GridError(str(path), "file", f"is not valid YAML ({str(error).splitlines()[0]})") from error
+    except UnicodeDecodeError as error:
+        raise GridError(str(path), "file", "is not UTF-8 text") from error
+    if not isinstance(data, dict):
+        raise GridError(str(path), "file", f"must be a mapping with keys {', '.join(GRID_KEYS)}")
+    return data
+
+
+class _Reader:
+    """Checks one grid file's structure; every error names the file and the key path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.keys = config_keys()
+
+    def fail(self, key: str, message: str) -> GridError:
+        return GridError(self.path, key, message)
+
+    def mapping(self, value: Any, key: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a mapping")
+        return value
+
+    def entries(self, value: Any, key: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(key, "must be a list")
+        return value
+
+    def setting_names(self, values: Mapping[str, Any], key: str) -> None:
+        for name in values:
+            if name not in self.keys:
+                raise self.fail(f"{key}.{name}", f"unknown setting; allowed: {', '.join(self.keys)}")
+
+    def settings(self, value: Any, key: str) -> dict[str, Any]:
+        values = self.mapping(value, key)
+        self.setting_names(values, key)
+        return values
+
+    def value_lists(self, value: Any, key: str, *, scalars: bool) -> dict[str, tuple[Any, ...]]:
+        """setting -> non-empty tuple of values; a scalar stands for a one-value list if allowed."""
+        out: dict[str, tuple[Any, ...]] = {}
+        for name, values in self.settings(value, key).items():
+            if scalars and not isinstance(values, list):
+                values = [values]
+            if not isinstance(values, list) or not values:
+                raise self.fail(f"{key}.{name}", "must be a non-empty list of values")
+            out[name] = tuple(values)
+        return out
+
+    def resources(self, value: Any, key: str, allowed: tuple[str, ...]) -> ResourceRequest:
+        values = self.mapping(value, key)
+        parsed: dict[str, Any] = {}
+        for name, item in values.items():
+            if name not in allowed:
+                raise self.fail(f"{key}.{name}", f"unknown resource; allowed: {', '.join(allowed)}")
+            if item is None or (name == "gpu" and item == "auto"):
+                continue
+            parsed[name] = self.resource_value(item, f"{key}.{name}", name)
+        return ResourceRequest(**parsed)
+
+    def resource_value(self, item: Any, key: str, name: str) -> float | int:
+        number = isinstance(item, (int, float)) and not isinstance(item, bool)
+        if name == "trials_per_gpu":
+            if not (isinstance(item, int) and not isinstance(item, bool) and item >= 1):
+                raise self.fail(key, f"must be an integer >= 1, got {item!r}")
+            return item
+        if name == "gpu":
+            if not number or item < 0 or (item > 1 and not float(item).is_integer()):
+                raise self.fail(key, f"must be 'auto', a fraction in [0, 1] or a whole number of GPUs, got {item!r}")
+            return float(item)
+        if name == "cpu" and (not number or item <= 0):
+            raise self.fail(key, f"must be a number > 0, got {item!r}")
+        if not number or item <= 0:
+            raise self.fail(key, f"must be a number > 0 (GB), got {item!r}")
+        return float(item)
+
+    def nonempty(self, value: Any, key: str, meaning: str) -> Match:
+        entry = self.value_lists(value, key, scalars=True)
+        if not entry:
+            raise self.fail(key, f"must name at least one setting ({meaning})")
+        return MappingProxyType(entry)
+
+    def rule(self, value: Any, key: str) -> Rule:
+        entry = self.mapping(value, key)
+        for name in entry:
+            if name not in RULE_KEYS:
+                raise self.fail(f"{key}.{name}", f"unknown rule key; allowed: {', '.join(RULE_KEYS)}")
+        if "match" not in entry:
+            raise self.fail(f"{key}.match", "is required: the settings a trial must have for the rule to apply")
+        match = self.value_lists(entry["match"], f"{key}.match", scalars=True)
+        settings = self.settings(entry.get("set"), f"{key}.set")
+        resources = self.resources(entry.get("resources"), f"{key}.resources", TRIAL_RESOURCE_KEYS)
+        return Rule(MappingProxyType(match), MappingProxyType(settings), resources, key)
+
+
+def parse_grid(path: Path) -> GridFile:
+    """Read and structurally check a grid file (values are checked on expansion)."""
+    data = read_yaml(path)
+    reader = _Reader(str(path))
+    for key in data:
+        if key not in GRID_KEYS:
+            raise reader.fail(key, f"unknown grid key; allowed: {', '.join(GRID_KEYS)}")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name.strip():
+        raise reader.fail("name", "must be a non-empty string")
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise reader.fail("description", "must be a string")
+    axes = reader.value_lists(data.get("axes"), "axes", scalars=False)
+    seeds = None
+    if "seeds" in data:
+        if "seed" in axes or "seed" in reader.mapping(data.get("fixed"), "fixed"):
+            raise reader.fail("seeds", "give the seeds either here or as the setting 'seed', not both")
+        if not isinstance(data["seeds"], list) or not data["seeds"]:
+            raise reader.fail("seeds", "must be a non-empty list of integer seeds")
+        seeds = tuple(data["seeds"])
+    return GridFile(
+        path=str(path), name=name, description=description,
+        fixed=MappingProxyType(reader.settings(data.get("fixed"), "fixed")),
+        axes=MappingProxyType(axes), seeds=seeds,
+        include=tuple(reader.nonempty(entry, f"include[{i}]", "the entry replaces the axes it names")
+                      for i, entry in enumerate(reader.entries(data.get("include"), "include"))),
+        when=tuple(reader.rule(entry, f"when[{i}]") for i, entry in enumerate(reader.entries(data.get("when"), "when"))),
+        exclude=tuple(reader.nonempty(entry, f"exclude[{i}]", "trials with all of these values are dropped")
+                      for i, entry in enumerate(reader.entries(data.get("exclude"), "exclude"))),
+        resources=reader.resources(data.get("resources"), "resources", GRID_RESOURCE_KEYS),
+    )

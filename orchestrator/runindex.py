@@ -1,0 +1,89 @@
+"""Which config hashes an experiment holds, and in what state: the skip-finished decision.
+
+MLflow's search API returns whole runs (every param, metric and tag), and building those objects
+for 5,000 runs takes ~5 s, while the decision needs a hash, a status and two metrics per run.
+For a database-backed store (sqlite:, postgresql:, mysql:, ...) this module reads those columns
+straight from MLflow's tables, read-only, in one query each (~0.1 s for 5,000 runs). Should the
+tables not look as expected (another MLflow schema), or for a tracking server (http:), the
+search API answers instead; tests check that both answers agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import sqlalchemy
+from sqlalchemy.exc import SQLAlchemyError
+
+HASH_TAG = "zfsweep.config_hash"
+ERROR_TAG = "zfsweep.error"
+INDEX_METRICS = ("gpu_hours", "wall_seconds")
+NOT_SQL = ("http:", "https:", "file:", "databricks")
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the driver needs of a trial's existing run."""
+
+    run_id: str
+    status: str
+    gpu_hours: float = 0.0
+    wall_seconds: float | None = None
+    has_error: bool = False
+
+
+def prefer(runs: dict[str, RunState], digest: str, state: RunState) -> None:
+    """Keep one run per hash: the first one seen (newest), unless a later one is FINISHED."""
+    if digest not in runs or (state.status == "FINISHED" and runs[digest].status != "FINISHED"):
+        runs[digest] = state
+
+
+TAGS = sqlalchemy.text(
+    "SELECT r.run_uuid, r.status, t.key, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+    "WHERE r.experiment_id = :experiment AND r.lifecycle_stage = 'active' AND t.key IN (:hash_tag, :error_tag) "
+    "ORDER BY r.start_time DESC, r.run_uuid")
+METRICS = sqlalchemy.text(
+    "SELECT m.run_uuid, m.key, m.value FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid "
+    "WHERE r.experiment_id = :experiment AND r.lifecycle_stage = 'active' AND m.key IN (:gpu, :wall)")
+
+
+def _assemble(tag_rows: Iterable[Any], metric_rows: Iterable[Any]) -> dict[str, RunState]:
+    metrics: dict[str, dict[str, float]] = {}
+    for run_id, key, value in metric_rows:
+        metrics.setdefault(run_id, {})[key] = float(value)
+    order: list[tuple[str, str]] = []
+    digests: dict[str, str] = {}
+    errors: set[str] = set()
+    for run_id, status, key, value in tag_rows:
+        if key == HASH_TAG:
+            digests[run_id] = value
+            order.append((run_id, status))
+        else:
+            errors.add(run_id)
+    runs: dict[str, RunState] = {}
+    for run_id, status in order:
+        values = metrics.get(run_id, {})
+        prefer(runs, digests[run_id], RunState(run_id, status, values.get("gpu_hours", 0.0),
+                                               values.get("wall_seconds"), run_id in errors))
+    return runs
+
+
+def runs_from_tables(tracking_uri: str, experiment_id: str) -> dict[str, RunState] | None:
+    """The index read from MLflow's tables, or None where that is not possible."""
+    if tracking_uri.startswith(NOT_SQL) or "://" not in tracking_uri:
+        return None
+    try:
+        engine = sqlalchemy.create_engine(tracking_uri)
+    except (SQLAlchemyError, ImportError, ValueError):
+        return None
+    try:
+        with engine.connect() as connection:
+            ids = {"experiment": int(experiment_id)}
+            tags = connection.execute(TAGS, {**ids, "hash_tag": HASH_TAG, "error_tag": ERROR_TAG}).all()
+            metrics = connection.execute(METRICS, {**ids, "gpu": INDEX_METRICS[0], "wall": INDEX_METRICS[1]}).all()
+    except (SQLAlchemyError, ValueError):
+        return None
+    finally:
+        engine.dispose()
+    return _assemble(tags, metrics)

@@ -1,0 +1,80 @@
+"""The Ray Tune function trainable: a few lines around `run_trial`, run in Ray worker processes.
+
+It imports Ray Tune and trainers only (no MLflow: the driver does all the writing). Each trial
+resumes from its hash-keyed checkpoint when it has one (orchestrator/checkpoints.py), saves one
+after every task, and reports to the driver: "task" (per-task accuracy), then "done" (the
+result) or "diverged"; the first report also says which task the trial resumed after (-1: none).
+A diverging zeroth-order trial (the trainer raises FloatingPointError on a NaN or infinite loss)
+would diverge again on every retry, so it ends at once with a "diverged" report instead of
+raising into Ray's retries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from ray import tune
+
+from orchestrator.checkpoints import CheckpointStore
+from trainers.config import TrialConfig
+
+if TYPE_CHECKING:  # a worker imports the trainer only if its trial function needs it
+    from trainers.trial import TaskReport, TrialResult
+
+
+class TrialFunction(Protocol):
+    """`trainers.trial.run_trial`'s signature; the benchmark passes a stand-in that sleeps."""
+
+    def __call__(self, config: TrialConfig, *, resume: dict[str, Any] | None = None,
+                 on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult: ...
+
+
+def trial_params(digest: str, config: dict[str, Any], checkpoints: Path, resources: dict[str, float]) -> dict[str, Any]:
+    """What Ray Tune hands the trainable (one grid_search entry)."""
+    return {"hash": digest, "config": config, "checkpoints": str(checkpoints), "resources": resources,
+            "workdir": os.getcwd()}
+
+
+def _config(spec: dict[str, Any]) -> TrialConfig:
+    """The trial's config, a relative data_root read from the driver's working directory.
+
+    Ray runs a trial inside its own trial folder, and the hash must not depend on where the data
+    lies, so the path is made absolute here rather than in the grid.
+    """
+    config = TrialConfig(**spec["config"])
+    if os.path.isabs(config.data_root):
+        return config
+    return dataclasses.replace(config, data_root=os.path.join(spec["workdir"], config.data_root))
+
+
+def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
+    """A function trainable that runs `trial` on the config in params["spec"]."""
+
+    def trainable(params: dict[str, Any]) -> None:
+        spec = params["spec"]
+        store = CheckpointStore(Path(spec["checkpoints"]))
+        digest = spec["hash"]
+        saved = store.load(digest)
+        # Every report waits for the driver's next call, so the resume point rides on the first one.
+        first = {"resumed_after": saved.task if saved else -1}
+
+        def report(values: dict[str, Any]) -> None:
+            tune.report({**values, **first})
+            first.clear()
+
+        def on_task_end(task: TaskReport) -> None:
+            store.save(digest, task.task, task.state)
+            report({"kind": "task", "task": task.task, "acc": task.accuracy})
+
+        try:
+            result = trial(_config(spec), resume=saved.state if saved else None,
+                           on_task_end=on_task_end)
+        except FloatingPointError as error:
+            report({"kind": "diverged", "reason": f"FloatingPointError: {error}"})
+            return
+        report({"kind": "done", **result.to_dict()})
+
+    return trainable
