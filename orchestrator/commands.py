@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Iterable, TextIO
 
 from orchestrator.checkpoints import CheckpointStore
 from orchestrator.grid import Grid, TrialSpec, load_grid
@@ -39,28 +39,30 @@ def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
     return Plan(grid, experiment, runs, pending)
 
 
-def check_data(trials: list[TrialSpec]) -> None:
-    """Every data set these trials need is on disk (raises DataError naming the first that is not)."""
-    for dataset, root in sorted({(t.config.dataset, t.config.data_root) for t in trials}):
-        check_available(dataset, root)
-
-
-def _missing_data(trials: list[TrialSpec]) -> list[str]:
-    notes = []
+def _data_errors(trials: list[TrialSpec]) -> list[DataError]:
+    """One error per distinct (dataset, data_root) of these trials whose files are not on disk."""
+    errors = []
     for dataset, root in sorted({(t.config.dataset, t.config.data_root) for t in trials}):
         try:
             check_available(dataset, root)
         except DataError as error:
-            notes.append(f"note: {error} (a real run stops here)")
-    return notes
+            errors.append(error)
+    return errors
+
+
+def check_data(trials: list[TrialSpec]) -> None:
+    """Every data set these trials need is on disk (raises the DataError of the first that is not)."""
+    errors = _data_errors(trials)
+    if errors:
+        raise errors[0]
 
 
 def _print_plan(work: Plan, out: TextIO) -> None:
     for spec in work.pending:
         r = spec.resources
         out.write(f"to run  {spec.config_hash}  {spec.label}  cpu={r.cpu:g} gpu={r.gpu:g} ~{r.memory_gb:g} GB\n")
-    for note in _missing_data(work.pending):
-        out.write(note + "\n")
+    for error in _data_errors(work.pending):
+        out.write(f"note: {error} (a real run stops here)\n")
     out.write(f"{len(work.grid.trials)} trials: {work.finished} finished, {len(work.pending)} to run\n")
 
 
@@ -104,10 +106,15 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
 def _progress(work: Plan) -> SweepProgress:
     """Counts at the start of the sweep: earlier runs' GPU-hours and mean duration included."""
     grid_runs = {s.config_hash: work.runs[s.config_hash] for s in work.grid.trials if s.config_hash in work.runs}
-    walls = [r.wall_seconds for r in grid_runs.values() if r.status == "FINISHED" and r.wall_seconds]
     return SweepProgress(total=len(work.grid.trials), finished=work.finished,
-                         prior_mean_seconds=sum(walls) / len(walls) if walls else None,
+                         prior_mean_seconds=_mean_wall_seconds(grid_runs.values()),
                          gpu_hours={digest: run.gpu_hours for digest, run in grid_runs.items()})
+
+
+def _mean_wall_seconds(runs: Iterable[RunState]) -> float | None:
+    """Mean duration of the FINISHED runs that logged one: the basis of the ETA."""
+    walls = [r.wall_seconds for r in runs if r.status == "FINISHED" and r.wall_seconds]
+    return sum(walls) / len(walls) if walls else None
 
 
 def _remove_stale_checkpoints(root: Path, work: Plan) -> None:
@@ -126,7 +133,6 @@ def status_counts(path: str, tracking_uri: str, experiment: str | None) -> Count
     finished = [r for r in runs if r.status == "FINISHED"]
     running = sum(r.status in ("RUNNING", "SCHEDULED") for r in runs)
     failed = sum(r.status == "FAILED" for r in runs)
-    walls = [r.wall_seconds for r in finished if r.wall_seconds]
     remaining = len(grid.trials) - len(finished) - failed
     return Counts(len(grid.trials), len(finished), running, failed, sum(r.gpu_hours for r in runs),
-                  eta(remaining, sum(walls) / len(walls) if walls else None, running))
+                  eta(remaining, _mean_wall_seconds(finished), running))

@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ray import tune
 
@@ -21,8 +21,6 @@ from orchestrator.checkpoints import CheckpointStore
 from orchestrator.grid import TrialSpec
 from orchestrator.progress import LiveLine, SweepProgress
 from orchestrator.tracking import RunState, Tracker
-
-Echo = Callable[[str], None]
 
 
 def error_line(trial: Any) -> str:

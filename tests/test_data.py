@@ -17,7 +17,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from trainers.config import DATASETS
-from trainers.data import SOURCES, DataError, build_benchmark, check_available, class_order
+from trainers.data import SOURCES, build_benchmark, check_available, class_order
 from trainers.data.transforms import eval_transform, train_transform
 
 CLASS_FOLDERS = ["delta", "alpha", "charlie", "bravo"]  # written unsorted; class k = k-th in sorted order
