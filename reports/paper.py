@@ -1,6 +1,6 @@
 """The published numbers of ZeroFlow (arXiv 2501.01045), for ``zfsweep report --compare paper``.
 
-Transcribed from REFERENCE.md section 6 (the paper's Tables 1-4, Table 2's memory and runtime,
+Transcribed from the paper (arXiv 2501.01045 v3's Tables 1-4, Table 2's memory and runtime,
 and the combined-enhancement results), kept as plain data so a comparison is a join and a
 transcription error is a one-line fix. All accuracies are percent; memory GB; runtime seconds.
 """

@@ -3,7 +3,7 @@
 Every report is a pure function of the DataFrame returned here, so the store is read once, in
 pages (``search_runs`` with ``max_results``), with no per-run round trips and no metric histories
 (tables need only the final values; the ``acc`` column holds the latest step's value). MLflow
-stores params as strings; the schema of DESIGN.md's MLflow contract decides each column's type
+stores params as strings; the MLflow contract in the README decides each column's type
 here, and params this module does not know stay string columns.
 """
 

@@ -1,7 +1,7 @@
 """Which runs each table and figure takes, and how names are printed.
 
-The paper defines every table by a setting, not by the grid that produced it (REFERENCE.md
-section 6), so selection looks only at the params: a plain ZO-SGD run counts in Table 1, as the
+The paper defines every table by a setting, not by the grid that produced it (ZeroFlow
+Tables 1-4, Figure 5), so selection looks only at the params: a plain ZO-SGD run counts in Table 1, as the
 0 % column of Tables 3 and 4, and as the q = 1 point of Figure 5, whichever experiment logged it.
 A param missing from a run takes the value that means "off" (q = 1, ratios 0), as the trainers'
 defaults do.

@@ -14,7 +14,7 @@ from trainers.methods import METHOD_BUILDERS
 from trainers.presets import resolve
 
 VIT_B = "vit_base_patch16_224"
-ADAPTER_PARAMS = 1_189_632  # REFERENCE.md: 12 AdaptFormer adapters 768 -> 64 -> 768
+ADAPTER_PARAMS = 1_189_632  # ZeroFlow/EASE: 12 AdaptFormer adapters 768 -> 64 -> 768
 HEAD_PARAMS = 10 * 768 + 1  # cosine head over task 0's 10 classes, plus its scale sigma
 
 

@@ -1,4 +1,4 @@
-"""The report layer must stay light: no torch, no ray (DESIGN.md: reports imports no torch)."""
+"""The report layer must stay light: no torch, no ray (the report layer imports no torch)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,9 @@ DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
 SPARSITY_MODES = ("exact", "released")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
+PROFILES = ("released", "corrected")
+CONSERVE_MODES = ("exact", "replay")
+EASE_ADAPTERS = ("per-task", "first-task")
 
 
 class ConfigError(ValueError):
@@ -29,6 +32,7 @@ class ConfigError(ValueError):
 class TrialConfig:
     """Everything that determines one trial. None means 'the paper preset for this combination'."""
 
+    profile: str = "corrected"
     method: str = "aper"
     optimizer: str = "fo-sgd"
     dataset: str = "digits"
@@ -52,6 +56,13 @@ class TrialConfig:
     sparsity: float = 0.0
     sparsity_mode: str = "exact"
     hybrid: float = 0.0
+    conserve: str | None = None
+    perturb_test_head: bool | None = None
+    ease_adapters: str | None = None
+    fo_lr: float | None = None
+    fo_momentum: float | None = None
+    fo_weight_decay: float | None = None
+    fo_schedule: str | None = None
     device: str = "auto"
     num_workers: int = 0
 
@@ -111,23 +122,29 @@ def validate(config: TrialConfig) -> None:
     """Raise ConfigError for the first setting that no trial could run with."""
     from trainers.optim import optimizer_names
 
+    _check_choice("profile", config.profile, PROFILES)
     _check_choice("method", config.method, METHODS)
     _check_choice("optimizer", config.optimizer, tuple(optimizer_names()))
     _check_choice("dataset", config.dataset, DATASETS)
     _check_choice("sparsity_mode", config.sparsity_mode, SPARSITY_MODES)
     _check_choice("device", config.device, DEVICES)
-    if config.schedule is not None:
-        _check_choice("schedule", config.schedule, SCHEDULES)
-    _check_positive(config, ("image_size", "tasks", "epochs", "batch_size", "lr", "eps", "q"))
+    for key, allowed in (("schedule", SCHEDULES), ("fo_schedule", SCHEDULES), ("conserve", CONSERVE_MODES),
+                         ("ease_adapters", EASE_ADAPTERS)):
+        value = getattr(config, key)
+        if value is not None:
+            _check_choice(key, value, allowed)
+    _check_positive(config, ("image_size", "tasks", "epochs", "batch_size", "lr", "fo_lr", "eps", "q"))
     for key in ("historical", "sparsity", "hybrid"):
         value = getattr(config, key)
         if not 0.0 <= value < 1.0:
             raise ConfigError(key, f"must be in [0, 1), got {value}")
     if config.q > 1 and config.optimizer.endswith("-conserve"):
         raise ConfigError("q", f"{config.optimizer} supports q = 1 only, got {config.q}")
-    if config.momentum is not None and not 0.0 <= config.momentum < 1.0:
-        raise ConfigError("momentum", f"must be in [0, 1), got {config.momentum}")
-    for key in ("weight_decay", "alpha"):
+    for key in ("momentum", "fo_momentum"):
+        value = getattr(config, key)
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ConfigError(key, f"must be in [0, 1), got {value}")
+    for key in ("weight_decay", "fo_weight_decay", "alpha"):
         value = getattr(config, key)
         if value is not None and value < 0:
             raise ConfigError(key, f"must be >= 0, got {value}")

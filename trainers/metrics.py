@@ -1,4 +1,4 @@
-"""Class-incremental metrics of REFERENCE.md section 5: Avg, Last and forgetting, in percent.
+"""Class-incremental metrics of ZeroFlow (arXiv 2501.01045): Avg, Last and forgetting, in percent.
 
 After task t, a_t is the top-1 accuracy over the test images of every class seen so far.
 Avg = mean_t a_t, Last = a_T. acc[j][k] is the accuracy on task j's classes after task k (k >= j);

@@ -1,6 +1,6 @@
 """Paper presets: the settings a trial gets when its grid does not state them, all in one place.
 
-Sources (REFERENCE.md section 2 and 4): the official EASE/APER configs for first-order SGD, the
+Sources: the official EASE/APER configs for first-order SGD, the
 released ZeroFlow settings for zeroth-order runs (lr 1e-4 SGD / 1e-3 Adam, constant, 100 epochs,
 batch 48) and Forward-Grad (lr 1e-3, constant, no momentum, no weight decay). Where the paper
 gives nothing (first-order Adam; zeroth-order APER) zfsweep states its choice here:

@@ -28,7 +28,7 @@ from trainers.training import train_task
 
 @dataclass(frozen=True)
 class TrialResult:
-    """What a trial logs (DESIGN.md 'Trial result'); accuracies and forgetting in percent."""
+    """What a trial logs (the README's 'Trial result'); accuracies and forgetting in percent."""
 
     avg_acc: float
     last_acc: float

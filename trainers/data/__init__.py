@@ -1,9 +1,9 @@
-"""Data sets by name (REFERENCE.md section 5): each source checks and loads its files; the split is shared.
+"""Data sets by name (ZeroFlow, arXiv 2501.01045, section 5): each source checks and loads its files; the split is shared.
 
 A source's `check(data_root)` is cheap and raises a one-line DataError naming the path, the
 problem and the layout wanted; `zfsweep run` calls it for every data set of a grid before any
 trial starts. `load(data_root, image_size)` repeats those checks and returns the splits with
-their transforms (REFERENCE.md section 4); `build_benchmark` orders and splits the classes.
+their transforms (those of the released EASE/APER code); `build_benchmark` orders and splits the classes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The image transforms of the ZeroFlow/EASE/APER code (REFERENCE.md section 4), on tensors.
+"""The image transforms of the ZeroFlow/EASE/APER code (sun-hailong/LAMDA-PILOT `utils/data.py`), on tensors.
 
 Inputs are float CHW tensors in [0, 1] and stay there: the pretrained ViTs of these methods take
 unnormalised inputs. Training crops a random 5-100% area and flips; testing resizes the short

@@ -4,7 +4,7 @@ Each name maps to a frozen OptimizerSpec: which estimator family it uses (backpr
 SPSA, forward-mode AD), which torch optimizer applies the estimate, the Sign and Conserve flags,
 and its defaults. The defaults also say which settings a strategy accepts: the trainer passes a
 setting only when the strategy's defaults name it, and `create_optimizer` rejects any other key.
-Default values follow REFERENCE.md section 2 (released ZeroFlow/EASE settings); the trial presets
+Default values follow the released ZeroFlow settings (THUDM/INFTY); the trial presets
 (trainers/presets.py) override learning rates per dataset.
 """
 
