@@ -5,8 +5,8 @@ Trials are the cartesian product of the axes (and of each `include` sub-grid, an
 remaining trial is validated, resolved (presets filled in) and hashed before anything starts.
 Grids such as full.yaml hold tens of thousands of trials (20,824 expand in ~0.6 s), so every
 value the file states is checked once, up front (make_config on that value alone), each trial
-only gets the cheap cross-setting check, and presets are looked up once per (method, optimizer,
-dataset); tests/test_grid.py checks that the result equals make_config + resolve on every trial.
+only gets the cheap cross-setting check, and presets are looked up once per (profile, method,
+optimizer, dataset); tests/test_grid.py checks that the result equals make_config + resolve on every trial.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def _hash_values(values: Mapping[str, Any]) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _presets(method: str, optimizer: str, dataset: str) -> tuple[tuple[str, Any], ...]:
-    """trainers.presets.preset for one (method, optimizer, dataset), the fields it depends on."""
-    return tuple(preset(TrialConfig(method=method, optimizer=optimizer, dataset=dataset)).items())
+def _presets(profile: str, method: str, optimizer: str, dataset: str) -> tuple[tuple[str, Any], ...]:
+    """trainers.presets.preset for one (profile, method, optimizer, dataset), the fields it depends on."""
+    return tuple(preset(TrialConfig(profile=profile, method=method, optimizer=optimizer, dataset=dataset)).items())
 
 
 class _Expander:
@@ -137,7 +137,7 @@ class _Expander:
             raise GridError(self.grid.path, self.source(error.key, base, axis_sources),
                             f"{detail} (trial {trial}; an `exclude` rule can drop such trials)") from error
         values = {**DEFAULTS, **settings}
-        for key, value in _presets(values["method"], values["optimizer"], values["dataset"]):
+        for key, value in _presets(values["profile"], values["method"], values["optimizer"], values["dataset"]):
             if values[key] is None:
                 values[key] = value
         return values

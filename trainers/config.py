@@ -59,6 +59,7 @@ class TrialConfig:
     conserve: str | None = None
     perturb_test_head: bool | None = None
     ease_adapters: str | None = None
+    adamw: bool | None = None
     fo_lr: float | None = None
     fo_momentum: float | None = None
     fo_weight_decay: float | None = None
@@ -148,5 +149,10 @@ def validate(config: TrialConfig) -> None:
         value = getattr(config, key)
         if value is not None and value < 0:
             raise ConfigError(key, f"must be >= 0, got {value}")
+    if config.method != "ease":
+        if config.perturb_test_head:
+            raise ConfigError("perturb_test_head", "applies to EASE only (APER has no test head that trains)")
+        if config.ease_adapters == "first-task":
+            raise ConfigError("ease_adapters", "applies to EASE only; allowed with APER: per-task or unset")
     if config.num_workers < 0:
         raise ConfigError("num_workers", f"must be >= 0, got {config.num_workers}")

@@ -2,8 +2,10 @@
 
 Every optimizer is driven the same way, through `step(closure)`; the closure only computes the
 method's loss. The hybrid enhancement (paper section 6) trains the first `hybrid` fraction of
-each task's epochs with the first-order counterpart, then switches to the zeroth-order strategy;
-both phases use the trial's learning rate, and each phase has its own schedule.
+each task's epochs with the first-order counterpart, then switches to the zeroth-order strategy.
+Each phase has its own settings and schedule: the first-order phase takes `fo_lr`,
+`fo_momentum`, `fo_weight_decay` and `fo_schedule` (preset: the counterpart's first-order
+preset), the zeroth-order phase the trial's `lr`, `momentum`, `weight_decay` and `schedule`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from trainers.config import TrialConfig
 from trainers.methods import Method
 from trainers.optim import OPTIMIZERS, create_optimizer, fo_counterpart
 
-OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode")
+OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode",
+                      "conserve", "adamw")
+# The first-order phase of a hybrid trial reads these keys instead of the trial's own.
+FIRST_ORDER_PHASE = {"lr": "fo_lr", "momentum": "fo_momentum", "weight_decay": "fo_weight_decay",
+                     "schedule": "fo_schedule"}
 
 
 @dataclass
@@ -40,10 +46,17 @@ def phases(config: TrialConfig) -> list[tuple[str, int]]:
     return [(name, count) for name, count in planned if count > 0]
 
 
+def phase_setting(config: TrialConfig, key: str, name: str) -> object:
+    """Setting `key` for the phase that trains with optimizer `name` (fo_* in a hybrid's FO phase)."""
+    first_order_phase = name != config.optimizer
+    return getattr(config, FIRST_ORDER_PHASE.get(key, key) if first_order_phase else key)
+
+
 def optimizer_settings(name: str, config: TrialConfig, seed: int) -> dict[str, object]:
-    """The trial's settings that optimizer `name` takes (its registered defaults name them)."""
+    """The trial's settings that optimizer `name` takes (its registered defaults name them);
+    a hybrid trial's first-order phase takes the fo_* settings."""
     accepted = OPTIMIZERS[name].defaults
-    settings = {key: getattr(config, key) for key in OPTIMIZER_SETTINGS if key in accepted}
+    settings = {key: phase_setting(config, key, name) for key in OPTIMIZER_SETTINGS if key in accepted}
     if "seed" in accepted:
         settings["seed"] = seed
     return settings
@@ -56,7 +69,7 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
     for name, epochs in phases(config):
         optimizer = create_optimizer(name, method, **optimizer_settings(name, config, seed))
         schedule = None
-        if config.schedule == "cosine":
+        if phase_setting(config, "schedule", name) == "cosine":
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer.optimizer, T_max=epochs)
         for _ in range(epochs):
             started = time.perf_counter()

@@ -22,9 +22,16 @@ with its published settings `recalc_sim: true`, `use_reweight: true`:
 - Plain pretrained branch (`use_init_ptm`, omnibenchmark): the frozen ViT's feature is one more
   subspace whose prototypes are direct class means of every class; its cosine is added with
   weight beta = 1, the released omnibenchmark value (zfsweep has no separate beta setting).
-  The released omnibenchmark config also sets `moni_adam` (train only the first adapter set,
-  i.e. APER); zfsweep's `ease` always trains one set per task.
-Prototypes live in buffers sized for all tasks up front, so a checkpoint restores by a plain load.
+- `ease_adapters: first-task` is the released OmniBenchmark mode (`moni_adam: true,
+  adapter_num: 1`): only task 0 trains, and every class is its mean feature in the concatenated
+  [pretrained | adapter set 0] space, which is APER's classifier (`FirstTaskEase`).
+- `perturb_test_head` reproduces the released parameter set: the released test head
+  (`EaseCosineLinear`: old-class prototypes and a scale sigma) has requires_grad while a task
+  trains, so zeroth-order and Forward-Grad steps, which perturb and update every such tensor,
+  add noise to it although the loss never reads it; backprop leaves it alone (no gradient). With
+  the flag, the prototypes and a test scale `test_sigma` train in every task; without it (the
+  corrected set) only the newest adapters and the training head do.
+Prototypes are tensors sized for all tasks up front, so a checkpoint restores by a plain load.
 """
 
 from __future__ import annotations
@@ -33,10 +40,13 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from trainers.backbone import AdapterViT
 from trainers.config import TrialConfig
-from trainers.methods.base import AdapterMethod, Batches
+
+from trainers.methods.aper import Aper
+from trainers.methods.base import AdapterMethod, Batches, Method
 from trainers.methods.heads import CosineHead, class_means, cosine_scores
 
 PRETRAINED_BRANCH_WEIGHT = 1.0  # released `beta` for omnibenchmark, the one data set using the branch
@@ -75,7 +85,7 @@ class Ease(AdapterMethod):
     name = "ease"
 
     def __init__(self, backbone: AdapterViT, num_classes: int, tasks: int, alpha: float,
-                 use_pretrained_branch: bool) -> None:
+                 use_pretrained_branch: bool, perturb_test_head: bool = False) -> None:
         super().__init__()
         if tasks < 1 or num_classes % tasks:
             raise ValueError(f"EASE needs equal tasks: {num_classes} classes cannot form {tasks} tasks")
@@ -83,13 +93,17 @@ class Ease(AdapterMethod):
         self.classes_per_task = num_classes // tasks
         self.alpha = alpha
         self.use_pretrained_branch = use_pretrained_branch
+        self.perturb_test_head = perturb_test_head
         self.head: CosineHead | None = None
         self._first_class = 0
         dim = backbone.feature_dim
-        # prototypes[s, c]: class c in adapter subspace s, real (class mean) or complemented.
-        self.register_buffer("prototypes", torch.zeros(tasks, num_classes, dim))
-        # Class means of the plain ViT; empty when the branch is off, so checkpoints stay small.
-        self.register_buffer("pretrained_prototypes", torch.zeros(num_classes if use_pretrained_branch else 0, dim))
+        # The test head. prototypes[s, c]: class c in adapter subspace s, real (class mean) or
+        # complemented; pretrained_prototypes: class means of the plain ViT (empty when the branch
+        # is off). Parameters that train only with `perturb_test_head` (module docstring).
+        self.prototypes = nn.Parameter(torch.zeros(tasks, num_classes, dim), requires_grad=False)
+        self.pretrained_prototypes = nn.Parameter(torch.zeros(num_classes if use_pretrained_branch else 0, dim),
+                                                  requires_grad=False)
+        self.test_sigma = nn.Parameter(torch.ones(1), requires_grad=False)
 
     def begin_task(self, task: int, classes: range) -> bool:
         k = self.classes_per_task
@@ -99,7 +113,12 @@ class Ease(AdapterMethod):
         self.backbone.add_adapter_set()  # freezes the older sets
         self.head = CosineHead(self.backbone.feature_dim, len(classes)).to(self.prototypes.device)
         self._first_class = classes.start
+        self._test_head_trains(self.perturb_test_head)
         return True
+
+    def _test_head_trains(self, trains: bool) -> None:
+        for tensor in (self.prototypes, self.pretrained_prototypes, self.test_sigma):
+            tensor.requires_grad_(trains and tensor.numel() > 0)
 
     def loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         assert self.head is not None, "EASE trains between begin_task and end_task"
@@ -112,8 +131,10 @@ class Ease(AdapterMethod):
         parts += [self.backbone(images, index) for index in range(subspaces)]
         return torch.cat(parts, dim=1)
 
+    @torch.no_grad()
     def end_task(self, task: int, classes: range, batches: Batches) -> None:
         self.backbone.freeze_adapters()
+        self._test_head_trains(False)
         self.head = None
         self.eval()
         means = class_means(lambda images: self._all_features(images, task + 1), batches, classes,
@@ -145,11 +166,20 @@ class Ease(AdapterMethod):
         if self.use_pretrained_branch:
             plain = cosine_scores(self.backbone(images, None), self.pretrained_prototypes[:seen])
             scores = scores + PRETRAINED_BRANCH_WEIGHT * plain
-        return scores
+        return self.test_sigma * scores
 
 
-def build_ease(backbone: AdapterViT, num_classes: int, config: TrialConfig) -> Ease:
-    """EASE from a resolved config (tasks, alpha and the pretrained branch come from the presets)."""
+class FirstTaskEase(Aper):
+    """EASE as the released OmniBenchmark config runs it: APER's training and classifier."""
+
+    name = "ease"
+
+
+def build_ease(backbone: AdapterViT, num_classes: int, config: TrialConfig) -> Method:
+    """EASE from a resolved config (tasks, alpha, adapters and the branch come from the presets)."""
     if config.tasks is None or config.alpha is None or config.use_pretrained_branch is None:
         raise ValueError("EASE needs a resolved config: 'tasks', 'alpha' and 'use_pretrained_branch' set")
-    return Ease(backbone, num_classes, config.tasks, config.alpha, config.use_pretrained_branch)
+    if config.ease_adapters == "first-task":
+        return FirstTaskEase(backbone, num_classes)
+    return Ease(backbone, num_classes, config.tasks, config.alpha, config.use_pretrained_branch,
+                bool(config.perturb_test_head))

@@ -33,7 +33,8 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 def base_optimizer(spec: OptimizerSpec, params: list[nn.Parameter], settings: Settings) -> torch.optim.Optimizer:
     if spec.base == "adam":
-        return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        adam = torch.optim.AdamW if settings.adamw else torch.optim.Adam
+        return adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     return torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
 
 

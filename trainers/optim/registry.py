@@ -19,7 +19,7 @@ ZEROTH_ORDER = "zeroth-order"
 FORWARD_GRAD = "forward-grad"
 
 _SGD = {"lr": 1e-2, "momentum": 0.9, "weight_decay": 5e-4}
-_ADAM = {"lr": 1e-3, "weight_decay": 5e-4}
+_ADAM = {"lr": 1e-3, "weight_decay": 5e-4, "adamw": False}
 # Released ZO settings: eps 1e-3, q 1, seed 1993; enhancements off (ratio 0 is plain ZO).
 _ZO = {"q": 1, "eps": 1e-3, "historical": 0.0, "sparsity": 0.0, "sparsity_mode": "exact", "seed": 1993}
 
@@ -64,14 +64,14 @@ def _zeroth_order(base: str, base_defaults: dict[str, Any]) -> list[OptimizerSpe
               defaults, sign=True),
         _spec(f"zo-{base}-conserve", ZEROTH_ORDER, base,
               f"SPSA, then the best of θ and the two {title} candidates on the same batch",
-              defaults, conserve=True),
+              {**defaults, "conserve": "exact"}, conserve=True),
     ]
 
 
 def _registry() -> dict[str, OptimizerSpec]:
     specs = [
         _spec("fo-sgd", FIRST_ORDER, "sgd", "backprop gradient, SGD with momentum", _SGD),
-        _spec("fo-adam", FIRST_ORDER, "adam", "backprop gradient, Adam", _ADAM),
+        _spec("fo-adam", FIRST_ORDER, "adam", "backprop gradient, Adam (AdamW with adamw=True)", _ADAM),
         *_zeroth_order("sgd", _SGD),
         *_zeroth_order("adam", _ADAM),
         # Released Forward-Grad: plain SGD, lr 1e-3, no momentum, no weight decay, q ignored.

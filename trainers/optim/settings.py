@@ -7,12 +7,13 @@ optimizer, the key, the value and what is allowed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 from trainers.optim.registry import OptimizerSpec
 
 SPARSITY_MODES = ("exact", "released")
+CONSERVE_MODES = ("exact", "replay")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Settings:
     sparsity: float = 0.0
     sparsity_mode: str = "exact"
     seed: int = 0
+    conserve: str = "exact"
+    adamw: bool = False
 
 
 def _real(value: Any) -> bool:
@@ -49,7 +52,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sparsity": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
     "sparsity_mode": (lambda v: v in SPARSITY_MODES, " or ".join(SPARSITY_MODES)),
     "seed": (lambda v: _integer(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    "conserve": (lambda v: v in CONSERVE_MODES, " or ".join(CONSERVE_MODES)),
+    "adamw": (lambda v: isinstance(v, bool), "true or false"),
 }
+_FLOAT_KEYS = tuple(f.name for f in fields(Settings) if f.type == "float")
 
 
 def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Settings:
@@ -66,5 +72,5 @@ def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Settings
     if spec.conserve and values["q"] != 1:
         raise ValueError(f"optimizer '{spec.name}': q={values['q']!r} is invalid; allowed: 1 "
                          "(Conserve compares candidates of a single estimate)")
-    floats = {key: float(value) for key, value in values.items() if key not in ("q", "seed", "sparsity_mode")}
+    floats = {key: float(value) for key, value in values.items() if key in _FLOAT_KEYS}
     return Settings(**{**values, **floats})

@@ -14,13 +14,18 @@ this implementation keeps θ in the `.grad` buffers the base optimizer reads any
 point is computed once from the exact θ, the restore is a copy and therefore bit-exact, and the
 buffers then receive ĝ. A step holds params + grads + base-optimizer state + one z temporary.
 
-Conserve (q = 1): L0 = L(θ); estimate ĝ; evaluate the base optimizer's step fed +ĝ and fed −ĝ,
-each from the same parameter and optimizer state (for plain SGD θ1 = θ − ηĝ, θ2 = θ + ηĝ),
-and keep the lowest of L0, L1, L2 on the same batch, so the batch loss never rises. The released
-code instead "undoes" a step by stepping again with −2ĝ and 2ĝ, which returns to θ and reaches
-θ + ηĝ only for plain SGD (with momentum or Adam the replayed steps land elsewhere and the state
-keeps every replay); here the trainable parameters and the optimizer state are snapshotted
-(one extra copy of each, only for Conserve) and the chosen candidate is restored exactly.
+Conserve (q = 1), setting `conserve`:
+- `exact` (zfsweep's method): L0 = L(θ); estimate ĝ; evaluate the base optimizer's step fed +ĝ
+  and fed −ĝ, each from the same parameter and optimizer state (for plain SGD θ1 = θ − ηĝ,
+  θ2 = θ + ηĝ), and keep the lowest of L0, L1, L2 on the same batch, so the batch loss never
+  rises. The trainable parameters and optimizer state are snapshotted (one extra copy of each,
+  only for Conserve) and the chosen candidate is restored exactly.
+- `replay` (what the released code runs, THUDM/INFTY `zo_conserv_step`, behind the paper's
+  Conserve rows): step with +ĝ, evaluate L1; step with −2ĝ, evaluate L2; then step with +ĝ if
+  L1 > L0 and L0 < L2, with +2ĝ if L1 ≤ L0 and L1 < L2, else stay. Every replayed step goes
+  through the base optimizer, so weight decay, momentum and Adam's moments act on each one: the
+  replays return to θ or θ1 only for plain SGD without weight decay. With historical mixing on,
+  each replayed step mixes the direction again, as the released code does.
 """
 
 from __future__ import annotations
@@ -65,11 +70,14 @@ class ZerothOrder(Strategy):
         finally:
             for p in self.params:
                 p.copy_(p.grad)
-        self._write_estimate(coefficients)
         if loss_at_theta is None:
-            self.optimizer.step()
+            self._apply(coefficients)
             return loss
-        self._conserve(closure, loss_at_theta)
+        if self.settings.conserve == "replay":
+            self._replay(closure, coefficients, loss_at_theta)
+        else:
+            self._write_estimate(coefficients)
+            self._conserve(closure, loss_at_theta)
         return loss_at_theta
 
     def _forward(self, closure: Closure, where: str) -> float:
@@ -100,14 +108,31 @@ class ZerothOrder(Strategy):
             losses.append((plus + minus) / 2)
         return coefficients, sum(losses) / len(losses)
 
-    def _write_estimate(self, coefficients: list[tuple[int, float]]) -> None:
-        """Overwrite each .grad (θ, already restored) with ĝ, regenerating the directions."""
+    def _write_estimate(self, coefficients: list[tuple[int, float]], scale: float = 1.0) -> None:
+        """Overwrite each .grad with scale·ĝ, regenerating the directions."""
         for p in self.params:
             p.grad.zero_()
-        scale = 1.0 / len(coefficients)
+        scale /= len(coefficients)
         for seed, coefficient in coefficients:
             for p, d in zip(self.params, self.directions.updates(seed)):
                 p.grad.add_(d, alpha=coefficient * scale)
+
+    def _apply(self, coefficients: list[tuple[int, float]], scale: float = 1.0) -> None:
+        """One base-optimizer step fed scale·ĝ."""
+        self._write_estimate(coefficients, scale)
+        self.optimizer.step()
+
+    def _replay(self, closure: Closure, coefficients: list[tuple[int, float]], loss_at_theta: float) -> None:
+        """The released Conserve: replayed steps of +ĝ, −2ĝ, then +ĝ, +2ĝ or none (module docstring)."""
+        self._apply(coefficients)
+        loss_step = self._candidate_loss(closure, "θ after +ĝ")
+        self._apply(coefficients, -2.0)
+        loss_reverse = self._candidate_loss(closure, "θ after −2ĝ")
+        if loss_step > loss_at_theta:
+            if loss_at_theta < loss_reverse:
+                self._apply(coefficients)
+        elif loss_step < loss_reverse:
+            self._apply(coefficients, 2.0)
 
     def _conserve(self, closure: Closure, loss_at_theta: float) -> None:
         """Keep the best of θ, the step fed +ĝ and the step fed −ĝ (ties keep the earlier one)."""
