@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("optimizers", "sweep", "report", "knobs")
+BENCHMARKS = ("optimizers", "sweep", "report", "knobs", "cli")
 
 
 def main(argv: list[str]) -> int:

@@ -1,7 +1,8 @@
 """The `zfsweep` command line: thin click commands over orchestrator.commands, trainers and reports.
 
 Bad input (grid, config value, missing data or weights) ends with one line on stderr and exit
-code 2, before anything is written.
+code 2, before anything is written. Heavy libraries (torch, Ray, MLflow, timm, pandas) are
+imported inside the commands that need them: `--help`, `list` and grid errors answer at once.
 """
 
 from __future__ import annotations
@@ -14,19 +15,22 @@ from typing import Any, Callable
 
 import click
 
+from orchestrator.checks import CheckError
 from orchestrator.gridfile import GridError
-from orchestrator.tracking import resolve_tracking_uri
+from orchestrator.storeuri import resolve_tracking_uri
 from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig
 
 DEFAULT_STORAGE = "ray_results"
 TRACKING_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)"
 
 
-def _input_errors() -> tuple[type[Exception], ...]:
-    from trainers.backbone import WeightsError
-    from trainers.data import DataError
+# Input errors of modules that may not be imported: such an error can only come from a loaded module.
+_LAZY_ERRORS = (("trainers.backbone", "WeightsError"), ("trainers.data.core", "DataError"))
 
-    return GridError, ConfigError, DataError, WeightsError
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    lazy = [getattr(sys.modules[module], name) for module, name in _LAZY_ERRORS if module in sys.modules]
+    return (GridError, ConfigError, CheckError, *lazy)
 
 
 def _guarded(action: Callable[[], Any]) -> Any:
@@ -44,24 +48,34 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("grid", type=click.Path(dir_okay=False))
+@click.argument("grid")
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--address", help="Ray cluster address to join, e.g. HEAD_IP:6379 (default: start a local instance)")
 @click.option("--experiment", help="MLflow experiment (default: the grid's name)")
-@click.option("--dry-run", is_flag=True, help="print the plan, run nothing")
+@click.option("--dry-run", is_flag=True, help="print the plan, the up-front check's findings and the cost; run nothing")
+@click.option("--json", "as_json", is_flag=True, help="with --dry-run: one JSON object per trial (hash, status, config, resources)")
+@click.option("--verbose", is_flag=True, help="with --dry-run: one line per trial, also for big grids")
+@click.option("--gpus", type=click.FloatRange(min=0), help="with --dry-run: GPUs for the wall-time estimate "
+              "(default: this machine's, or the cluster's with --address)")
 @click.option("--max-concurrent", type=click.IntRange(min=1), help="at most this many trials at once")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="retries of a failed trial, each from its last finished task")
 @click.option("--storage-path", default=DEFAULT_STORAGE, show_default=True,
               help="Ray results and per-trial checkpoints; shared storage on a multi-node cluster")
-def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None,
-        dry_run: bool, max_concurrent: int | None, retries: int, storage_path: str) -> None:
+def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None, dry_run: bool,
+        as_json: bool, verbose: bool, gpus: float | None, max_concurrent: int | None, retries: int,
+        storage_path: str) -> None:
     """Run every trial of GRID that has not FINISHED yet."""
-    from orchestrator.commands import run_grid
+    from orchestrator import commands
 
-    ok = _guarded(lambda: run_grid(grid, tracking_uri=resolve_tracking_uri(tracking_uri), experiment=experiment,
-                                   address=address, dry_run=dry_run, max_concurrent=max_concurrent,
-                                   max_failures=retries, storage=storage_path))
+    uri = resolve_tracking_uri(tracking_uri)
+    if dry_run:
+        _guarded(lambda: commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address,
+                                          as_json=as_json, verbose=verbose, gpus=gpus))
+        sys.exit(0)
+    ok = _guarded(lambda: commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
+                                            dry_run=False, max_concurrent=max_concurrent, max_failures=retries,
+                                            storage=storage_path))
     sys.exit(0 if ok else 1)
 
 
@@ -111,7 +125,7 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
 
 
 @main.command()
-@click.argument("grid", type=click.Path(dir_okay=False))
+@click.argument("grid")
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--experiment", help="MLflow experiment (default: the grid's name)")
 def status(grid: str, tracking_uri: str | None, experiment: str | None) -> None:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, TextIO
 
-from orchestrator.checkpoints import CheckpointStore
+from orchestrator.checks import check_trials, find_problems
 from orchestrator.grid import Grid, TrialSpec, load_grid
+from orchestrator.gridfile import check_name
 from orchestrator.progress import Counts, LiveLine, SweepProgress, eta
-from orchestrator.tracking import RunState, Tracker
-from trainers.data import DataError, check_available
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use them (a fast CLI)
+    from orchestrator.tracking import RunState
     from orchestrator.trainable import TrialFunction
 
 
@@ -33,37 +33,33 @@ class Plan:
 
 def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
     """Skip-finished: the trials without a FINISHED run, read without creating anything."""
+    from orchestrator.tracking import Tracker
+
     tracker = Tracker.existing(tracking_uri, experiment)
     runs = tracker.runs_by_hash() if tracker else {}
     pending = [spec for spec in grid.trials if getattr(runs.get(spec.config_hash), "status", None) != "FINISHED"]
     return Plan(grid, experiment, runs, pending)
 
 
-def _data_errors(trials: list[TrialSpec]) -> list[DataError]:
-    """One error per distinct (dataset, data_root) of these trials whose files are not on disk."""
-    errors = []
-    for dataset, root in sorted({(t.config.dataset, t.config.data_root) for t in trials}):
-        try:
-            check_available(dataset, root)
-        except DataError as error:
-            errors.append(error)
-    return errors
+def dry_run_grid(work: Plan, out: TextIO, *, tracking_uri: str, address: str | None, as_json: bool = False,
+                 verbose: bool = False, gpus: float | None = None) -> None:
+    """The plan (orchestrator/dryrun.py): the up-front check's findings as notes, the cost, the counts."""
+    from orchestrator.dryrun import print_json, print_plan
+
+    if as_json:
+        print_json(work, out)
+        return
+    problems = tuple(str(problem) for problem in find_problems(work.grid, work.pending, address))
+    print_plan(work, out, tracking_uri=tracking_uri, verbose=verbose, problems=problems, gpus=gpus, address=address)
 
 
-def check_data(trials: list[TrialSpec]) -> None:
-    """Every data set these trials need is on disk (raises the DataError of the first that is not)."""
-    errors = _data_errors(trials)
-    if errors:
-        raise errors[0]
-
-
-def _print_plan(work: Plan, out: TextIO) -> None:
-    for spec in work.pending:
-        r = spec.resources
-        out.write(f"to run  {spec.config_hash}  {spec.label}  cpu={r.cpu:g} gpu={r.gpu:g} ~{r.memory_gb:g} GB\n")
-    for error in _data_errors(work.pending):
-        out.write(f"note: {error} (a real run stops here)\n")
-    out.write(f"{len(work.grid.trials)} trials: {work.finished} finished, {len(work.pending)} to run\n")
+def dry_run(path: str, *, tracking_uri: str, experiment: str | None, address: str | None, as_json: bool,
+            verbose: bool, gpus: float | None, out: TextIO | None = None) -> None:
+    """`zfsweep run GRID --dry-run`: reads the grid and the store, writes nothing."""
+    grid = load_grid(path)
+    work = plan(grid, tracking_uri, check_name(grid.path, "--experiment", experiment or grid.name))
+    dry_run_grid(work, out or sys.stdout, tracking_uri=tracking_uri, address=address, as_json=as_json,
+                 verbose=verbose, gpus=gpus)
 
 
 def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: str | None, dry_run: bool,
@@ -76,16 +72,17 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
     """
     out = out or sys.stdout
     grid = load_grid(path)
-    work = plan(grid, tracking_uri, experiment or grid.name)
+    work = plan(grid, tracking_uri, check_name(grid.path, "--experiment", experiment or grid.name))
     if dry_run:
-        _print_plan(work, out)
+        dry_run_grid(work, out, tracking_uri=tracking_uri, address=address)
         return True
-    check_data(work.pending)
+    check_trials(grid, work.pending, address)  # settings, devices, resources, weights, data: exit 2 here
     total = len(grid.trials)
     if not work.pending:
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
     from orchestrator.sweep import checkpoint_root, run_sweep, start_ray  # Ray is heavy: import it only to run
+    from orchestrator.tracking import Tracker
     from trainers.trial import run_trial
 
     tracker = Tracker(tracking_uri, work.experiment)  # the driver creates the experiment before any trial
@@ -119,6 +116,8 @@ def _mean_wall_seconds(runs: Iterable[RunState]) -> float | None:
 
 def _remove_stale_checkpoints(root: Path, work: Plan) -> None:
     """Checkpoints of trials that FINISHED (a driver was killed between recording and clean-up)."""
+    from orchestrator.checkpoints import CheckpointStore
+
     store = CheckpointStore(root)
     finished = {digest for digest, run in work.runs.items() if run.status == "FINISHED"}
     for digest in store.digests() & finished:

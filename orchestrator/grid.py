@@ -54,6 +54,7 @@ class Grid:
     name: str
     path: str
     trials: tuple[TrialSpec, ...]
+    source: GridFile | None = None  # the parsed file: error messages name where a value came from
 
 
 def config_hash(config: TrialConfig) -> str:
@@ -171,4 +172,4 @@ def expand(grid: GridFile) -> tuple[TrialSpec, ...]:
 def load_grid(path: str | Path) -> Grid:
     """Read, validate and expand a grid file."""
     grid = parse_grid(Path(path))
-    return Grid(grid.name, grid.path, expand(grid))
+    return Grid(grid.name, grid.path, expand(grid), grid)

@@ -18,8 +18,10 @@ The schema (see grids/README.md for a walk-through):
       - {optimizer: [zo-sgd-conserve, zo-adam-conserve], q: [2, 4]}
     resources: {cpu: 1, gpu: auto, memory_gb: null, gpu_memory_gb: 80, trials_per_gpu: 8}
 
-Every structural error raises GridError with one line: file, key path, what is allowed.
-Setting values are checked later, in orchestrator/grid.py, once per distinct value.
+Every structural error raises GridError with one line: file, key path, what is allowed. The YAML
+itself is read strictly (orchestrator/yamlload.py: no duplicate keys, bounded alias expansion,
+`1e-3` is a float, every YAML error names its line). Setting values must be scalars; they are
+checked later, in orchestrator/grid.py, once per distinct value. Quoted values are shortened.
 """
 
 from __future__ import annotations
@@ -29,20 +31,23 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import yaml
-
+from orchestrator.yamlload import YamlError, clip, load_yaml, shorten
 from trainers.config import config_keys
 
 GRID_KEYS = ("name", "description", "fixed", "axes", "seeds", "include", "when", "exclude", "resources")
 RULE_KEYS = ("match", "set", "resources")
 TRIAL_RESOURCE_KEYS = ("cpu", "gpu", "memory_gb")
 GRID_RESOURCE_KEYS = TRIAL_RESOURCE_KEYS + ("gpu_memory_gb", "trials_per_gpu")
+MESSAGE_CHARS = 500  # a GridError never quotes more than this
+SCALARS = (str, int, float, bool, type(None))
 
 
 class GridError(ValueError):
     """Bad grid input; the message is one line: file, key, what is allowed."""
 
     def __init__(self, path: str, key: str, message: str) -> None:
+        if len(message) > MESSAGE_CHARS:
+            message = message[: MESSAGE_CHARS - 3] + "..."
         super().__init__(f"{path}: '{key}': {message}")
 
 
@@ -91,17 +96,29 @@ class GridFile:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        # safe_load: a grid is data; it never constructs Python objects.
-        data = yaml.safe_load(path.read_text())
+        # A grid is data: the strict loader is a safe loader, it never constructs Python objects.
+        data = load_yaml(path.read_text())
+    except IsADirectoryError as error:
+        raise GridError(str(path), "file", "is a folder; give the path of a grid file (.yaml)") from error
     except OSError as error:
         raise GridError(str(path), "file", f"cannot be read ({error.strerror})") from error
-    except yaml.YAMLError as error:
-        raise GridError(str(path), "file", f"is not valid YAML ({str(error).splitlines()[0]})") from error
+    except YamlError as error:
+        raise GridError(str(path), "file", f"is not valid YAML ({error})") from error
     except UnicodeDecodeError as error:
         raise GridError(str(path), "file", "is not UTF-8 text") from error
     if not isinstance(data, dict):
         raise GridError(str(path), "file", f"must be a mapping with keys {', '.join(GRID_KEYS)}")
     return data
+
+
+def check_name(path: str, key: str, name: Any) -> str:
+    """An experiment name that stays inside the storage folder: no path separators, no '..'."""
+    if not isinstance(name, str) or not name.strip():
+        raise GridError(path, key, f"must be a non-empty string, got {shorten(name)}")
+    if "/" in name or "\\" in name or name.strip(".") == "" or not name.isprintable():
+        raise GridError(path, key, f"{shorten(name)} is not allowed: a name is printable text without '/' or '\\' "
+                                   "and not '.' or '..' (it names folders under the storage path)")
+    return name
 
 
 class _Reader:
@@ -131,22 +148,28 @@ class _Reader:
     def setting_names(self, values: Mapping[str, Any], key: str) -> None:
         for name in values:
             if name not in self.keys:
-                raise self.fail(f"{key}.{name}", f"unknown setting; allowed: {', '.join(self.keys)}")
+                raise self.fail(f"{key}.{clip(name)}", f"unknown setting; allowed: {', '.join(self.keys)}")
+
+    def scalar(self, value: Any, key: str) -> Any:
+        if not isinstance(value, SCALARS):
+            raise self.fail(key, f"must be a single value (text, number, true/false or null), got {shorten(value)}")
+        return value
 
     def settings(self, value: Any, key: str) -> dict[str, Any]:
         values = self.mapping(value, key)
         self.setting_names(values, key)
-        return values
+        return {name: self.scalar(item, f"{key}.{name}") for name, item in values.items()}
 
     def value_lists(self, value: Any, key: str, *, scalars: bool) -> dict[str, tuple[Any, ...]]:
         """setting -> non-empty tuple of values; a scalar stands for a one-value list if allowed."""
         out: dict[str, tuple[Any, ...]] = {}
-        for name, values in self.settings(value, key).items():
+        for name, values in self.mapping(value, key).items():
+            self.setting_names({name: None}, key)
             if scalars and not isinstance(values, list):
                 values = [values]
             if not isinstance(values, list) or not values:
                 raise self.fail(f"{key}.{name}", "must be a non-empty list of values")
-            out[name] = tuple(values)
+            out[name] = tuple(self.scalar(item, f"{key}.{name}") for item in values)
         return out
 
     def resources(self, value: Any, key: str, allowed: tuple[str, ...]) -> ResourceRequest:
@@ -154,7 +177,7 @@ class _Reader:
         parsed: dict[str, Any] = {}
         for name, item in values.items():
             if name not in allowed:
-                raise self.fail(f"{key}.{name}", f"unknown resource; allowed: {', '.join(allowed)}")
+                raise self.fail(f"{key}.{clip(name)}", f"unknown resource; allowed: {', '.join(allowed)}")
             if item is None or (name == "gpu" and item == "auto"):
                 continue
             parsed[name] = self.resource_value(item, f"{key}.{name}", name)
@@ -164,16 +187,16 @@ class _Reader:
         number = isinstance(item, (int, float)) and not isinstance(item, bool)
         if name == "trials_per_gpu":
             if not (isinstance(item, int) and not isinstance(item, bool) and item >= 1):
-                raise self.fail(key, f"must be an integer >= 1, got {item!r}")
+                raise self.fail(key, f"must be an integer >= 1, got {shorten(item)}")
             return item
         if name == "gpu":
             if not number or item < 0 or (item > 1 and not float(item).is_integer()):
-                raise self.fail(key, f"must be 'auto', a fraction in [0, 1] or a whole number of GPUs, got {item!r}")
+                raise self.fail(key, f"must be 'auto', a fraction in [0, 1] or a whole number of GPUs, got {shorten(item)}")
             return float(item)
         if name == "cpu" and (not number or item <= 0):
-            raise self.fail(key, f"must be a number > 0, got {item!r}")
+            raise self.fail(key, f"must be a number > 0, got {shorten(item)}")
         if not number or item <= 0:
-            raise self.fail(key, f"must be a number > 0 (GB), got {item!r}")
+            raise self.fail(key, f"must be a number > 0 (GB), got {shorten(item)}")
         return float(item)
 
     def nonempty(self, value: Any, key: str, meaning: str) -> Match:
@@ -186,7 +209,7 @@ class _Reader:
         entry = self.mapping(value, key)
         for name in entry:
             if name not in RULE_KEYS:
-                raise self.fail(f"{key}.{name}", f"unknown rule key; allowed: {', '.join(RULE_KEYS)}")
+                raise self.fail(f"{key}.{clip(name)}", f"unknown rule key; allowed: {', '.join(RULE_KEYS)}")
         if "match" not in entry:
             raise self.fail(f"{key}.match", "is required: the settings a trial must have for the rule to apply")
         match = self.value_lists(entry["match"], f"{key}.match", scalars=True)
@@ -201,10 +224,8 @@ def parse_grid(path: Path) -> GridFile:
     reader = _Reader(str(path))
     for key in data:
         if key not in GRID_KEYS:
-            raise reader.fail(key, f"unknown grid key; allowed: {', '.join(GRID_KEYS)}")
-    name = data.get("name", path.stem)
-    if not isinstance(name, str) or not name.strip():
-        raise reader.fail("name", "must be a non-empty string")
+            raise reader.fail(clip(key), f"unknown grid key; allowed: {', '.join(GRID_KEYS)}")
+    name = check_name(str(path), "name", data.get("name", path.stem))
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise reader.fail("description", "must be a string")
@@ -215,7 +236,7 @@ def parse_grid(path: Path) -> GridFile:
             raise reader.fail("seeds", "give the seeds either here or as the setting 'seed', not both")
         if not isinstance(data["seeds"], list) or not data["seeds"]:
             raise reader.fail("seeds", "must be a non-empty list of integer seeds")
-        seeds = tuple(data["seeds"])
+        seeds = tuple(reader.scalar(seed, "seeds") for seed in data["seeds"])
     return GridFile(
         path=str(path), name=name, description=description,
         fixed=MappingProxyType(reader.settings(data.get("fixed"), "fixed")),

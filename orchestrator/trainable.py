@@ -6,7 +6,8 @@ after every task, and reports to the driver: "task" (per-task accuracy), then "d
 result) or "diverged"; the first report also says which task the trial resumed after (-1: none).
 A diverging zeroth-order trial (the trainer raises FloatingPointError on a NaN or infinite loss)
 would diverge again on every retry, so it ends at once with a "diverged" report instead of
-raising into Ray's retries.
+raising into Ray's retries; so does bad input that only shows inside a trial (a ConfigError,
+DataError or WeightsError the up-front check could not foresee): the run is FAILED with its line.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ def _config(spec: dict[str, Any]) -> TrialConfig:
     return dataclasses.replace(config, data_root=os.path.join(spec["workdir"], config.data_root))
 
 
+def _input_errors() -> tuple[type[Exception], ...]:
+    """Errors of bad input (a setting, the data, the weights): retrying cannot help."""
+    from trainers.backbone import WeightsError
+    from trainers.config import ConfigError
+    from trainers.data.core import DataError
+
+    return ConfigError, DataError, WeightsError
+
+
 def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
     """A function trainable that runs `trial` on the config in params["spec"]."""
 
@@ -74,6 +84,12 @@ def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
                            on_task_end=on_task_end)
         except FloatingPointError as error:
             report({"kind": "diverged", "reason": f"FloatingPointError: {error}"})
+            return
+        except Exception as error:
+            if not isinstance(error, _input_errors()):
+                raise  # a fault (memory, a lost node, a bug): Ray retries from the last checkpoint
+            # Bad input fails the same way on every attempt: the run is FAILED at once with its one line.
+            report({"kind": "diverged", "reason": f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"})
             return
         report({"kind": "done", **result.to_dict()})
 

@@ -63,7 +63,13 @@ def build_backbone(name: str, weights: str, *, image_size: int | None = None) ->
         path = Path(weights).expanduser()
         if not path.is_file():
             raise WeightsError(f"weights file '{weights}' does not exist; 'weights' is 'hub', 'random' or a file")
-        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
+        try:
+            model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
+        except Exception as error:  # not a weights file, or the weights of another architecture
+            detail = " ".join(f"{type(error).__name__}: {error}".split())
+            raise WeightsError(
+                f"'weights': file '{weights}' does not load into backbone '{name}' ({detail[:160]}); allowed: "
+                "a .safetensors, .pth or .bin state dict of that timm model, 'hub' or 'random'") from error
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model.eval()

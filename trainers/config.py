@@ -7,6 +7,7 @@ a grid only states what it varies. The resolved config is what MLflow records an
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -18,6 +19,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PROFILES = ("released", "corrected")
 CONSERVE_MODES = ("exact", "replay")
 EASE_ADAPTERS = ("per-task", "first-task")
+SEED_MAX = 2**32 - 1  # numpy's RandomState (the class order) takes seeds in [0, 2**32 - 1]
 
 
 class ConfigError(ValueError):
@@ -121,8 +123,14 @@ def _check_positive(config: TrialConfig, keys: tuple[str, ...]) -> None:
 
 def validate(config: TrialConfig) -> None:
     """Raise ConfigError for the first setting that no trial could run with."""
-    from trainers.optim import optimizer_names
+    from trainers.optim.registry import optimizer_names  # the registry alone: no torch
 
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(field.name, f"must be a finite number, got {value}")
+    if not 0 <= config.seed <= SEED_MAX:
+        raise ConfigError("seed", f"must be an integer in [0, {SEED_MAX}], got {config.seed}")
     _check_choice("profile", config.profile, PROFILES)
     _check_choice("method", config.method, METHODS)
     _check_choice("optimizer", config.optimizer, tuple(optimizer_names()))

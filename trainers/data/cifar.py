@@ -4,6 +4,9 @@ Each split pickle is a dict with b'data' (N x 3072 uint8 rows, channels then row
 and b'fine_labels'; `meta` holds b'fine_label_names'. The number of classes comes from `meta`
 when it is there, else from the labels, so small test pickles with a few classes load too.
 The pixels stay in memory as uint8 (150 MB for the real training set) and become float per image.
+A pickle can run any code when it is loaded, so the files are read with an unpickler that admits
+only what this format holds: dicts, lists, bytes, strings, numbers and numpy arrays; any other
+global (a `__reduce__` payload calling os.system, say) is refused before it is called.
 """
 
 from __future__ import annotations
@@ -22,6 +25,26 @@ from trainers.data.transforms import eval_transform, train_transform
 FOLDER = "cifar-100-python"
 SIDE = 32
 ROW = 3 * SIDE * SIDE
+
+# The globals a CIFAR pickle needs: numpy's array reconstruction (numpy 1 and 2 module names), and
+# codecs.encode, which Python 3 uses to pickle bytes under protocols 0-2.
+ALLOWED_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+})
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only ALLOWED_GLOBALS; anything else is an UnpicklingError."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed in a CIFAR pickle "
+                                         "(only numpy arrays, dicts, lists, bytes, strings and numbers)")
+        return super().find_class(module, name)
 
 
 class PixelRows:
@@ -43,7 +66,7 @@ def _read(dataset: str, path: Path, expected: str) -> dict[str, Any]:
     """The unpickled dict, its bytes keys decoded (the files were written by Python 2)."""
     try:
         with path.open("rb") as file:
-            content = pickle.load(file, encoding="bytes")
+            content = CifarUnpickler(file, encoding="bytes").load()
     except Exception as error:  # a corrupt pickle can fail with almost any exception type
         raise DataError(f"{dataset}: cannot unpickle '{path}' ({one_line(error)}); "
                         f"expected {expected}") from error

@@ -1,0 +1,60 @@
+"""Bad input that shows only inside a trial is not retried: the run is FAILED at once with its line.
+
+A real sweep (local Ray, SQLite MLflow): the trial function raises the trainer's DataError on
+every attempt, as a data set that breaks after the up-front check would; Ray's retries must not
+run it again, while a fault of another kind still is retried (tests/test_sweep_faults.py).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import ray
+from mlflow.tracking import MlflowClient
+from ray import cloudpickle
+
+from orchestrator.commands import run_grid
+from orchestrator.sweep import start_ray
+from orchestrator.tracking import ERROR_TAG
+from trainers.config import TrialConfig
+from trainers.data import DataError
+from trainers.trial import TaskReport, TrialResult
+
+ATTEMPTS = "ZFSWEEP_TEST_INPUT_ATTEMPTS"
+
+
+def bad_data_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
+                   on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+    path = Path(os.environ[ATTEMPTS]) / str(config.seed)
+    path.write_text(str(int(path.read_text()) + 1 if path.exists() else 1))
+    raise DataError(f"digits: image '/data/x.jpg' cannot be decoded (seed {config.seed})")
+
+
+@pytest.fixture(scope="module")
+def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    os.environ[ATTEMPTS] = str(tmp_path_factory.mktemp("attempts"))  # before Ray starts: workers inherit it
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    start_ray(None, num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+def test_an_input_error_inside_a_trial_fails_its_run_without_retries(ray_instance: None, tmp_path: Path) -> None:
+    (tmp_path / "grid.yaml").write_text("name: bad-input\nfixed: {dataset: digits, method: aper, epochs: 1}\n"
+                                        "seeds: [11]\n")
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    out = io.StringIO()
+    ok = run_grid(str(tmp_path / "grid.yaml"), tracking_uri=uri, experiment=None, address=None, dry_run=False,
+                  max_concurrent=None, max_failures=2, storage=str(tmp_path / "ray"), out=out, trial=bad_data_trial)
+    assert not ok and out.getvalue().splitlines()[-1] == "1 trials: 0 finished, 1 failed, 0 not run"
+    assert (Path(os.environ[ATTEMPTS]) / "11").read_text() == "1"  # no retry
+    assert "retrying" not in out.getvalue()
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("bad-input").experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags[ERROR_TAG] == "DataError: digits: image '/data/x.jpg' cannot be decoded (seed 11)"

@@ -1,0 +1,94 @@
+"""`zfsweep run GRID --dry-run`: JSON per trial, the summary of big grids, and the cost before launch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+from orchestrator.cost import TABLE2_SECONDS, estimate, measured_epoch_seconds, table2_epoch_seconds, trained_epochs
+from orchestrator.grid import load_grid
+from orchestrator.tracking import Tracker
+from trainers.config import TrialConfig, config_keys
+
+GRID = "name: plan\nfixed: {dataset: digits, method: aper}\naxes: {optimizer: [fo-sgd, zo-sgd, zo-adam, forward-grad]}\n"
+
+
+def dry_run(tmp_path: Path, grid: str, *extra: str) -> tuple[int, list[str]]:
+    (tmp_path / "grid.yaml").write_text(grid)
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "grid.yaml"), "--dry-run", "--tracking-uri",
+                                       f"sqlite:///{tmp_path}/store.db", *extra])
+    return result.exit_code, result.output.strip().splitlines()
+
+
+def test_json_is_one_object_per_trial_with_the_resolved_config(tmp_path: Path) -> None:
+    code, lines = dry_run(tmp_path, GRID, "--json")
+    trials = [json.loads(line) for line in lines]
+    grid = load_grid(tmp_path / "grid.yaml")
+    assert code == 0 and len(trials) == 4 == len(grid.trials)
+    for record, spec in zip(trials, grid.trials):
+        assert set(record) == {"hash", "status", "config", "resources"}
+        assert record["hash"] == spec.config_hash and record["status"] == "PENDING"
+        assert set(record["config"]) == set(config_keys()) and record["config"]["lr"] is not None  # presets applied
+        assert record["config"] == spec.config.to_dict()
+        assert record["resources"] == {"cpu": 1.0, "gpu": spec.resources.gpu, "memory_gb": spec.resources.memory_gb}
+
+    tracker = Tracker(f"sqlite:///{tmp_path}/store.db", "plan")
+    tracker.finish(tracker.start(grid.trials[1], None), {"avg_acc": 1.0}, [], 0.0)
+    code, lines = dry_run(tmp_path, GRID, "--json")
+    assert [json.loads(line)["status"] for line in lines] == ["PENDING", "FINISHED", "PENDING", "PENDING"]
+
+
+def test_human_plan_ends_with_the_cost_and_the_counts(tmp_path: Path) -> None:
+    code, lines = dry_run(tmp_path, GRID, "--gpus", "2")
+    assert code == 0 and lines[-1] == "4 trials: 0 finished, 4 to run"
+    assert lines[-2].startswith("estimate: 4 trials, ~") and "wall on 2 GPUs" in lines[-2]
+    assert "the paper's Table 2 scaled" in lines[-2]
+    assert sum(line.startswith("to run  ") for line in lines) == 4
+
+
+def test_big_grids_are_summarised_unless_verbose(tmp_path: Path) -> None:
+    grid = GRID + "seeds: [" + ", ".join(str(s) for s in range(20)) + "]\n"
+    code, lines = dry_run(tmp_path, grid)
+    groups = [line for line in lines if line.startswith("to run  ")]
+    assert code == 0 and len(groups) == 4 and all(line.split()[2] == "20" for line in groups)
+    assert [line.split()[3] for line in groups] == sorted(f"aper/{o}/digits" for o in
+                                                          ("fo-sgd", "zo-sgd", "zo-adam", "forward-grad"))
+    assert lines[-1] == "80 trials: 0 finished, 80 to run"
+    code, lines = dry_run(tmp_path, grid, "--verbose")
+    assert sum(line.startswith("to run  ") for line in lines) == 80
+
+
+def test_measured_epoch_times_replace_table2_for_matching_settings() -> None:
+    config = TrialConfig(method="ease", optimizer="zo-sgd-sign", dataset="cub", batch_size=48, image_size=224,
+                         epochs=10, tasks=10, q=1)
+    run_params = {"method": "ease", "optimizer": "zo-sgd", "dataset": "cub", "batch_size": "48",
+                  "image_size": "224", "q": "1"}
+    measured = measured_epoch_seconds([(run_params, 3.0), (run_params, 5.0), ({**run_params, "q": "4"}, 99.0)])
+    assert measured == {("ease", "zo-sgd", "cub", "48", "224", "1"): 4.0, ("ease", "zo-sgd", "cub", "48", "224", "4"): 99.0}
+
+    class Spec:  # what estimate reads of a TrialSpec
+        def __init__(self, config: TrialConfig, gpu: float) -> None:
+            self.config, self.resources = config, type("R", (), {"gpu": gpu})()
+
+    grid_specs = [Spec(config, 0.5), Spec(TrialConfig(method="ease", optimizer="fo-sgd", dataset="cub", epochs=10,
+                                                      tasks=10, image_size=224, batch_size=32), 1.0)]
+    result = estimate(grid_specs, measured)  # type: ignore[arg-type]
+    assert result.measured == 1 and result.table2 == 1
+    fo_seconds = 100 * TABLE2_SECONDS["backprop"][1]  # 10 epochs x 10 tasks at CUB's FO-SGD epoch time
+    assert abs(result.seconds - (100 * 4.0 + fo_seconds)) < 1e-6
+    assert abs(result.gpu_hours - (100 * 4.0 * 0.5 + fo_seconds) / 3600) < 1e-9
+    assert "measured epoch times for 1 trials, the paper's Table 2 scaled for 1" in result.line(4)
+
+
+def test_table2_scaling() -> None:
+    base = TrialConfig(method="ease", optimizer="zo-sgd", dataset="imagenet-a", image_size=224, q=1)
+    assert table2_epoch_seconds(base) == TABLE2_SECONDS["zo-q1"][2]
+    four = TrialConfig(method="ease", optimizer="zo-sgd", dataset="imagenet-a", image_size=224, q=4)
+    assert abs(table2_epoch_seconds(four) - TABLE2_SECONDS["zo-q4"][2]) < 1e-9
+    small = TrialConfig(method="ease", optimizer="fo-sgd", dataset="cifar100", image_size=112)
+    assert abs(table2_epoch_seconds(small) - TABLE2_SECONDS["backprop"][0] * 50 / 197) < 1e-9
+    assert trained_epochs(TrialConfig(method="aper", epochs=20, tasks=10)) == 20  # APER trains task 0 only
+    assert trained_epochs(TrialConfig(method="ease", epochs=20, tasks=10)) == 200
