@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
+from ray._private import ray_constants
+from ray._raylet import AuthenticationTokenLoader, Config
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
 import orchestrator
@@ -52,10 +55,32 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
         # job can use the workers Ray starts at init, instead of booting new ones for the first trials.
         paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        private_local_instance()
         ray.init(num_cpus=num_cpus, **options)
     else:
         # Ship this checkout's code to every node, so workers run what the driver expanded.
         ray.init(address=address, **options, runtime_env={"py_modules": [orchestrator, trainers]})
+
+
+def private_local_instance() -> None:
+    """Make the local Ray instance about to start usable by this process and its workers only.
+
+    Ray binds its servers to the node address; on Linux that is the machine's routable address
+    unless Ray believes clusters are off (its RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER switch, read when
+    Ray is imported, hence also set on the imported constant), in which case every port Ray
+    opens listens on 127.0.0.1. Ray's token authentication is switched on with a fresh random
+    token for this instance only, passed to Ray's processes in the environment (never written to
+    ~/.ray/auth_token, which Ray would otherwise create and reuse for every local instance).
+    tests/test_local_ray.py checks both: what listens where, and that a client without the
+    token is refused.
+    """
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    Config.initialize("")  # Ray caches the mode it read from the environment
+    AuthenticationTokenLoader.instance().reset_cache()  # a token cached by an earlier instance
 
 
 def checkpoint_root(storage: Path, experiment: str) -> Path:
