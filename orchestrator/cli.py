@@ -54,14 +54,22 @@ def main() -> None:
               help="retries of a failed trial, each from its last finished task")
 @click.option("--storage-path", default=DEFAULT_STORAGE, show_default=True,
               help="Ray results and per-trial checkpoints; shared storage on a multi-node cluster")
+@click.option("--outage-limit", type=click.FloatRange(min=0), default=6 * 3600, show_default=True,
+              help="seconds to keep trials running while the tracking store is unreachable")
 def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None,
-        dry_run: bool, max_concurrent: int | None, retries: int, storage_path: str) -> None:
+        dry_run: bool, max_concurrent: int | None, retries: int, storage_path: str, outage_limit: float) -> None:
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator.commands import run_grid
+    from orchestrator.lease import LeaseRefused
+    from orchestrator.outbox import TrackingUnreachable
 
-    ok = _guarded(lambda: run_grid(grid, tracking_uri=resolve_tracking_uri(tracking_uri), experiment=experiment,
-                                   address=address, dry_run=dry_run, max_concurrent=max_concurrent,
-                                   max_failures=retries, storage=storage_path))
+    try:
+        ok = _guarded(lambda: run_grid(grid, tracking_uri=resolve_tracking_uri(tracking_uri), experiment=experiment,
+                                       address=address, dry_run=dry_run, max_concurrent=max_concurrent,
+                                       max_failures=retries, storage=storage_path, outage_limit=outage_limit))
+    except (LeaseRefused, TrackingUnreachable) as stop:
+        click.echo(f"error: {stop}", err=True)
+        sys.exit(3)
     sys.exit(0 if ok else 1)
 
 
@@ -114,12 +122,16 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
 @click.argument("grid", type=click.Path(dir_okay=False))
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--experiment", help="MLflow experiment (default: the grid's name)")
-def status(grid: str, tracking_uri: str | None, experiment: str | None) -> None:
-    """Finished / running / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
-    from orchestrator.commands import status_counts
+@click.option("--failed", "list_failed", is_flag=True, help="also list each FAILED trial with its reason")
+def status(grid: str, tracking_uri: str | None, experiment: str | None, list_failed: bool) -> None:
+    """Finished / running / interrupted / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
+    from orchestrator.commands import failed_trials, status_counts
 
     counts = _guarded(lambda: status_counts(grid, resolve_tracking_uri(tracking_uri), experiment))
     click.echo(counts.line())
+    if list_failed:
+        for line in failed_trials(grid, resolve_tracking_uri(tracking_uri), experiment):
+            click.echo(line)
 
 
 @main.command(name="list")

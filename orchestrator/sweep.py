@@ -25,6 +25,7 @@ import orchestrator
 import trainers
 from orchestrator.checkpoints import CheckpointStore, folder_name
 from orchestrator.grid import TrialSpec
+from orchestrator.outbox import OUTAGE_LIMIT_SECONDS, Outbox, TrackingUnreachable
 from orchestrator.progress import LiveLine, SweepProgress
 from orchestrator.recorder import Recorder, SweepOutcome
 from orchestrator.trainable import TrialFunction, make_trainable, trial_params
@@ -98,11 +99,12 @@ def _dirname(trial: Any) -> str:
 
 def run_sweep(specs: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState], progress: SweepProgress,
               live: LiveLine, *, storage: Path, name: str, max_concurrent: int | None, max_failures: int,
-              trial: TrialFunction = run_trial) -> SweepOutcome:
+              outage_limit: float = OUTAGE_LIMIT_SECONDS, trial: TrialFunction = run_trial) -> SweepOutcome:
     """Run `specs` on the connected Ray instance; returns which trials finished and which failed."""
     with_gpus = float(ray.cluster_resources().get("GPU", 0.0)) > 0
     store = CheckpointStore(checkpoint_root(storage, name))
-    recorder = Recorder(tracker, {s.config_hash: s for s in specs}, runs, store, progress, live, with_gpus)
+    outbox = Outbox(tracker, outage_limit)
+    recorder = Recorder(outbox, {s.config_hash: s for s in specs}, runs, store, progress, live, with_gpus)
     space = [trial_params(s.config_hash, s.config.to_dict(), store.root, s.resources.ray_request(with_gpus))
              for s in specs]
     tuner = tune.Tuner(
@@ -116,7 +118,13 @@ def run_sweep(specs: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState
     )
     try:
         tuner.fit()
+    except Exception:
+        if outbox.gave_up:  # raised in a Tune callback, which Tune may wrap
+            raise TrackingUnreachable(outbox.gave_up) from None
+        raise
     finally:
         recorder.interrupt_unfinished()
         live.close()
+    # Trials that ended during an outage are recorded once the store is back (or the limit passes).
+    outbox.drain(lambda: live.show(progress.counts(), force=True, note=outbox.status()))
     return recorder.outcome()
