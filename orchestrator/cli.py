@@ -7,7 +7,6 @@ code 2, before anything is written.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import fields
 from typing import Any, Callable
@@ -154,5 +153,7 @@ def ui(tracking_uri: str | None, host: str, port: int) -> None:
     if uri.startswith(("http://", "https://")):
         click.echo(f"{uri} is a tracking server: its UI is at that address")
         return
+    from orchestrator.uiserver import serve
+
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    sys.exit(subprocess.call(command))
+    sys.exit(serve(command))  # SIGTERM or Ctrl-C here stops the UI's server and its workers too
