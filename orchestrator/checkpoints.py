@@ -6,6 +6,10 @@ checkpoint serves a Ray retry after a fault and a later driver alike: a trial co
 last finished task. The folder must be shared storage (NFS or similar, mounted at the same path
 on every node) on a multi-node cluster, like Ray's own storage_path. Checkpoints hold plain
 tensors and values, written atomically and loaded with `weights_only`.
+
+A checkpoint that cannot be read (a disk fault, a truncated copy, a file that is not ours) would
+fail its trial on every attempt of every run, so `restore` moves it to <root>/set-aside/ and
+falls back to the previous task's checkpoint (kept beside it), or to a fresh start.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,18 @@ class Saved:
 
     task: int
     state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a trial starts from, and the unreadable checkpoints set aside on the way."""
+
+    saved: Saved | None
+    set_aside: list[tuple[Path, str]] = field(default_factory=list)  # (new path, why)
+
+
+PREVIOUS = "previous"  # the checkpoint before the last one, the fallback for a corrupt last one
+SET_ASIDE = "set-aside"
 
 
 def folder_name(experiment: str) -> str:
@@ -49,14 +66,34 @@ class CheckpointStore:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as scratch:
             written = save_state({"task": task, "state": state}, Path(scratch))
+            if (folder / STATE_FILE).exists():
+                (folder / PREVIOUS).mkdir(exist_ok=True)
+                os.replace(folder / STATE_FILE, folder / PREVIOUS / STATE_FILE)
             os.replace(written, folder / STATE_FILE)
 
     def load(self, digest: str) -> Saved | None:
-        folder = self._folder(digest)
-        if not (folder / STATE_FILE).exists():
-            return None
-        saved = load_state(folder)
-        return Saved(int(saved["task"]), saved["state"])
+        """The trial's last checkpoint; raises whatever reading a bad one raises."""
+        return _read(self._folder(digest))
+
+    def restore(self, digest: str) -> Restored:
+        """The newest readable checkpoint of the trial; unreadable ones are moved to <root>/set-aside/."""
+        set_aside: list[tuple[Path, str]] = []
+        for which, folder in (("last", self._folder(digest)), (PREVIOUS, self._folder(digest) / PREVIOUS)):
+            try:
+                saved = _read(folder)
+            except Exception as error:  # noqa: BLE001 - any reader error means the file is unusable
+                set_aside.append((self._set_aside(folder / STATE_FILE, f"{digest}-{which}"), _reason(error)))
+                continue
+            if saved is not None:
+                return Restored(saved, set_aside)
+        return Restored(None, set_aside)
+
+    def _set_aside(self, path: Path, name: str) -> Path:
+        """Move an unreadable checkpoint out of the way, kept for a look (a finished trial's folder goes)."""
+        target = self.root / SET_ASIDE / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.pt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        return target
 
     def remove(self, digest: str) -> None:
         shutil.rmtree(self._folder(digest), ignore_errors=True)
@@ -66,3 +103,15 @@ class CheckpointStore:
         if not self.root.is_dir():
             return set()
         return {path.name for path in self.root.iterdir() if (path / STATE_FILE).exists()}
+
+
+def _read(folder: Path) -> Saved | None:
+    if not (folder / STATE_FILE).exists():
+        return None
+    saved = load_state(folder)
+    return Saved(int(saved["task"]), saved["state"])
+
+
+def _reason(error: Exception) -> str:
+    message = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

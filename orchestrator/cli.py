@@ -8,7 +8,6 @@ imported inside the commands that need them: `--help`, `list` and grid errors an
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import fields
 from typing import Any, Callable
@@ -62,20 +61,29 @@ def main() -> None:
               help="retries of a failed trial, each from its last finished task")
 @click.option("--storage-path", default=DEFAULT_STORAGE, show_default=True,
               help="Ray results and per-trial checkpoints; shared storage on a multi-node cluster")
+@click.option("--outage-limit", type=click.FloatRange(min=0), default=6 * 3600, show_default=True,
+              help="seconds to keep trials running while the tracking store is unreachable")
 def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None, dry_run: bool,
         as_json: bool, verbose: bool, gpus: float | None, max_concurrent: int | None, retries: int,
-        storage_path: str) -> None:
+        storage_path: str, outage_limit: float) -> None:
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator import commands
+    from orchestrator.lease import LeaseRefused
+    from orchestrator.outbox import TrackingUnreachable
 
     uri = resolve_tracking_uri(tracking_uri)
     if dry_run:
         _guarded(lambda: commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address,
                                           as_json=as_json, verbose=verbose, gpus=gpus))
         sys.exit(0)
-    ok = _guarded(lambda: commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
-                                            dry_run=False, max_concurrent=max_concurrent, max_failures=retries,
-                                            storage=storage_path))
+    try:
+        ok = _guarded(lambda: commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
+                                                dry_run=False, max_concurrent=max_concurrent,
+                                                max_failures=retries, storage=storage_path,
+                                                outage_limit=outage_limit))
+    except (LeaseRefused, TrackingUnreachable) as stop:
+        click.echo(f"error: {stop}", err=True)
+        sys.exit(3)
     sys.exit(0 if ok else 1)
 
 
@@ -128,12 +136,16 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
 @click.argument("grid")
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--experiment", help="MLflow experiment (default: the grid's name)")
-def status(grid: str, tracking_uri: str | None, experiment: str | None) -> None:
-    """Finished / running / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
-    from orchestrator.commands import status_counts
+@click.option("--failed", "list_failed", is_flag=True, help="also list each FAILED trial with its reason")
+def status(grid: str, tracking_uri: str | None, experiment: str | None, list_failed: bool) -> None:
+    """Finished / running / interrupted / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
+    from orchestrator.commands import failed_trials, status_counts
 
     counts = _guarded(lambda: status_counts(grid, resolve_tracking_uri(tracking_uri), experiment))
     click.echo(counts.line())
+    if list_failed:
+        for line in failed_trials(grid, resolve_tracking_uri(tracking_uri), experiment):
+            click.echo(line)
 
 
 @main.command(name="list")
@@ -156,5 +168,7 @@ def ui(tracking_uri: str | None, host: str, port: int) -> None:
     if uri.startswith(("http://", "https://")):
         click.echo(f"{uri} is a tracking server: its UI is at that address")
         return
+    from orchestrator.uiserver import serve
+
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    sys.exit(subprocess.call(command))
+    sys.exit(serve(command))  # SIGTERM or Ctrl-C here stops the UI's server and its workers too

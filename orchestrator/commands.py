@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from orchestrator.gridfile import check_name
 from orchestrator.progress import Counts, LiveLine, SweepProgress, eta
 
 if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use them (a fast CLI)
-    from orchestrator.tracking import RunState
+    from orchestrator.tracking import RunState, Tracker
     from orchestrator.trainable import TrialFunction
 
 
@@ -64,11 +65,13 @@ def dry_run(path: str, *, tracking_uri: str, experiment: str | None, address: st
 
 def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: str | None, dry_run: bool,
              max_concurrent: int | None, max_failures: int, storage: str, out: TextIO | None = None,
-             trial: TrialFunction | None = None) -> bool:
+             trial: TrialFunction | None = None, outage_limit: float | None = None) -> bool:
     """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED.
 
     `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
-    Ray is started here unless this process is connected already.
+    Ray is started here unless this process is connected already. Only one driver runs an
+    experiment at a time (orchestrator/lease.py: a second raises LeaseRefused); `outage_limit`
+    is how long a tracking outage is ridden out (orchestrator/outbox.py).
     """
     out = out or sys.stdout
     grid = load_grid(path)
@@ -81,19 +84,43 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
     if not work.pending:
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
-    from orchestrator.sweep import checkpoint_root, run_sweep, start_ray  # Ray is heavy: import it only to run
+    from orchestrator.lease import Lease
     from orchestrator.tracking import Tracker
+
+    quick_http_failures()
+    tracker = Tracker(tracking_uri, work.experiment)  # the driver creates the experiment before any trial
+    with Lease(tracking_uri, tracker.experiment_id):
+        work = plan(grid, tracking_uri, work.experiment)  # as the previous driver left it
+        return _run_pending(work, tracker, out, address=address, storage=storage, max_concurrent=max_concurrent,
+                            max_failures=max_failures, trial=trial, outage_limit=outage_limit)
+
+
+def quick_http_failures() -> None:
+    """A driver queues writes through an outage itself (orchestrator/outbox.py), so each MLflow HTTP
+    request fails within seconds instead of retrying for minutes with the Tune loop blocked."""
+    for key, value in {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}.items():
+        os.environ.setdefault(key, value)
+
+
+def _run_pending(work: Plan, tracker: Tracker, out: TextIO, *, address: str | None, storage: str,
+                 max_concurrent: int | None, max_failures: int, trial: TrialFunction | None,
+                 outage_limit: float | None) -> bool:
+    from orchestrator.outbox import OUTAGE_LIMIT_SECONDS
+    from orchestrator.sweep import checkpoint_root, run_sweep, start_ray  # Ray is heavy: import it only to run
     from trainers.trial import run_trial
 
-    tracker = Tracker(tracking_uri, work.experiment)  # the driver creates the experiment before any trial
+    total = len(work.grid.trials)
+    if not work.pending:
+        out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
+        return True
     root = Path(storage).resolve()
     _remove_stale_checkpoints(checkpoint_root(root, work.experiment), work)
-    out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run, tracking at {tracking_uri}\n")
+    out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run, tracking at {tracker.tracking_uri}\n")
     start_ray(address)
-    progress = _progress(work)
-    outcome = run_sweep(work.pending, tracker, work.runs, progress, LiveLine(out), storage=root,
+    outcome = run_sweep(work.pending, tracker, work.runs, _progress(work), LiveLine(out), storage=root,
                         name=work.experiment, max_concurrent=max_concurrent, max_failures=max_failures,
-                        trial=trial or run_trial)
+                        outage_limit=outage_limit or OUTAGE_LIMIT_SECONDS, trial=trial or run_trial)
     done = work.finished + len(outcome.finished)
     missing = total - done - len(outcome.failed)
     out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")
@@ -125,13 +152,46 @@ def _remove_stale_checkpoints(root: Path, work: Plan) -> None:
 
 
 def status_counts(path: str, tracking_uri: str, experiment: str | None) -> Counts:
-    """finished / running / failed / pending trials of a grid, GPU-hours and ETA, from MLflow alone."""
+    """finished / running / interrupted / failed / pending trials of a grid, GPU-hours and ETA, from MLflow.
+
+    A run is running only while a driver holds the experiment's lease; runs left RUNNING by a
+    driver that is gone, and runs stopped by Ctrl-C (KILLED), are interrupted: the next
+    `zfsweep run` resumes them.
+    """
     grid = load_grid(path)
     work = plan(grid, tracking_uri, experiment or grid.name)
     runs = [work.runs[s.config_hash] for s in grid.trials if s.config_hash in work.runs]
     finished = [r for r in runs if r.status == "FINISHED"]
-    running = sum(r.status in ("RUNNING", "SCHEDULED") for r in runs)
+    started = sum(r.status in ("RUNNING", "SCHEDULED") for r in runs)
+    running = started if started and _driver_alive(tracking_uri, work.experiment) else 0
+    interrupted = started - running + sum(r.status == "KILLED" for r in runs)
     failed = sum(r.status == "FAILED" for r in runs)
     remaining = len(grid.trials) - len(finished) - failed
     return Counts(len(grid.trials), len(finished), running, failed, sum(r.gpu_hours for r in runs),
-                  eta(remaining, _mean_wall_seconds(finished), running))
+                  eta(remaining, _mean_wall_seconds(finished), running), interrupted)
+
+
+def _driver_alive(tracking_uri: str, experiment: str) -> bool:
+    from orchestrator.lease import live_holders
+    from orchestrator.tracking import Tracker
+
+    tracker = Tracker.existing(tracking_uri, experiment)
+    return tracker is not None and bool(live_holders(tracking_uri, tracker.experiment_id))
+
+
+def failed_trials(path: str, tracking_uri: str, experiment: str | None) -> list[str]:
+    """One line per FAILED trial of the grid: config hash, label and the reason it failed."""
+    from orchestrator.tracking import ERROR_TAG, Tracker
+
+    grid = load_grid(path)
+    tracker = Tracker.existing(tracking_uri, experiment or grid.name)
+    if tracker is None:
+        return []
+    runs = tracker.runs_by_hash()
+    lines = []
+    for spec in grid.trials:
+        run = runs.get(spec.config_hash)
+        if run is not None and run.status == "FAILED":
+            reason = tracker.client.get_run(run.run_id).data.tags.get(ERROR_TAG, "no reason recorded")
+            lines.append(f"{spec.config_hash}  {spec.label}: {reason}")
+    return lines

@@ -8,6 +8,7 @@ not a terminal (a log file, a CI job) a new line is printed whenever a count cha
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,14 +23,17 @@ class Counts:
     failed: int
     gpu_hours: float
     eta_seconds: float | None
+    interrupted: int = 0  # started by a driver that is gone (`zfsweep status` only)
 
     @property
     def pending(self) -> int:
-        return self.total - self.finished - self.running - self.failed
+        return self.total - self.finished - self.running - self.failed - self.interrupted
 
     def line(self) -> str:
-        return (f"{self.total} trials: {self.finished} finished, {self.running} running, {self.failed} failed, "
-                f"{self.pending} pending, {self.gpu_hours:.2f} GPU-hours, ETA {format_eta(self.eta_seconds)}")
+        stopped = f"{self.interrupted} interrupted, " if self.interrupted else ""
+        return (f"{self.total} trials: {self.finished} finished, {self.running} running, {stopped}"
+                f"{self.failed} failed, {self.pending} pending, {self.gpu_hours:.2f} GPU-hours, "
+                f"ETA {format_eta(self.eta_seconds)}")
 
 
 def format_eta(seconds: float | None) -> str:
@@ -99,18 +103,21 @@ class LiveLine:
         self.tty = self.stream.isatty()
         self.interval = interval
         self.drawn = ""
-        self.last_counts: tuple[int, ...] | None = None
+        self.last_counts: tuple[object, ...] | None = None
         self.last_draw = 0.0
 
-    def show(self, counts: Counts, force: bool = False) -> None:
+    def show(self, counts: Counts, force: bool = False, note: str = "") -> None:
+        """The counts line, with `note` after it (a tracking outage) when there is one."""
+        line = f"{counts.line()} | {note}" if note else counts.line()
         if self.tty:
             if force or time.monotonic() - self.last_draw >= self.interval:
-                self._draw(counts.line())
+                self._draw(line)
             return
-        key = (counts.finished, counts.running, counts.failed, counts.pending)
+        # Seconds in a note tick on; a log gets a new line only when something else changes.
+        key = (counts.finished, counts.running, counts.failed, counts.pending, re.sub(r"\d+ s\b", "", note))
         if key != self.last_counts:
             self.last_counts = key
-            self.stream.write(counts.line() + "\n")
+            self.stream.write(line + "\n")
             self.stream.flush()
 
     def _draw(self, line: str) -> None:

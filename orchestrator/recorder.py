@@ -4,14 +4,15 @@ Everything is keyed by config hash, not by Ray's trial id, so a trial that Ray r
 fault, or that a new driver resumes, continues the same MLflow run. GPU-hours are the wall time
 of every attempt (from its actor's start to its end, retries and earlier drivers included) times
 the trial's GPU fraction; they are logged after every task, so a killed driver loses at most one
-task's worth.
+task's worth. Writes go through orchestrator/outbox.py, which queues them while the tracking
+store is unreachable.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from ray import tune
 
 from orchestrator.checkpoints import CheckpointStore
 from orchestrator.grid import TrialSpec
+from orchestrator.outbox import Outbox
 from orchestrator.progress import LiveLine, SweepProgress
-from orchestrator.tracking import RunState, Tracker
+from orchestrator.tracking import RunState
 
 
 def error_line(trial: Any) -> str:
@@ -38,10 +40,8 @@ class TrialRecord:
     """The driver's view of one trial being run."""
 
     spec: TrialSpec
-    run_id: str
     gpu: float
     gpu_hours: float
-    logged_tasks: set[int] = field(default_factory=set)
     attempt_started: float | None = None
     seconds: float = 0.0
 
@@ -66,9 +66,9 @@ class SweepOutcome:
 class Recorder(tune.Callback):
     """Writes each trial's MLflow run as Tune reports it and keeps the progress line current."""
 
-    def __init__(self, tracker: Tracker, specs: dict[str, TrialSpec], runs: dict[str, RunState],
+    def __init__(self, outbox: Outbox, specs: dict[str, TrialSpec], runs: dict[str, RunState],
                  store: CheckpointStore, progress: SweepProgress, live: LiveLine, with_gpus: bool) -> None:
-        self.tracker, self.specs, self.runs, self.store = tracker, specs, runs, store
+        self.outbox, self.specs, self.runs, self.store = outbox, specs, runs, store
         self.progress, self.live, self.with_gpus = progress, live, with_gpus
         self.records: dict[str, TrialRecord] = {}
         self.finished: list[str] = []
@@ -82,17 +82,15 @@ class Recorder(tune.Callback):
 
     def _update(self, force: bool = False) -> None:
         self.progress.gpu_hours.update({digest: r.hours_now() for digest, r in self.records.items()})
-        self.live.show(self.progress.counts(), force=force)
+        self.live.show(self.progress.counts(), force=force, note=self.outbox.status())
 
     def _ensure_record(self, digest: str) -> TrialRecord:
         """The trial's record, creating or continuing its MLflow run on first sight."""
         if digest not in self.records:
             spec, existing = self.specs[digest], self.runs.get(digest)
-            run_id = self.tracker.start(spec, existing)
-            record = TrialRecord(spec, run_id, spec.resources.gpu if self.with_gpus else 0.0,
-                                 existing.gpu_hours if existing else 0.0)
-            record.logged_tasks = self.tracker.logged_tasks(run_id) if existing else set()
-            self.records[digest] = record
+            self.outbox.start(spec, existing)
+            self.records[digest] = TrialRecord(spec, spec.resources.gpu if self.with_gpus else 0.0,
+                                               existing.gpu_hours if existing else 0.0)
         return self.records[digest]
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -104,13 +102,15 @@ class Recorder(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         record = self._record(trial)
         kind = result.get("kind")
+        if result.get("set_aside"):
+            self.live.echo(f"checkpoint of {record.spec.label} unreadable ({result['set_aside_reason']}): "
+                           f"set aside as {result['set_aside']}")
         if result.get("resumed_after", -1) >= 0:
             self.live.echo(f"resuming {record.spec.label} after task {result['resumed_after']}")
+        elif result.get("set_aside"):
+            self.live.echo(f"restarting {record.spec.label} from scratch")
         if kind == "task":
-            task = int(result["task"])
-            if task not in record.logged_tasks:
-                self.tracker.log_task(record.run_id, task, float(result["acc"]), record.hours_now())
-                record.logged_tasks.add(task)
+            self.outbox.task(record.spec.config_hash, int(result["task"]), float(result["acc"]), record.hours_now())
         elif kind == "done":
             self._finish(record, result)
         elif kind == "diverged":
@@ -119,10 +119,9 @@ class Recorder(tune.Callback):
 
     def _finish(self, record: TrialRecord, result: dict) -> None:
         record.end_attempt()
-        missing = [(task, acc) for task, acc in enumerate(result["acc"]) if task not in record.logged_tasks]
-        self.tracker.finish(record.run_id, result, missing, record.gpu_hours)
-        record.logged_tasks.update(task for task, _ in missing)
-        self.store.remove(record.spec.config_hash)  # only once MLflow holds the FINISHED result
+        digest = record.spec.config_hash
+        # The checkpoint goes only once MLflow holds the FINISHED result.
+        self.outbox.finish(digest, result, result["acc"], record.gpu_hours, after=lambda: self.store.remove(digest))
         self.progress.finish(record.spec.config_hash, record.seconds)
         self.finished.append(record.spec.config_hash)
         self.live.echo(f"finished {record.spec.label}: Avg {result['avg_acc']:.2f} Last {result['last_acc']:.2f} "
@@ -130,7 +129,7 @@ class Recorder(tune.Callback):
 
     def _fail(self, record: TrialRecord, reason: str) -> None:
         record.end_attempt()
-        self.tracker.fail(record.run_id, reason, record.gpu_hours)
+        self.outbox.fail(record.spec.config_hash, reason, record.gpu_hours)
         self.progress.fail(record.spec.config_hash)
         self.failed.append(record.spec.config_hash)
         self.live.echo(f"FAILED {record.spec.label}: {reason}")
@@ -147,6 +146,7 @@ class Recorder(tune.Callback):
         self._update(force=True)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.outbox.tick()
         self._update()
 
     def interrupt_unfinished(self) -> None:
@@ -155,4 +155,4 @@ class Recorder(tune.Callback):
         for digest, record in self.records.items():
             if digest not in ended:
                 record.end_attempt()
-                self.tracker.interrupt(record.run_id, record.gpu_hours)
+                self.outbox.interrupt(digest, record.gpu_hours)

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
+from ray._private import ray_constants
+from ray._raylet import AuthenticationTokenLoader, Config
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
 import orchestrator
 import trainers
 from orchestrator.checkpoints import CheckpointStore, folder_name
 from orchestrator.grid import TrialSpec
+from orchestrator.outbox import OUTAGE_LIMIT_SECONDS, Outbox, TrackingUnreachable
 from orchestrator.progress import LiveLine, SweepProgress
 from orchestrator.recorder import Recorder, SweepOutcome
 from orchestrator.trainable import TrialFunction, make_trainable, trial_params
@@ -52,10 +56,32 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
         # job can use the workers Ray starts at init, instead of booting new ones for the first trials.
         paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        private_local_instance()
         ray.init(num_cpus=num_cpus, **options)
     else:
         # Ship this checkout's code to every node, so workers run what the driver expanded.
         ray.init(address=address, **options, runtime_env={"py_modules": [orchestrator, trainers]})
+
+
+def private_local_instance() -> None:
+    """Make the local Ray instance about to start usable by this process and its workers only.
+
+    Ray binds its servers to the node address; on Linux that is the machine's routable address
+    unless Ray believes clusters are off (its RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER switch, read when
+    Ray is imported, hence also set on the imported constant), in which case every port Ray
+    opens listens on 127.0.0.1. Ray's token authentication is switched on with a fresh random
+    token for this instance only, passed to Ray's processes in the environment (never written to
+    ~/.ray/auth_token, which Ray would otherwise create and reuse for every local instance).
+    tests/test_local_ray.py checks both: what listens where, and that a client without the
+    token is refused.
+    """
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    Config.initialize("")  # Ray caches the mode it read from the environment
+    AuthenticationTokenLoader.instance().reset_cache()  # a token cached by an earlier instance
 
 
 def checkpoint_root(storage: Path, experiment: str) -> Path:
@@ -73,11 +99,12 @@ def _dirname(trial: Any) -> str:
 
 def run_sweep(specs: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState], progress: SweepProgress,
               live: LiveLine, *, storage: Path, name: str, max_concurrent: int | None, max_failures: int,
-              trial: TrialFunction = run_trial) -> SweepOutcome:
+              outage_limit: float = OUTAGE_LIMIT_SECONDS, trial: TrialFunction = run_trial) -> SweepOutcome:
     """Run `specs` on the connected Ray instance; returns which trials finished and which failed."""
     with_gpus = float(ray.cluster_resources().get("GPU", 0.0)) > 0
     store = CheckpointStore(checkpoint_root(storage, name))
-    recorder = Recorder(tracker, {s.config_hash: s for s in specs}, runs, store, progress, live, with_gpus)
+    outbox = Outbox(tracker, outage_limit)
+    recorder = Recorder(outbox, {s.config_hash: s for s in specs}, runs, store, progress, live, with_gpus)
     space = [trial_params(s.config_hash, s.config.to_dict(), store.root, s.resources.ray_request(with_gpus))
              for s in specs]
     tuner = tune.Tuner(
@@ -91,7 +118,13 @@ def run_sweep(specs: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState
     )
     try:
         tuner.fit()
+    except Exception:
+        if outbox.gave_up:  # raised in a Tune callback, which Tune may wrap
+            raise TrackingUnreachable(outbox.gave_up) from None
+        raise
     finally:
         recorder.interrupt_unfinished()
         live.close()
+    # Trials that ended during an outage are recorded once the store is back (or the limit passes).
+    outbox.drain(lambda: live.show(progress.counts(), force=True, note=outbox.status()))
     return recorder.outcome()

@@ -9,10 +9,12 @@ run; only FINISHED runs count as done.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
@@ -51,6 +53,27 @@ def _state(run: Any) -> RunState:
                     metrics.get("wall_seconds"), ERROR_TAG in run.data.tags)
 
 
+@contextmanager
+def _store_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialise the first use of an SQLite store among the drivers of this machine.
+
+    MLflow creates (or migrates) an SQLite store's tables on first use, and two drivers doing so at
+    once collide ("duplicate column name"); two creating one experiment collide too. A lock on the
+    store's folder makes the second wait for the first. Tracking servers handle this themselves.
+    """
+    if not tracking_uri.startswith(SQLITE):
+        yield
+        return
+    folder = Path(tracking_uri[len(SQLITE):]).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
 class Tracker:
     """The experiment of one grid in one tracking store."""
 
@@ -58,18 +81,20 @@ class Tracker:
         # With a tracking server MLflow prints each run's URL as it ends: one line per trial,
         # in the middle of the progress line. The MLflow UI lists them all.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        self.client = MlflowClient(tracking_uri)
         self.tracking_uri = tracking_uri
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        with _store_lock(tracking_uri):
+            self.client = MlflowClient(tracking_uri)  # opening an SQLite store creates its tables
+            found = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
 
     @classmethod
     def existing(cls, tracking_uri: str, experiment: str) -> "Tracker | None":
         """The tracker of an experiment that already exists, without creating anything."""
         if tracking_uri.startswith(SQLITE) and not Path(tracking_uri[len(SQLITE):]).exists():
             return None  # opening a missing SQLite store would create the file
-        if MlflowClient(tracking_uri).get_experiment_by_name(experiment) is None:
-            return None
+        with _store_lock(tracking_uri):
+            if MlflowClient(tracking_uri).get_experiment_by_name(experiment) is None:
+                return None
         return cls(tracking_uri, experiment)
 
     def runs_by_hash(self) -> dict[str, RunState]:

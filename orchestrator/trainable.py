@@ -1,8 +1,8 @@
 """The Ray Tune function trainable: a few lines around `run_trial`, run in Ray worker processes.
 
 It imports Ray Tune and trainers only (no MLflow: the driver does all the writing). Each trial
-resumes from its hash-keyed checkpoint when it has one (orchestrator/checkpoints.py), saves one
-after every task, and reports to the driver: "task" (per-task accuracy), then "done" (the
+resumes from its hash-keyed checkpoint when it has one (orchestrator/checkpoints.py; an
+unreadable one is set aside and named in the first report), saves one after every task, and reports to the driver: "task" (per-task accuracy), then "done" (the
 result) or "diverged"; the first report also says which task the trial resumed after (-1: none).
 A diverging zeroth-order trial (the trainer raises FloatingPointError on a NaN or infinite loss)
 would diverge again on every retry, so it ends at once with a "diverged" report instead of
@@ -67,9 +67,13 @@ def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
         spec = params["spec"]
         store = CheckpointStore(Path(spec["checkpoints"]))
         digest = spec["hash"]
-        saved = store.load(digest)
+        restored = store.restore(digest)
+        saved = restored.saved
         # Every report waits for the driver's next call, so the resume point rides on the first one.
-        first = {"resumed_after": saved.task if saved else -1}
+        first: dict[str, Any] = {"resumed_after": saved.task if saved else -1}
+        if restored.set_aside:
+            path, reason = restored.set_aside[0]
+            first.update(set_aside=str(path), set_aside_reason=reason)
 
         def report(values: dict[str, Any]) -> None:
             tune.report({**values, **first})

@@ -65,7 +65,7 @@ def test_on_a_terminal_one_line_is_redrawn_in_place() -> None:
 
 def test_gpu_hours_add_up_every_attempt_at_the_trials_gpu_fraction(tmp_path: Path) -> None:
     spec = load_grid_text(tmp_path).trials[0]
-    record = TrialRecord(spec, "run", gpu=0.25, gpu_hours=1.0)  # 1 GPU-hour from an earlier driver
+    record = TrialRecord(spec, gpu=0.25, gpu_hours=1.0)  # 1 GPU-hour from an earlier driver
     record.attempt_started = time.time() - 2 * 3600  # an attempt of two hours, then a retry of one
     record.end_attempt()
     record.attempt_started = time.time() - 3600

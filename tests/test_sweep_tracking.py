@@ -55,7 +55,7 @@ def test_checkpoints_are_keyed_by_hash_and_replaced_whole(tmp_path: Path) -> Non
     store.save("abc", 1, {"w": torch.zeros(2), "progress": {"accuracy": [1.0, 2.0]}})
     saved = store.load("abc")
     assert saved is not None and saved.task == 1 and torch.equal(saved.state["w"], torch.zeros(2))
-    assert sorted(p.name for p in (store.root / "abc").iterdir()) == ["trial_state.pt"]  # no temporary left
+    assert sorted(p.name for p in (store.root / "abc").iterdir()) == ["previous", "trial_state.pt"]  # no temporary left
     assert store.digests() == {"abc"}
     store.remove("abc")
     assert store.load("abc") is None and store.digests() == set()

@@ -1,0 +1,147 @@
+"""The driver's tracking writes, in order, queued while the tracking store is unreachable.
+
+A tracking server that restarts, or a network that drops for minutes, must not stop a sweep of
+GPU-days: the trials keep running on Ray, every write the driver owes MLflow (create or continue
+a run, a task's accuracy, the result, FAILED with its reason, KILLED) waits here in order, the
+progress line says how long the store has been unreachable and how many writes wait, and all of
+them are made, in order, as soon as it answers again. Only after `outage_limit` seconds does the
+sweep stop (TrackingUnreachable, one line); every trial keeps its checkpoint and its run, so the
+same command resumes it. A write that the store refuses for a reason of its own (a bad request)
+is not an outage and is raised at once.
+
+Run ids are resolved when the queued "start" is made, so a trial that starts during an outage
+is recorded like any other once the store is back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, Callable, Iterable, Mapping
+
+from mlflow.exceptions import MlflowException
+
+from orchestrator.grid import TrialSpec
+from orchestrator.runindex import RunState
+from orchestrator.tracking import Tracker
+
+# MLflow error codes that mean the request itself was wrong: retrying would not help.
+REFUSALS = {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS", "INVALID_STATE",
+            "BAD_REQUEST", "PERMISSION_DENIED", "UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"}
+RETRY_SECONDS = 5.0
+OUTAGE_LIMIT_SECONDS = 6 * 3600.0
+
+
+class TrackingUnreachable(Exception):
+    """The tracking store stayed unreachable past the limit (the message is the one line to print)."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """An error that waiting may cure: no answer, a timeout, a server error, a locked database."""
+    if isinstance(error, MlflowException):
+        return error.error_code not in REFUSALS
+    return isinstance(error, Exception)
+
+
+class Outbox:
+    """Every tracking write of one sweep, made in order (see module docstring)."""
+
+    def __init__(self, tracker: Tracker, outage_limit: float = OUTAGE_LIMIT_SECONDS,
+                 retry_seconds: float = RETRY_SECONDS) -> None:
+        self.tracker, self.limit, self.retry_seconds = tracker, outage_limit, retry_seconds
+        self.waiting: deque[tuple[Callable[[], None], Callable[[], None] | None]] = deque()
+        self.run_ids: dict[str, str] = {}
+        self.logged: dict[str, set[int]] = {}
+        self.down_since: float | None = None
+        self.last_try = 0.0
+        self.last_error = ""
+        self.gave_up = ""  # the one line, once the sweep stops for an outage
+
+    # -- what the recorder asks for, keyed by config hash -------------------------------------
+    def start(self, spec: TrialSpec, existing: RunState | None) -> None:
+        digest = spec.config_hash
+
+        def write() -> None:
+            run_id = self.tracker.start(spec, existing)
+            self.logged[digest] = self.tracker.logged_tasks(run_id) if existing else set()
+            self.run_ids[digest] = run_id
+
+        self._submit(write)
+
+    def task(self, digest: str, task: int, accuracy: float, gpu_hours: float) -> None:
+        def write() -> None:
+            if task not in self.logged[digest]:
+                self.tracker.log_task(self.run_ids[digest], task, accuracy, gpu_hours)
+                self.logged[digest].add(task)
+
+        self._submit(write)
+
+    def finish(self, digest: str, result: Mapping[str, Any], accuracies: Iterable[float], gpu_hours: float,
+               after: Callable[[], None]) -> None:
+        """Record the result; `after` runs once the store holds it (the checkpoint may then go)."""
+        accuracies = list(accuracies)
+
+        def write() -> None:
+            missing = [(t, a) for t, a in enumerate(accuracies) if t not in self.logged[digest]]
+            self.tracker.finish(self.run_ids[digest], result, missing, gpu_hours)
+            self.logged[digest].update(t for t, _ in missing)
+
+        self._submit(write, after)
+
+    def fail(self, digest: str, reason: str, gpu_hours: float) -> None:
+        self._submit(lambda: self.tracker.fail(self.run_ids[digest], reason, gpu_hours))
+
+    def interrupt(self, digest: str, gpu_hours: float) -> None:
+        self._submit(lambda: self.tracker.interrupt(self.run_ids[digest], gpu_hours))
+
+    # -- delivery ---------------------------------------------------------------------------
+    def _submit(self, write: Callable[[], None], after: Callable[[], None] | None = None) -> None:
+        self.waiting.append((write, after))
+        if self.down_since is None:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Make the waiting writes in order; False (and the outage clock running) if the store is away."""
+        self.last_try = time.monotonic()
+        while self.waiting:
+            write, after = self.waiting[0]
+            try:
+                write()
+            except Exception as error:  # noqa: BLE001 - sorted just below
+                if not is_outage(error):
+                    raise
+                self.down_since = self.down_since if self.down_since is not None else time.monotonic()
+                self.last_error = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+                return False
+            self.waiting.popleft()
+            if after is not None:
+                after()
+        self.down_since = None
+        return True
+
+    def tick(self) -> None:
+        """Retry now and then during an outage; past the limit, give up with one line."""
+        if self.down_since is None or time.monotonic() - self.last_try < self.retry_seconds:
+            return
+        if self.flush():
+            return
+        if time.monotonic() - self.down_since > self.limit:
+            self.gave_up = (f"tracking store {self.tracker.tracking_uri} unreachable for {self.limit:.0f} s "
+                            f"({len(self.waiting)} writes not made, last error: {self.last_error}); stopped, "
+                            "every trial can resume: run the same command again once it answers")
+            raise TrackingUnreachable(self.gave_up)
+
+    def drain(self, show: Callable[[], None]) -> None:
+        """Wait until every write is made (the sweep has ended), or give up past the limit."""
+        while not self.flush():
+            show()
+            time.sleep(self.retry_seconds)
+            self.last_try = 0.0
+            self.tick()
+
+    def status(self) -> str:
+        """The progress line's note during an outage ('' when the store answers)."""
+        if self.down_since is None:
+            return ""
+        return (f"tracking store unreachable for {time.monotonic() - self.down_since:.0f} s, "
+                f"{len(self.waiting)} writes queued")
