@@ -25,11 +25,16 @@ TRACKING_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:
 
 # Input errors of modules that may not be imported: such an error can only come from a loaded module.
 _LAZY_ERRORS = (("trainers.backbone", "WeightsError"), ("trainers.data.core", "DataError"))
+# Why a sweep stopped early on purpose (another driver holds the experiment; the store stayed unreachable).
+_STOP_ERRORS = (("orchestrator.lease", "LeaseRefused"), ("orchestrator.outbox", "TrackingUnreachable"))
+
+
+def _loaded(errors: tuple[tuple[str, str], ...]) -> tuple[type[Exception], ...]:
+    return tuple(getattr(sys.modules[module], name) for module, name in errors if module in sys.modules)
 
 
 def _input_errors() -> tuple[type[Exception], ...]:
-    lazy = [getattr(sys.modules[module], name) for module, name in _LAZY_ERRORS if module in sys.modules]
-    return (GridError, ConfigError, CheckError, *lazy)
+    return (GridError, ConfigError, CheckError, *_loaded(_LAZY_ERRORS))
 
 
 def _guarded(action: Callable[[], Any]) -> Any:
@@ -68,8 +73,6 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
         storage_path: str, outage_limit: float) -> None:
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator import commands
-    from orchestrator.lease import LeaseRefused
-    from orchestrator.outbox import TrackingUnreachable
 
     uri = resolve_tracking_uri(tracking_uri)
     if dry_run:
@@ -81,7 +84,9 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
                                                 dry_run=False, max_concurrent=max_concurrent,
                                                 max_failures=retries, storage=storage_path,
                                                 outage_limit=outage_limit))
-    except (LeaseRefused, TrackingUnreachable) as stop:
+    except Exception as stop:
+        if not isinstance(stop, _loaded(_STOP_ERRORS)):
+            raise
         click.echo(f"error: {stop}", err=True)
         sys.exit(3)
     sys.exit(0 if ok else 1)
