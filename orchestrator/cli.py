@@ -16,10 +16,14 @@ import click
 
 from orchestrator.checks import CheckError
 from orchestrator.gridfile import GridError
+from orchestrator.overrides import parse_overrides
 from orchestrator.storeuri import resolve_tracking_uri
 from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig
 
 DEFAULT_STORAGE = "ray_results"
+SET_OPTION = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                          help="one setting for every trial, replacing the grid's (e.g. profile=corrected); "
+                               "repeatable")
 TRACKING_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)"
 
 
@@ -66,24 +70,26 @@ def main() -> None:
               help="retries of a failed trial, each from its last finished task")
 @click.option("--storage-path", default=DEFAULT_STORAGE, show_default=True,
               help="Ray results and per-trial checkpoints; shared storage on a multi-node cluster")
+@SET_OPTION
 @click.option("--outage-limit", type=click.FloatRange(min=0), default=6 * 3600, show_default=True,
               help="seconds to keep trials running while the tracking store is unreachable")
 def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None, dry_run: bool,
         as_json: bool, verbose: bool, gpus: float | None, max_concurrent: int | None, retries: int,
-        storage_path: str, outage_limit: float) -> None:
+        storage_path: str, settings: tuple[str, ...], outage_limit: float) -> None:
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator import commands
 
     uri = resolve_tracking_uri(tracking_uri)
+    overrides = _guarded(lambda: parse_overrides(settings))
     if dry_run:
         _guarded(lambda: commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address,
-                                          as_json=as_json, verbose=verbose, gpus=gpus))
+                                          as_json=as_json, verbose=verbose, gpus=gpus, overrides=overrides))
         sys.exit(0)
     try:
         ok = _guarded(lambda: commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
                                                 dry_run=False, max_concurrent=max_concurrent,
                                                 max_failures=retries, storage=storage_path,
-                                                outage_limit=outage_limit))
+                                                outage_limit=outage_limit, overrides=overrides))
     except Exception as stop:
         if not isinstance(stop, _loaded(_STOP_ERRORS)):
             raise
@@ -142,14 +148,17 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--experiment", help="MLflow experiment (default: the grid's name)")
 @click.option("--failed", "list_failed", is_flag=True, help="also list each FAILED trial with its reason")
-def status(grid: str, tracking_uri: str | None, experiment: str | None, list_failed: bool) -> None:
+@SET_OPTION
+def status(grid: str, tracking_uri: str | None, experiment: str | None, list_failed: bool,
+           settings: tuple[str, ...]) -> None:
     """Finished / running / interrupted / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
     from orchestrator.commands import failed_trials, status_counts
 
-    counts = _guarded(lambda: status_counts(grid, resolve_tracking_uri(tracking_uri), experiment))
+    overrides = _guarded(lambda: parse_overrides(settings))
+    counts = _guarded(lambda: status_counts(grid, resolve_tracking_uri(tracking_uri), experiment, overrides))
     click.echo(counts.line())
     if list_failed:
-        for line in failed_trials(grid, resolve_tracking_uri(tracking_uri), experiment):
+        for line in failed_trials(grid, resolve_tracking_uri(tracking_uri), experiment, overrides):
             click.echo(line)
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, TextIO
 
 from orchestrator.checks import check_trials, find_problems
 from orchestrator.grid import Grid, TrialSpec, load_grid
@@ -16,6 +16,9 @@ from orchestrator.progress import Counts, LiveLine, SweepProgress, eta
 if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use them (a fast CLI)
     from orchestrator.tracking import RunState, Tracker
     from orchestrator.trainable import TrialFunction
+
+
+Overrides = Optional[Mapping[str, Any]]  # `--set KEY=VALUE` settings (orchestrator/overrides.py)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,9 @@ def dry_run_grid(work: Plan, out: TextIO, *, tracking_uri: str, address: str | N
 
 
 def dry_run(path: str, *, tracking_uri: str, experiment: str | None, address: str | None, as_json: bool,
-            verbose: bool, gpus: float | None, out: TextIO | None = None) -> None:
+            verbose: bool, gpus: float | None, out: TextIO | None = None, overrides: Overrides = None) -> None:
     """`zfsweep run GRID --dry-run`: reads the grid and the store, writes nothing."""
-    grid = load_grid(path)
+    grid = load_grid(path, overrides)
     work = plan(grid, tracking_uri, check_name(grid.path, "--experiment", experiment or grid.name))
     dry_run_grid(work, out or sys.stdout, tracking_uri=tracking_uri, address=address, as_json=as_json,
                  verbose=verbose, gpus=gpus)
@@ -65,7 +68,8 @@ def dry_run(path: str, *, tracking_uri: str, experiment: str | None, address: st
 
 def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: str | None, dry_run: bool,
              max_concurrent: int | None, max_failures: int, storage: str, out: TextIO | None = None,
-             trial: TrialFunction | None = None, outage_limit: float | None = None) -> bool:
+             trial: TrialFunction | None = None, outage_limit: float | None = None,
+             overrides: Overrides = None) -> bool:
     """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED.
 
     `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
@@ -74,7 +78,7 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
     is how long a tracking outage is ridden out (orchestrator/outbox.py).
     """
     out = out or sys.stdout
-    grid = load_grid(path)
+    grid = load_grid(path, overrides)
     work = plan(grid, tracking_uri, check_name(grid.path, "--experiment", experiment or grid.name))
     if dry_run:
         dry_run_grid(work, out, tracking_uri=tracking_uri, address=address)
@@ -151,14 +155,14 @@ def _remove_stale_checkpoints(root: Path, work: Plan) -> None:
         store.remove(digest)
 
 
-def status_counts(path: str, tracking_uri: str, experiment: str | None) -> Counts:
+def status_counts(path: str, tracking_uri: str, experiment: str | None, overrides: Overrides = None) -> Counts:
     """finished / running / interrupted / failed / pending trials of a grid, GPU-hours and ETA, from MLflow.
 
     A run is running only while a driver holds the experiment's lease; runs left RUNNING by a
     driver that is gone, and runs stopped by Ctrl-C (KILLED), are interrupted: the next
     `zfsweep run` resumes them.
     """
-    grid = load_grid(path)
+    grid = load_grid(path, overrides)
     work = plan(grid, tracking_uri, experiment or grid.name)
     runs = [work.runs[s.config_hash] for s in grid.trials if s.config_hash in work.runs]
     finished = [r for r in runs if r.status == "FINISHED"]
@@ -179,11 +183,11 @@ def _driver_alive(tracking_uri: str, experiment: str) -> bool:
     return tracker is not None and bool(live_holders(tracking_uri, tracker.experiment_id))
 
 
-def failed_trials(path: str, tracking_uri: str, experiment: str | None) -> list[str]:
+def failed_trials(path: str, tracking_uri: str, experiment: str | None, overrides: Overrides = None) -> list[str]:
     """One line per FAILED trial of the grid: config hash, label and the reason it failed."""
     from orchestrator.tracking import ERROR_TAG, Tracker
 
-    grid = load_grid(path)
+    grid = load_grid(path, overrides)
     tracker = Tracker.existing(tracking_uri, experiment or grid.name)
     if tracker is None:
         return []

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from orchestrator.gridfile import GridError, GridFile, Match, ResourceRequest, parse_grid
+from orchestrator.overrides import apply_overrides
 from orchestrator.resources import TrialResources, trial_resources
 from trainers.config import ConfigError, TrialConfig, make_config, validate
 from trainers.presets import preset
@@ -169,7 +170,7 @@ def expand(grid: GridFile) -> tuple[TrialSpec, ...]:
     return tuple(trials.values())
 
 
-def load_grid(path: str | Path) -> Grid:
-    """Read, validate and expand a grid file."""
-    grid = parse_grid(Path(path))
+def load_grid(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Grid:
+    """Read, validate and expand a grid file, with `--set` overrides (orchestrator/overrides.py)."""
+    grid = apply_overrides(parse_grid(Path(path)), overrides or {})
     return Grid(grid.name, grid.path, expand(grid), grid)
