@@ -89,6 +89,7 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
     from trainers.trial import run_trial
 
     tracker = Tracker(tracking_uri, work.experiment)  # the driver creates the experiment before any trial
+    _describe(tracker, grid)
     root = Path(storage).resolve()
     _remove_stale_checkpoints(checkpoint_root(root, work.experiment), work)
     out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run, tracking at {tracking_uri}\n")
@@ -101,6 +102,17 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
     missing = total - done - len(outcome.failed)
     out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")
     return done == total
+
+
+def _describe(tracker: Tracker, grid: Grid) -> None:
+    """Experiment note and landing view, run names from the settings that vary, the code version."""
+    from orchestrator.gridfile import parse_grid
+    from orchestrator.runlog import code_version, describe_experiment, run_names, varying_keys
+
+    description = parse_grid(Path(grid.path)).description
+    describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, varying_keys(grid.trials))
+    tracker.run_names = run_names(grid.trials)
+    tracker.code_version = code_version()
 
 
 def _progress(work: Plan) -> SweepProgress:

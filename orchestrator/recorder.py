@@ -20,6 +20,7 @@ from ray import tune
 from orchestrator.checkpoints import CheckpointStore
 from orchestrator.grid import TrialSpec
 from orchestrator.progress import LiveLine, SweepProgress
+from orchestrator.runlog import log_details
 from orchestrator.tracking import RunState, Tracker
 
 
@@ -120,6 +121,7 @@ class Recorder(tune.Callback):
     def _finish(self, record: TrialRecord, result: dict) -> None:
         record.end_attempt()
         missing = [(task, acc) for task, acc in enumerate(result["acc"]) if task not in record.logged_tasks]
+        log_details(self.tracker.client, record.run_id, result, self.tracker.code_version)
         self.tracker.finish(record.run_id, result, missing, record.gpu_hours)
         record.logged_tasks.update(task for task, _ in missing)
         self.store.remove(record.spec.config_hash)  # only once MLflow holds the FINISHED result
