@@ -14,6 +14,7 @@ The last line printed is one JSON object: {"runs": ..., "seconds": ..., ...}.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import itertools
 import json
@@ -187,22 +188,29 @@ def paper_runs(seeds: int = 1, spread: float = 0.0, profile: str = "released") -
     return runs
 
 
+def _no_fsync(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
+
+
+@contextlib.contextmanager
+def throwaway_sqlite() -> Iterator[None]:
+    """SQLite stores opened inside skip fsync: for throwaway stores (benchmarks, tests) only,
+    where durability buys nothing and costs most of the build time."""
+    event.listen(Engine, "connect", _no_fsync)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", _no_fsync)
+
+
 def build_store(directory: pathlib.Path, count: int) -> str:
     """A fresh SQLite store holding ``count`` FINISHED runs; returns its tracking URI."""
     uri = f"sqlite:///{directory / 'mlflow.db'}"
-
-    def no_fsync(connection: Any, _record: Any) -> None:
-        # A throwaway benchmark store: durability buys nothing and costs most of the build time.
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA synchronous=OFF")
-        cursor.close()
-
-    event.listen(Engine, "connect", no_fsync)
-    try:
+    with throwaway_sqlite():
         client = MlflowClient(tracking_uri=uri)
         log_runs(client, client.create_experiment("bench"), fake_runs(count))
-    finally:
-        event.remove(Engine, "connect", no_fsync)
     return uri
 
 
@@ -224,7 +232,7 @@ def main(argv: list[str]) -> int:
 
         runs = load_runs(uri)
         loaded = time.perf_counter() - started
-        lines = write_report(runs, root / "report", compare_paper=True)
+        lines = write_report(runs, root / "report", compare_paper=True, compare_profile="all")
         seconds = time.perf_counter() - started
     print("\n".join(lines))
     print(json.dumps({

@@ -124,6 +124,7 @@ def _write(path: pathlib.Path, text: str) -> list[str]:
 def _save(figure: Figure, stem: pathlib.Path, lines: list[str]) -> bytes:
     """Write the PDF and PNG; returns the PNG bytes for the HTML page."""
     figure.savefig(stem.with_suffix(".pdf"))
+    figure.set_layout_engine("none")  # the layout is done: the PNG reuses it (half the drawing time)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=PNG_DPI)
     stem.with_suffix(".png").write_bytes(buffer.getvalue())

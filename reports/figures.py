@@ -47,10 +47,14 @@ def paper_style() -> Iterator[None]:
         yield
 
 
-def panel_grid(rows: int, columns: int) -> tuple[Figure, np.ndarray]:
-    """A figure of rows x columns panels no wider than a page, room below for the legend."""
+def panel_grid(rows: int, columns: int, extra_height_in: float = 0.0) -> tuple[Figure, np.ndarray]:
+    """A figure of rows x columns panels no wider than a page, room below for the legend.
+
+    ``extra_height_in`` per row makes room for long (rotated) tick labels.
+    """
     width = min(PAGE_WIDTH_IN, PANEL_IN[0] * columns + 0.6)
-    figure = Figure(figsize=(width, PANEL_IN[1] * rows + 0.45), layout="constrained")
+    height = (PANEL_IN[1] + extra_height_in) * rows + 0.45
+    figure = Figure(figsize=(width, height), layout="constrained")
     return figure, figure.subplots(rows, columns, squeeze=False)
 
 

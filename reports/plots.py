@@ -51,7 +51,7 @@ def figure_bars(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, 
         raise FigureSkipped("figure_bars skipped: no FINISHED run has q = 1 and no enhancement")
     methods, datasets = _panels(keys)
     with paper_style():
-        figure, axes = panel_grid(len(methods), len(datasets))
+        figure, axes = panel_grid(len(methods), len(datasets), extra_height_in=0.5)
         for r, method in enumerate(methods):
             for c, dataset in enumerate(datasets):
                 ax = axes[r][c]
