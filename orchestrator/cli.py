@@ -131,15 +131,27 @@ def trial(as_json: bool, dry_run: bool, **settings: Any) -> None:
 @click.option("--experiment", "experiments", multiple=True, help="only these experiments (default: all)")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True)
 @click.option("--compare", type=click.Choice(["paper"]), help="add the published numbers and the differences")
-def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, compare: str | None) -> None:
-    """Tables 1-4, Figure 5 and runs.parquet from the FINISHED runs."""
+@click.option("--compare-profile", type=click.Choice(["released", "corrected", "all"]), default="released",
+              show_default=True, help="which runs --compare paper sets beside the paper's numbers")
+@click.option("--prefer", type=click.Choice(["most-seeds", "newest"]),
+              help="when a cell holds runs of several configs, keep one by this rule (default: exit 2)")
+def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, compare: str | None,
+           compare_profile: str, prefer: str | None) -> None:
+    """Tables 1-4, figures, report.html and runs.parquet from the FINISHED runs."""
     from pathlib import Path
 
     from reports.build import write_report
+    from reports.cells import MixingError
     from reports.runs import load_runs
 
     runs = load_runs(resolve_tracking_uri(tracking_uri), list(experiments) or None)
-    for line in write_report(runs, Path(out), compare_paper=compare == "paper"):
+    try:
+        lines = write_report(runs, Path(out), compare_paper=compare == "paper", prefer=prefer,
+                             compare_profile=compare_profile)
+    except MixingError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    for line in lines:
         click.echo(line)
 
 

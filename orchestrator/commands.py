@@ -118,6 +118,7 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, *, address: str | No
     if not work.pending:
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
+    _describe(tracker, work.grid)
     root = Path(storage).resolve()
     _remove_stale_checkpoints(checkpoint_root(root, work.experiment), work)
     out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run, tracking at {tracker.tracking_uri}\n")
@@ -129,6 +130,16 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, *, address: str | No
     missing = total - done - len(outcome.failed)
     out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")
     return done == total
+
+
+def _describe(tracker: Tracker, grid: Grid) -> None:
+    """Experiment note and landing view, run names from the settings that vary, the code version."""
+    from orchestrator.runlog import code_version, describe_experiment, run_names, varying_keys
+
+    description = grid.source.description if grid.source is not None else ""
+    describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, varying_keys(grid.trials))
+    tracker.run_names = run_names(grid.trials)
+    tracker.code_version = code_version()
 
 
 def _progress(work: Plan) -> SweepProgress:

@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 
 from orchestrator.grid import TrialSpec
 from orchestrator.runindex import RunState
+from orchestrator.runlog import log_details
 from orchestrator.tracking import Tracker
 
 # MLflow error codes that mean the request itself was wrong: retrying would not help.
@@ -87,6 +88,10 @@ class Outbox:
             self.logged[digest].update(t for t, _ in missing)
 
         self._submit(write, after)
+
+    def details(self, digest: str, result: Mapping[str, Any]) -> None:
+        """Device, code version, task matrix and loss curve of a finished trial (orchestrator/runlog.py)."""
+        self._submit(lambda: log_details(self.tracker.client, self.run_ids[digest], result, self.tracker.code_version))
 
     def fail(self, digest: str, reason: str, gpu_hours: float) -> None:
         self._submit(lambda: self.tracker.fail(self.run_ids[digest], reason, gpu_hours))

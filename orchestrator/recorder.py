@@ -120,6 +120,7 @@ class Recorder(tune.Callback):
     def _finish(self, record: TrialRecord, result: dict) -> None:
         record.end_attempt()
         digest = record.spec.config_hash
+        self.outbox.details(digest, result)
         # The checkpoint goes only once MLflow holds the FINISHED result.
         self.outbox.finish(digest, result, result["acc"], record.gpu_hours, after=lambda: self.store.remove(digest))
         self.progress.finish(record.spec.config_hash, record.seconds)

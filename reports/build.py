@@ -1,95 +1,135 @@
 """``zfsweep report``'s one entry point: every output file from one runs DataFrame.
 
-Each output is produced on its own, so a table that has no runs, or one that fails, costs only
-that file: the user gets a line saying what was written, what was skipped and why, and the
-command goes on. Nothing here reads MLflow; the CLI passes what reports.runs.load_runs returned.
+Everything is built in memory first, so a cell that would mix configs (reports.cells.MixingError)
+stops the command before any file is written. Then each output is written on its own: a table or
+figure with no qualifying run costs only that file, with a line saying why (and an earlier
+report's copy removed, so it cannot be mistaken for this one's). ``report.html`` holds every table,
+figure, the comparison and the notes on one page. Nothing here reads MLflow.
 """
 
 from __future__ import annotations
 
+import io
 import pathlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from reports.compare import compare_latex, compare_text, comparison_frame, comparisons
-from reports.figures import figure5
+from reports import html, latex
+from reports.compare import compare_tables, compare_text, comparison_frame, comparisons, of_profile
+from reports.figures import FigureSkipped, figure5
+from reports.plots import figure_bars, figure_queries, figure_tasks
 from reports.ratios import table3, table4
-from reports.tables import Rendered, table1, table2
+from reports.table import Table
+from reports.tables import Skipped, table1, table2
 
-TABLES: tuple[tuple[str, Callable[[pd.DataFrame], Rendered]], ...] = (
-    ("table1.tex", table1),
-    ("table2.tex", table2),
-    ("table3.tex", table3),
-    ("table4.tex", table4),
+TABLES: tuple[Callable[[pd.DataFrame, str | None], Table], ...] = (table1, table2, table3, table4)
+FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], tuple[Figure, list[str]]]], ...] = (
+    ("figure5", "Figure 5: Avg accuracy against the number of queries q", figure5),
+    ("figure_bars", "Avg and Last per optimizer (the paper's Figures 2 and 4)", figure_bars),
+    ("figure_tasks", "Accuracy after each task", figure_tasks),
+    ("figure_queries", "Avg accuracy against forward passes (query efficiency)", figure_queries),
 )
 FIGURE_FORMATS: tuple[str, ...] = ("pdf", "png")
-PNG_DPI = 150
+PNG_DPI = 200
 
 
-def write_report(
-    runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool = False
-) -> list[str]:
-    """Write runs.parquet, Tables 1-4, Figure 5 and, if asked, the paper comparison.
+@dataclass
+class Report:
+    """Everything to write: tables, figures, the comparison, and lines for the user."""
+
+    tables: list[Table] = field(default_factory=list)
+    figures: dict[str, tuple[str, Figure]] = field(default_factory=dict)
+    comparison: tuple[list[Table], str] | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # output stem -> reason
+    notes: list[str] = field(default_factory=list)
+
+
+def build_report(runs: pd.DataFrame, compare_paper: bool = False, prefer: str | None = None,
+                 compare_profile: str = "released") -> Report:
+    """Every output in memory; raises MixingError when a cell would mix configs and no rule is set."""
+    report = Report(notes=[f"experiment not found: {n}" for n in runs.attrs.get("missing_experiments", [])])
+    for build in TABLES:
+        try:
+            table = build(runs, prefer)
+        except Skipped as skip:
+            report.skipped[str(skip).split(".tex", 1)[0]] = str(skip)
+            continue
+        report.tables.append(table)
+        report.notes += table.notes
+    for stem, title, draw in FIGURES:
+        try:
+            figure, notes = draw(runs, prefer)
+        except FigureSkipped as skip:
+            report.skipped[stem] = str(skip)
+            continue
+        report.figures[stem] = (title, figure)
+        report.notes += notes
+    if compare_paper:
+        _compare(report, runs, prefer, compare_profile)
+    return report
+
+
+def _compare(report: Report, runs: pd.DataFrame, prefer: str | None, profile: str) -> None:
+    items = comparisons(of_profile(runs, profile), prefer)
+    if all(item.ours is None for item in items):
+        report.skipped["compare_paper"] = (
+            f"compare_paper skipped: no run of profile {profile} matches a setting the paper published"
+            + ("" if profile == "all" else " (--compare-profile chooses another profile, or all)"))
+        return
+    head = f"Runs compared: profile {profile}.\n" if profile != "all" else "Runs compared: every profile.\n"
+    report.comparison = (compare_tables(items, profile), head + compare_text(comparison_frame(items)))
+
+
+def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool = False,
+                 prefer: str | None = None, compare_profile: str = "released") -> list[str]:
+    """Build, then write runs.parquet, the tables, the figures, the comparison and report.html.
 
     Returns human-readable lines, one per file written or skipped, plus notes on the data.
     """
+    report = build_report(runs, compare_paper, prefer, compare_profile)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"experiment not found: {name}" for name in runs.attrs.get("missing_experiments", [])]
-    lines += _guarded("runs.parquet", lambda: _write_parquet(runs, out_dir))
-    for name, build in TABLES:
-        path = out_dir / name
-        lines += _guarded(name, lambda path=path, build=build: _write_rendered(build(runs), path))
-    lines += _guarded("figure5", lambda: _write_figure(runs, out_dir))
-    if compare_paper:
-        lines += _guarded("compare_paper", lambda: _write_comparison(runs, out_dir))
-    return lines
+    lines = list(report.notes)
+    runs.to_parquet(out_dir / "runs.parquet", index=False)
+    lines.append(f"wrote {out_dir / 'runs.parquet'} ({len(runs)} FINISHED runs)")
+    for table in report.tables:
+        lines += _write(out_dir / f"{table.name}.tex", latex.render(table))
+    figures = [html.Figure(title, _save(figure, out_dir / stem, lines))
+               for stem, (title, figure) in report.figures.items()]
+    compare_tabs, compare_txt = report.comparison or ([], None)
+    if report.comparison:
+        lines += _write(out_dir / "compare_paper.tex", "\n".join(latex.render(t) for t in compare_tabs))
+        lines += _write(out_dir / "compare_paper.txt", compare_txt or "")
+    for stem, reason in report.skipped.items():
+        lines.append(reason)
+        suffixes = FIGURE_FORMATS if stem in report_figure_stems() else ("tex", "txt")
+        lines += [line for s in suffixes for line in _remove_stale(out_dir / f"{stem}.{s}")]
+    notes = [*report.notes, *report.skipped.values()]
+    page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes)
+    return lines + _write(out_dir / "report.html", page)
 
 
-def _guarded(what: str, produce: Callable[[], list[str]]) -> list[str]:
-    """Run one output; an unexpected error becomes a line, and the other outputs still run."""
-    try:
-        return produce()
-    except Exception as error:  # noqa: BLE001 - one broken output must not cost the others
-        return [f"{what} failed: {type(error).__name__}: {error}"]
+def report_figure_stems() -> set[str]:
+    return {stem for stem, _, _ in FIGURES}
 
 
-def _write_parquet(runs: pd.DataFrame, out_dir: pathlib.Path) -> list[str]:
-    path = out_dir / "runs.parquet"
-    runs.to_parquet(path, index=False)
-    return [f"wrote {path} ({len(runs)} FINISHED runs)"]
+def _write(path: pathlib.Path, text: str) -> list[str]:
+    path.write_text(text, encoding="utf-8")
+    return [f"wrote {path}"]
 
 
-def _write_rendered(rendered: Rendered, path: pathlib.Path) -> list[str]:
-    if rendered.text is None:
-        return [*rendered.notes, *_remove_stale(path)]
-    path.write_text(rendered.text, encoding="utf-8")
-    return [f"wrote {path}", *rendered.notes]
-
-
-def _write_figure(runs: pd.DataFrame, out_dir: pathlib.Path) -> list[str]:
-    figure, notes = figure5(runs)
-    if figure is None:
-        stale = [line for f in FIGURE_FORMATS for line in _remove_stale(out_dir / f"figure5.{f}")]
-        return [*notes, *stale]
-    written = []
-    for fmt in FIGURE_FORMATS:
-        path = out_dir / f"figure5.{fmt}"
-        figure.savefig(path, dpi=PNG_DPI)
-        written.append(f"wrote {path}")
-    return [*written, *notes]
-
-
-def _write_comparison(runs: pd.DataFrame, out_dir: pathlib.Path) -> list[str]:
-    items = comparisons(runs)
-    tex, txt = out_dir / "compare_paper.tex", out_dir / "compare_paper.txt"
-    if all(item.ours is None for item in items):
-        stale = [*_remove_stale(tex), *_remove_stale(txt)]
-        return ["compare_paper skipped: no run matches a setting the paper published", *stale]
-    tex.write_text(compare_latex(items), encoding="utf-8")
-    txt.write_text(compare_text(comparison_frame(items)), encoding="utf-8")
-    return [f"wrote {tex}", f"wrote {txt}"]
+def _save(figure: Figure, stem: pathlib.Path, lines: list[str]) -> bytes:
+    """Write the PDF and PNG; returns the PNG bytes for the HTML page."""
+    figure.savefig(stem.with_suffix(".pdf"))
+    figure.set_layout_engine("none")  # the layout is done: the PNG reuses it (half the drawing time)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PNG_DPI)
+    stem.with_suffix(".png").write_bytes(buffer.getvalue())
+    lines += [f"wrote {stem.with_suffix('.pdf')}", f"wrote {stem.with_suffix('.png')}"]
+    return buffer.getvalue()
 
 
 def _remove_stale(path: pathlib.Path) -> list[str]:

@@ -2,14 +2,16 @@
 
 A cell of a table (say EASE, ZO-SGD, CIFAR-100) can receive runs that are not seeds of one
 experiment: the same config logged again in another grid, or configs that differ in something the
-table does not show (epochs, lr, backbone). Averaging those would report a spread that no seed
-produced, so:
+table does not show (epochs, lr, backbone, profile). Averaging those would report a spread that no
+seed produced, and silently keeping one would let a debugging grid replace a row, so:
 
 1. runs are identified by their config without the seed (and without ``data_root``, a path that
-   changes between machines, not a setting); a config logged twice with one seed counts once, the
-   latest run kept;
-2. when a cell still holds several configs, the one with the most seeds is kept (ties: the most
-   recently finished), and a note says which params differed.
+   changes between machines, and the execution-only ``device`` / ``num_workers``); a config
+   logged twice with one seed counts once, the latest run kept;
+2. when a cell still holds several configs, that is an error (MixingError, which the CLI turns
+   into exit code 2 naming the cell and the differing settings) unless the user chose a rule:
+   ``most-seeds`` keeps the config with the most seeds (ties: the newest), ``newest`` the config
+   of the most recently finished run. A table that applied a rule says so in its caption.
 """
 
 from __future__ import annotations
@@ -24,8 +26,13 @@ from pandas.api.types import is_string_dtype
 
 from reports.runs import FLOAT_PARAMS, INT_PARAMS, META_COLUMNS
 
-NOT_CONFIG: frozenset[str] = frozenset({*META_COLUMNS, "seed", "data_root"})
+NOT_CONFIG: frozenset[str] = frozenset({*META_COLUMNS, "seed", "data_root", "device", "num_workers"})
 MAX_NOTES = 5
+PREFER_RULES: dict[str, tuple[str, ...]] = {"most-seeds": ("n", "last"), "newest": ("last", "n")}
+
+
+class MixingError(ValueError):
+    """A cell would average or silently pick between configs that differ in more than the seed."""
 
 
 @dataclass(frozen=True)
@@ -80,19 +87,41 @@ def one_per_seed(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def pick_configs(
-    runs: pd.DataFrame, keys: Sequence[str], scope: str
+    runs: pd.DataFrame, keys: Sequence[str], scope: str, prefer: str | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Keep one config per cell of ``keys`` (rule in the module docstring); notes say where."""
+    """One config per cell of ``keys``: MixingError, or ``prefer``'s rule (module docstring)."""
     if runs.empty:
         return runs, []
     groups = runs.groupby([*keys, "_config"], dropna=False, sort=False)
     counts = groups.agg(n=("_config", "size"), last=("end_time", "max")).reset_index()
-    counts = counts.sort_values(["n", "last"], ascending=False, kind="stable", na_position="last")
+    order = list(PREFER_RULES.get(prefer or "most-seeds", PREFER_RULES["most-seeds"]))
+    counts = counts.sort_values(order, ascending=False, kind="stable", na_position="last")
     chosen = counts.drop_duplicates(list(keys), keep="first")
+    if len(counts) > len(chosen) and prefer is None:
+        raise MixingError(_mixing_line(runs, keys, scope))
     kept_index = pd.MultiIndex.from_frame(chosen[[*keys, "_config"]])
     kept = pd.MultiIndex.from_frame(runs[[*keys, "_config"]]).isin(kept_index)
     notes = _crowded_notes(runs, kept, keys, scope) if len(counts) > len(chosen) else []
     return runs[kept], notes
+
+
+def _differing(group: pd.DataFrame) -> list[str]:
+    return [c for c in config_columns(group) if group[c].astype("string").nunique(dropna=False) > 1]
+
+
+def _mixing_line(runs: pd.DataFrame, keys: Sequence[str], scope: str) -> str:
+    """The one line naming the first crowded cell, its differing settings and the way out."""
+    for key, group in runs.groupby(list(keys), dropna=False, sort=False):
+        if group["_config"].nunique() > 1:
+            where = "/".join(str(v) for v in (key if isinstance(key, tuple) else (key,)))
+            values = "; ".join(
+                f"{c} = {', '.join(sorted(group[c].astype('string').fillna('(unset)').unique()))}"
+                for c in _differing(group)
+            )
+            return (f"{scope}: cell {where} has runs of {group['_config'].nunique()} configs that differ "
+                    f"in more than the seed ({values}); narrow the runs with --experiment or choose "
+                    f"a rule with --prefer {'|'.join(PREFER_RULES)}")
+    return f"{scope}: a cell has runs of several configs"
 
 
 def _crowded_notes(
@@ -106,11 +135,11 @@ def _crowded_notes(
     ]
     notes: list[str] = []
     for key, group in crowded[:MAX_NOTES]:
-        differing = [c for c in config_columns(group) if group[c].nunique(dropna=False) > 1]
+        differing = _differing(group)
         where = "/".join(str(value) for value in (key if isinstance(key, tuple) else (key,)))
         notes.append(
             f"{scope}: {where} has {group['_config'].nunique()} configs differing in "
-            f"{', '.join(differing)}; kept the one with {int(group['_kept'].sum())} seed(s)"
+            f"{', '.join(differing)}; kept one with {int(group['_kept'].sum())} seed(s)"
         )
     if len(crowded) > MAX_NOTES:
         notes.append(f"{scope}: {len(crowded) - MAX_NOTES} more cells held several configs")
@@ -127,7 +156,7 @@ def cells(runs: pd.DataFrame, keys: Sequence[str], metric: str) -> dict[tuple[An
 
 
 def prepare(
-    runs: pd.DataFrame, keys: Sequence[str], scope: str
+    runs: pd.DataFrame, keys: Sequence[str], scope: str, prefer: str | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """The usual pipeline: one run per config and seed, then one config per cell."""
-    return pick_configs(one_per_seed(runs), keys, scope)
+    return pick_configs(one_per_seed(runs), keys, scope, prefer)

@@ -2,8 +2,10 @@
 
 Every published number (reports.paper) is paired with our cell for the same setting, taken by the
 same selection and seed rules as our own tables, so a comparison never uses runs a table would
-not. The LaTeX output has one booktabs float per paper table and dataset, with only the settings
-we have runs for; the text summary counts how much of each table is covered and how far off it is.
+not. The paper's numbers come from the released code, so by default only runs of the ``released``
+profile are compared (``profile="corrected"`` or ``"all"`` choose otherwise; the caption says
+which). The output has one table per paper table and dataset, with only the settings we have runs
+for; the text summary counts how much of each table is covered and how far off it is.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from reports import latex, paper
+from reports import paper
 from reports.cells import Cell, cells, prepare
 from reports.ratios import ratio_blocks
 from reports.select import (
@@ -24,11 +26,14 @@ from reports.select import (
     is_in,
     setting,
 )
+from reports.table import EMPTY_NOTE, SPREAD_NOTE, Builder, Column, Table
 from reports.tables import table1_cells, table2_cells
+
+PROFILES: tuple[str, ...] = ("released", "corrected", "all")
 
 METRIC_LABELS: dict[str, str] = {
     "avg_acc": "Avg", "last_acc": "Last", "forgetting": "Fgt",
-    "peak_memory_gb": "Mem.\\ (GB)", "epoch_seconds": "Time (s)",
+    "peak_memory_gb": "Mem. (GB)", "epoch_seconds": "Time (s)",
 }
 # Printed decimals where they are not 2 (the paper gives runtimes to 0.1 s).
 DECIMALS: dict[str, int] = {"epoch_seconds": 1}
@@ -57,18 +62,27 @@ class Comparison:
     ours: Cell | None
 
 
-def comparisons(runs: pd.DataFrame) -> list[Comparison]:
-    """Every published number of reports.paper, paired with ours."""
+def of_profile(runs: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The runs of one profile (``all``: every run); a run without the param matches none."""
+    if profile == "all":
+        return runs
+    if "profile" not in runs:
+        return runs.iloc[:0]
+    return runs[runs["profile"].eq(profile).fillna(False).astype(bool)]
+
+
+def comparisons(runs: pd.DataFrame, prefer: str | None = None) -> list[Comparison]:
+    """Every published number of reports.paper, paired with ours (runs already of one profile)."""
     return [
-        *_table1(runs), *_table2(runs),
-        *_ratio(runs, "historical", "Table 3", paper.TABLE3),
-        *_ratio(runs, "sparsity", "Table 4", paper.TABLE4),
-        *_combined(runs),
+        *_table1(runs, prefer), *_table2(runs, prefer),
+        *_ratio(runs, "historical", "Table 3", paper.TABLE3, prefer),
+        *_ratio(runs, "sparsity", "Table 4", paper.TABLE4, prefer),
+        *_combined(runs, prefer),
     ]
 
 
-def _table1(runs: pd.DataFrame) -> list[Comparison]:
-    ours, _ = table1_cells(runs)
+def _table1(runs: pd.DataFrame, prefer: str | None) -> list[Comparison]:
+    ours, _, _ = table1_cells(runs, prefer)
     return [
         Comparison("Table 1", f"{METHOD_LABELS[m]} {OPTIMIZER_LABELS[o]}", d, metric, value,
                    ours.get((m, o, d, metric)))
@@ -76,24 +90,28 @@ def _table1(runs: pd.DataFrame) -> list[Comparison]:
     ]
 
 
-def _table2(runs: pd.DataFrame) -> list[Comparison]:
-    ours, _ = table2_cells(runs)
+def _table2(runs: pd.DataFrame, prefer: str | None) -> list[Comparison]:
+    """The paper measured GPU memory: only runs on a GPU are compared with it."""
+    on_gpu = runs[runs["run_device"].eq("cuda").fillna(False).astype(bool)] if "run_device" in runs else runs.iloc[:0]
+    ours, _, _ = table2_cells(on_gpu, prefer)
+    gpu_cells: dict[tuple[object, ...], Cell] = {key[1:]: cell for key, cell in ours.items()}
     labels = {(optimizer, q): label for optimizer, q, label in TABLE2_ROWS}
     items = []
     for (optimizer, q), (memory, times) in paper.TABLE2.items():
         for dataset, seconds in zip(paper.DATASETS, times):
             for metric, value in (("peak_memory_gb", memory), ("epoch_seconds", seconds)):
-                cell = ours.get((optimizer, q, dataset, metric))
+                cell = gpu_cells.get((optimizer, q, dataset, metric))
                 label = labels[(optimizer, q)]
                 items.append(Comparison("Table 2", label, dataset, metric, value, cell))
     return items
 
 
 def _ratio(
-    runs: pd.DataFrame, ratio: str, table: str, published: dict[float, tuple[float, float, float]]
+    runs: pd.DataFrame, ratio: str, table: str, published: dict[float, tuple[float, float, float]],
+    prefer: str | None,
 ) -> list[Comparison]:
     """A ratio table's published row against each of our blocks on the paper's dataset."""
-    blocks, _ = ratio_blocks(runs, ratio)
+    blocks, _, _ = ratio_blocks(runs, ratio, prefer)
     ours = [b for b in blocks if b.dataset == paper.ENHANCEMENT_DATASET]
     items = []
     for block in ours or [None]:
@@ -101,12 +119,12 @@ def _ratio(
         for r, values in published.items():
             for metric, value in zip(paper.ACCURACY_METRICS, values):
                 cell = block.cells.get((r, metric)) if block is not None else None
-                items.append(Comparison(table, f"{ratio} {r * 100:g}\\%{mode}",
+                items.append(Comparison(table, f"{ratio} {r * 100:g}%{mode}",
                                         paper.ENHANCEMENT_DATASET, metric, value, cell))
     return items
 
 
-def _combined(runs: pd.DataFrame) -> list[Comparison]:
+def _combined(runs: pd.DataFrame, prefer: str | None) -> list[Comparison]:
     """Combined enhancements on EASE / ImageNet-A at q = 1."""
     mask = is_in(runs, "method", ["ease"]) & is_in(runs, "dataset", [paper.ENHANCEMENT_DATASET])
     base = runs[mask]
@@ -116,7 +134,7 @@ def _combined(runs: pd.DataFrame) -> list[Comparison]:
         chosen = _combined_runs(base, name)
         ours: dict[tuple[object, ...], Cell] = {}
         if not chosen.empty:
-            picked, _ = prepare(chosen, ("dataset",), f"combined {name}")
+            picked, _ = prepare(chosen, ("dataset",), f"combined {name}", prefer)
             ours = {m: cells(picked, ("dataset",), m).get((paper.ENHANCEMENT_DATASET,))
                     for m in ("avg_acc", "last_acc")}
         for metric, value in (("avg_acc", avg), ("last_acc", last)):
@@ -138,9 +156,9 @@ def comparison_frame(items: list[Comparison]) -> pd.DataFrame:
     """One row per published number: ours (mean, std, n) and ours minus paper."""
     return pd.DataFrame({
         "table": [i.table for i in items],
-        "setting": [i.setting.replace("\\%", "%").replace("$", "") for i in items],
+        "setting": [i.setting for i in items],
         "dataset": [dataset_label(i.dataset) for i in items],
-        "metric": [METRIC_LABELS[i.metric].replace("\\ ", " ") for i in items],
+        "metric": [METRIC_LABELS[i.metric] for i in items],
         "paper": [i.paper for i in items],
         "ours": [i.ours.mean if i.ours else np.nan for i in items],
         "std": [i.ours.std if i.ours else np.nan for i in items],
@@ -149,24 +167,26 @@ def comparison_frame(items: list[Comparison]) -> pd.DataFrame:
     })
 
 
-def compare_latex(items: list[Comparison]) -> str:
-    """One booktabs float per (paper table, dataset) that has at least one of our numbers."""
-    floats = []
+def compare_tables(items: list[Comparison], profile: str) -> list[Table]:
+    """One table per (paper table, dataset) that has at least one of our numbers."""
+    tables = []
     for (table, dataset), group in _groups(items).items():
-        metrics = list(dict.fromkeys(i.metric for i in group))
         settings = list(dict.fromkeys(i.setting for i in group if i.ours is not None))
         if not settings:
             continue
+        metrics = list(dict.fromkeys(i.metric for i in group))
         by_key = {(i.setting, i.metric): i for i in group}
-        header = latex.group_header(1, [(METRIC_LABELS[m], 3) for m in metrics])
-        header.append(latex.row(["Setting", *["Paper", "Ours", "$\\Delta$"] * len(metrics)]))
-        body = [latex.row([s, *[e for m in metrics for e in _entries(by_key.get((s, m)))]])
-                for s in settings]
-        caption = (f"{table}, {latex.escape(dataset_label(dataset))}: published numbers, ours and "
-                   "ours minus published. " + latex.SPREAD_NOTE + latex.EMPTY_NOTE)
-        label = f"tab:zfsweep-compare-{table.lower().replace(' ', '')}-{dataset}"
-        floats.append(latex.table("l" + "ccc" * len(metrics), header, [body], caption, label))
-    return "\n".join(floats)
+        build = Builder(tuple(Column(METRIC_LABELS[m], label, DECIMALS.get(m, 2), label == "Δ")
+                              for m in metrics for label in ("Paper", "Ours", "Δ")))
+        for name in settings:
+            build.add((name,), [c for m in metrics for c in _entries(by_key.get((name, m)))])
+        runs_of = "every profile" if profile == "all" else f"profile {profile}"
+        caption = (f"{table}, {dataset_label(dataset)}: published numbers, ours ({runs_of}) and "
+                   "ours minus published (Δ). " + SPREAD_NOTE + EMPTY_NOTE)
+        slug = f"compare-{table.lower().replace(' ', '')}-{dataset}"
+        tables.append(build.table(slug, f"{table}, {dataset_label(dataset)}: paper and ours",
+                                  ("Setting",), caption))
+    return tables
 
 
 def _groups(items: list[Comparison]) -> dict[tuple[str, str], list[Comparison]]:
@@ -176,16 +196,12 @@ def _groups(items: list[Comparison]) -> dict[tuple[str, str], list[Comparison]]:
     return groups
 
 
-def _entries(item: Comparison | None) -> list[str]:
-    """Paper, ours and the signed difference, each at the metric's printed precision."""
+def _entries(item: Comparison | None) -> list[Cell | None]:
+    """Paper, ours and the difference of the means, as cells."""
     if item is None:
-        return [latex.DASH] * 3
-    decimals = DECIMALS.get(item.metric, 2)
-    published = f"{item.paper:.{decimals}f}"
-    if item.ours is None:
-        return [published, latex.DASH, latex.DASH]
-    diff = f"{item.ours.mean - item.paper:+.{decimals}f}".replace("-", "$-$")
-    return [published, latex.number(item.ours, decimals), diff]
+        return [None] * 3
+    diff = Cell((item.ours.mean - item.paper,)) if item.ours is not None else None
+    return [Cell((item.paper,)), item.ours, diff]
 
 
 def compare_text(frame: pd.DataFrame) -> str:

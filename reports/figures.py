@@ -1,13 +1,18 @@
-"""Figure 5 of ZeroFlow (arXiv 2501.01045): Avg accuracy against the number of queries q.
+"""Figure 5 of ZeroFlow (arXiv 2501.01045), and the layout every report figure shares.
 
-One panel per dataset present, one line per method and optimizer (ZO-SGD, ZO-Adam), q on a
-log-2 axis, error bars of one sample standard deviation where a point has several seeds. The
-figure is built on a bare ``matplotlib.figure.Figure`` (rendered by Agg for PNG), so no pyplot
-state or interactive backend is involved and the function stays pure.
+Figure 5 plots Avg accuracy against the number of queries q: one panel per dataset, one line per
+method and optimizer (ZO-SGD, ZO-Adam), q on a log-2 axis, error bars of one sample standard
+deviation where a point has several seeds. Figures are built on bare ``matplotlib.figure.Figure``
+objects (rendered by Agg), so no pyplot state is involved; they are at most a full page wide
+(6.75 in) with paper-sized fonts, and the legend sits below the panels inside the canvas.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -25,61 +30,92 @@ from reports.select import (
 )
 
 KEYS = ("method", "optimizer", "dataset", "q")
-PANEL_SIZE = (3.2, 2.8)
+PAGE_WIDTH_IN = 6.75
+PANEL_IN = (2.4, 1.9)
+LEGEND_ENTRY_IN = 1.35  # room one legend entry takes at the small font
+STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6.5,
+         "xtick.labelsize": 6, "ytick.labelsize": 6, "lines.markersize": 3.5}
 
 
-def figure5_cells(runs: pd.DataFrame) -> tuple[dict[tuple[object, ...], Cell], list[str]]:
+class FigureSkipped(Exception):
+    """No run qualifies for a figure; the message is the line the user reads."""
+
+
+@contextmanager
+def paper_style() -> Iterator[None]:
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def panel_grid(rows: int, columns: int, extra_height_in: float = 0.0) -> tuple[Figure, np.ndarray]:
+    """A figure of rows x columns panels no wider than a page, room below for the legend.
+
+    ``extra_height_in`` per row makes room for long (rotated) tick labels.
+    """
+    width = min(PAGE_WIDTH_IN, PANEL_IN[0] * columns + 0.6)
+    height = (PANEL_IN[1] + extra_height_in) * rows + 0.45
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.subplots(rows, columns, squeeze=False)
+
+
+def add_legend(figure: Figure, axes: Sequence[Axes]) -> None:
+    """One legend for the figure (a panel may lack a line another has), as wide as the canvas."""
+    labelled = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    if not labelled:
+        return
+    per_row = max(1, int(figure.get_figwidth() / LEGEND_ENTRY_IN))
+    figure.legend(list(labelled.values()), list(labelled.keys()), loc="outside lower center",
+                  ncols=min(len(labelled), per_row), frameon=False)
+
+
+def line_label(method: str, optimizer: str, methods: Sequence[str]) -> str:
+    """The optimizer, with the method only when several methods share a panel."""
+    label = OPTIMIZER_LABELS.get(optimizer, optimizer)
+    return f"{METHOD_LABELS[method]} {label}" if len(methods) > 1 else label
+
+
+def figure5_cells(runs: pd.DataFrame, prefer: str | None = None) -> tuple[dict[tuple[object, ...], Cell], list[str]]:
     """Avg cells keyed (method, optimizer, dataset, q)."""
-    chosen, notes = prepare(figure5_runs(runs), KEYS, "figure5")
+    chosen, notes = prepare(figure5_runs(runs), KEYS, "figure5", prefer)
     return cells(chosen, KEYS, "avg_acc"), notes
 
 
-def figure5(runs: pd.DataFrame) -> tuple[Figure | None, list[str]]:
-    """The figure (None when no run qualifies) and notes for the user."""
-    data, notes = figure5_cells(runs)
-    datasets = order_datasets(key[2] for key in data)
+def figure5(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, list[str]]:
+    """The figure and notes for the user; FigureSkipped when no line has two values of q."""
+    data, notes = figure5_cells(runs, prefer)
+    lines: dict[tuple[object, ...], int] = {}
+    for key in data:
+        lines[key[:3]] = lines.get(key[:3], 0) + 1
+    datasets = order_datasets(key[2] for key, points in lines.items() if points >= 2)
     if not datasets:
-        return None, ["figure5 skipped: no FINISHED ZO-SGD or ZO-Adam run with no enhancement"]
-    figure = Figure(figsize=(PANEL_SIZE[0] * len(datasets), PANEL_SIZE[1]), layout="constrained")
-    axes = figure.subplots(1, len(datasets), squeeze=False)[0]
-    methods = sorted({key[0] for key in data}, key=list(METHOD_LABELS).index)
-    for ax, dataset in zip(axes, datasets):
-        _panel(ax, data, dataset, methods)
-    axes[0].set_ylabel("Avg accuracy (%)")
-    # One legend for the figure: a panel may lack a line that another has.
-    labelled = {
-        label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())
-    }
-    figure.legend(list(labelled.values()), list(labelled.keys()), loc="outside lower center",
-                  ncols=min(len(labelled), 4), fontsize="small")
+        raise FigureSkipped("figure5 skipped: no ZO-SGD or ZO-Adam run set (method, dataset) has "
+                            "FINISHED runs at two or more values of q with no enhancement")
+    with paper_style():
+        figure, grid = panel_grid(1, len(datasets))
+        axes = list(grid[0])
+        methods = sorted({str(key[0]) for key in data}, key=list(METHOD_LABELS).index)
+        for ax, dataset in zip(axes, datasets):
+            _panel(ax, data, dataset, methods)
+        axes[0].set_ylabel("Avg accuracy (%)")
+        add_legend(figure, axes)
     return figure, notes
 
 
-def _panel(
-    ax: Axes, data: dict[tuple[object, ...], Cell], dataset: str, methods: list[str]
-) -> None:
+def _panel(ax: Axes, data: dict[tuple[object, ...], Cell], dataset: str, methods: list[str]) -> None:
     """One dataset: a line per (method, optimizer) that has points there."""
     all_q: set[int] = set()
-    lines = [(method, optimizer) for method in methods for optimizer in FIGURE5_OPTIMIZERS]
-    for colour, (method, optimizer) in enumerate(lines):
-        points = sorted(
-            ((int(key[3]), cell) for key, cell in data.items()
-             if key[:3] == (method, optimizer, dataset)),
-            key=lambda point: point[0],
-        )
+    pairs = [(method, optimizer) for method in methods for optimizer in FIGURE5_OPTIMIZERS]
+    for colour, (method, optimizer) in enumerate(pairs):
+        points = sorted(((int(key[3]), cell) for key, cell in data.items()
+                         if key[:3] == (method, optimizer, dataset)), key=lambda point: point[0])
         if not points:
             continue
         qs = [q for q, _ in points]
         all_q.update(qs)
-        means = [cell.mean for _, cell in points]
         spread = [0.0 if np.isnan(cell.std) else cell.std for _, cell in points]
-        # The method is named only when both are plotted, to keep the legend short.
-        label = OPTIMIZER_LABELS[optimizer]
-        if len(methods) > 1:
-            label = f"{METHOD_LABELS[method]} {label}"
         # Colour by line, not by plotting order, so a line looks the same in every panel.
-        ax.errorbar(qs, means, yerr=spread, marker="o", capsize=3, label=label,
-                    color=f"C{colour}")
+        ax.errorbar(qs, [cell.mean for _, cell in points], yerr=spread, marker="o", capsize=2,
+                    label=line_label(method, optimizer, methods), color=f"C{colour}")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(sorted(all_q)))
     ax.xaxis.set_major_formatter(ScalarFormatter())

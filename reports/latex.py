@@ -1,94 +1,196 @@
-"""Booktabs LaTeX pieces shared by every table.
+"""A Table (reports.table) as a booktabs float that fits a full page's text width.
 
-Output is a ``table`` float around a ``tabular`` that needs only the booktabs package, so it can
-be pasted into a paper or ``\\input`` into any document that loads booktabs. A cell is the mean,
-followed by ``$\\pm$`` and the sample standard deviation when the config has several seeds; an
-empty cell is ``--``.
+The output is a ``table*`` float in ``\\footnotesize`` that needs only the booktabs package, so
+it can be pasted into a two-column paper or ``\\input`` into any document that loads booktabs.
+When the columns would be wider than ``TEXT_WIDTH_PT`` (6.75 in, an ICML/NeurIPS page), they are
+split at column groups (datasets, metrics) into several tabulars stacked in the same float, each
+repeating the row labels, as papers do; a float that would then be taller than a page becomes one
+float per first-level row group (per method in Table 1). Widths are estimated from the printed characters; the
+compile tests (tests/test_report_latex.py) check the estimate with pdflatex. A spread prints as a
+subscript (91.23 with ±0.12 below the line), which keeps seeded tables narrow.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 
-from reports.cells import Cell
+from reports.table import Table
 
-DASH = "--"
+TEXT_WIDTH_PT = 6.75 * 72.27
+TARGET_PT = TEXT_WIDTH_PT - 20  # slack for the estimate
+# Widths of \footnotesize (8 pt Computer Modern) characters, measured with \settowidth.
+DIGIT_PT, UPPER_PT, LOWER_PT, OTHER_PT = 3.9, 5.9, 4.1, 2.8
+SUB_CHAR_PT, SUB_PM_PT = 3.5, 6.2  # a subscript digit, and the subscript ±
+LINE_PT = 10.5  # a table row at \footnotesize
+TABULAR_EXTRA_PT = 45.0  # header rows and rules of one tabular
+CAPTION_LINE_CHARS = 140
+MAX_FLOAT_PT = 560.0  # a 9 in text height less the room a float and its caption need
+TABCOLSEP_PT = 4.0
 _SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "Δ": r"$\Delta$", "×": r"$\times$", "≥": r"$\geq$",
 }
 
 
 def escape(text: str) -> str:
-    """Plain text made safe for LaTeX (names of unknown datasets, notes)."""
+    """Plain text made safe for LaTeX (labels, captions)."""
     return "".join(_SPECIAL.get(char, char) for char in text)
 
 
-def number(cell: Cell | None, decimals: int, bold: bool = False) -> str:
-    """One table entry: mean, ± std when there are seeds to spread, bold when asked."""
-    if cell is None:
-        return DASH
-    text = f"{cell.mean:.{decimals}f}"
-    if cell.n >= 2:
-        text += f"$\\pm${cell.std:.{decimals}f}"
-    return f"\\textbf{{{text}}}" if bold else text
+def entry(table: Table, row: int, column: int) -> str:
+    mean, spread = table.text(row, column, plus_minus="")
+    mean = mean.replace("-", "$-$") if mean != "--" else mean
+    text = f"\\textbf{{{mean}}}" if (row, column) in table.bold else mean
+    return f"{text}$_{{\\pm {spread}}}$" if spread else text
+
+
+def text_width(text: str) -> float:
+    """Estimated width in pt of plain text at \footnotesize."""
+    return sum(DIGIT_PT if c.isdigit() else UPPER_PT if c.isupper() else LOWER_PT if c.isalpha()
+               else OTHER_PT for c in text)
+
+
+def _width(table: Table, column: int) -> float:
+    """Estimated width in pt of a data column: its widest entry or label, plus the padding."""
+    widths = [text_width(table.columns[column].label)]
+    for row in range(len(table.rows)):
+        mean, spread = table.text(row, column, plus_minus="")
+        widths.append(text_width(mean) + (SUB_PM_PT + len(spread) * SUB_CHAR_PT) * bool(spread))
+    return max(widths) + 2 * TABCOLSEP_PT
+
+
+def _lead_width(table: Table) -> float:
+    return sum(max(text_width(text) for text in [head, *(row[i] for row in table.rows)]) + 2 * TABCOLSEP_PT
+               for i, head in enumerate(table.row_header))
+
+
+def chunks(table: Table) -> list[list[int]]:
+    """Column indices per tabular: whole groups while they fit, single columns when one does not."""
+    units: list[list[int]] = []
+    for index, column in enumerate(table.columns):
+        if units and column.group and table.columns[units[-1][0]].group == column.group:
+            units[-1].append(index)
+        else:
+            units.append([index])
+    room = TARGET_PT - _lead_width(table)
+    if any(sum(_width(table, c) for c in unit) > room for unit in units):
+        # A group wider than the page: split it into equal runs of columns.
+        columns = list(range(len(table.columns)))
+        count = -(-sum(_width(table, c) for c in columns) // room)
+        while True:
+            size = -(-len(columns) // int(count))
+            out = [columns[i:i + size] for i in range(0, len(columns), size)]
+            if all(sum(_width(table, c) for c in part) <= room for part in out) or size == 1:
+                return out
+            count += 1
+    out: list[list[int]] = [[]]
+    used = 0.0
+    for unit in units:
+        width = sum(_width(table, c) for c in unit)
+        if out[-1] and used + width > room:
+            out.append([])
+            used = 0.0
+        out[-1].extend(unit)
+        used += width
+    return out
 
 
 def row(entries: Sequence[str]) -> str:
     return " & ".join(entries) + r" \\"
 
 
-def group_header(lead: int, groups: Sequence[tuple[str, int]]) -> list[str]:
-    """A spanning header line over column groups, and the cmidrules under it.
+def _header(table: Table, columns: list[int]) -> list[str]:
+    lead = len(table.row_header)
+    lines: list[str] = []
+    if any(table.columns[c].group for c in columns):
+        spans: list[tuple[str, int]] = []
+        for c in columns:
+            group = table.columns[c].group
+            if spans and spans[-1][0] == group:
+                spans[-1] = (group, spans[-1][1] + 1)
+            else:
+                spans.append((group, 1))
+        entries, rules, start = [""] * lead, [], lead + 1
+        for group, width in spans:
+            entries.append(f"\\multicolumn{{{width}}}{{c}}{{{escape(group)}}}" if group else "")
+            if group:
+                rules.append(f"\\cmidrule(lr){{{start}-{start + width - 1}}}")
+            start += width
+        lines += [row(entries), " ".join(rules)]
+    labels = [escape(h) for h in table.row_header] + [escape(table.columns[c].label) for c in columns]
+    return lines + [row(labels)]
 
-    ``lead`` columns come first without a group; each group is (label, width).
-    """
-    entries = [""] * lead
-    rules = []
-    start = lead + 1
-    for label, width in groups:
-        entries.append(f"\\multicolumn{{{width}}}{{c}}{{{label}}}")
-        rules.append(f"\\cmidrule(lr){{{start}-{start + width - 1}}}")
-        start += width
-    return [row(entries), " ".join(rules)]
 
-
-def table(
-    colspec: str, header: Sequence[str], blocks: Sequence[Sequence[str]], caption: str, label: str
-) -> str:
-    """A complete booktabs float; ``blocks`` of body lines are separated by midrules."""
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        f"\\caption{{{caption}}}",
-        f"\\label{{{label}}}",
-        f"\\begin{{tabular}}{{{colspec}}}",
-        r"\toprule",
-        *header,
-        r"\midrule",
-    ]
-    for i, block in enumerate(blocks):
-        if i:
+def _body(table: Table, columns: list[int]) -> list[str]:
+    """Rows with repeated leading labels left blank; midrules between first-level groups."""
+    lines: list[str] = []
+    width = len(table.row_header) + len(columns)
+    previous: tuple[str, ...] = ()
+    for r, labels in enumerate(table.rows):
+        if previous and labels[0] != previous[0]:
             lines.append(r"\midrule")
-        lines.extend(block)
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+        elif previous and len(labels) > 2 and labels[1] != previous[1]:
+            lines.append(f"\\cmidrule(lr){{2-{width}}}")
+        shown = [escape(text) if not previous or labels[: i + 1] != previous[: i + 1] else ""
+                 for i, text in enumerate(labels)]
+        lines.append(row([*shown, *(entry(table, r, c) for c in columns)]))
+        previous = labels
+    return lines
 
 
-SPREAD_NOTE = (
-    r"Mean over seeds, $\pm$ sample standard deviation where a config has several seeds; "
-)
-BOLD_NOTE = (
-    r"\textbf{bold}: best, or not significantly worse than the best "
-    r"(Welch's $t$-test, 5\%; equal after rounding when a seed is alone); "
-)
-EMPTY_NOTE = "--: no run."
+def tabular(table: Table, columns: list[int]) -> list[str]:
+    colspec = "l" * len(table.row_header) + "c" * len(columns)
+    return [f"\\begin{{tabular}}{{{colspec}}}", r"\toprule", *_header(table, columns), r"\midrule",
+            *_body(table, columns), r"\bottomrule", r"\end{tabular}"]
+
+
+def _height(table: Table) -> float:
+    caption = (len(table.caption) // CAPTION_LINE_CHARS + 1) * LINE_PT
+    return caption + len(chunks(table)) * (len(table.rows) * LINE_PT + TABULAR_EXTRA_PT)
+
+
+def parts(table: Table) -> list[Table]:
+    """The table, or one table per first-level row group when it is too tall for a page."""
+    firsts = list(dict.fromkeys(labels[0] for labels in table.rows))
+    if _height(table) <= MAX_FLOAT_PT or len(firsts) < 2 or len(table.row_header) < 2:
+        return [table]
+    packed: list[list[str]] = [[]]
+    for first in firsts:
+        if packed[-1] and _height(_subset(table, [*packed[-1], first], "")) > MAX_FLOAT_PT:
+            packed.append([])
+        packed[-1].append(first)
+    if len(packed) == 1:
+        packed = [[first] for first in firsts]
+    return [_subset(table, group, f"Part {i + 1} of {len(packed)}: {', '.join(group)}. ")
+            for i, group in enumerate(packed)]
+
+
+def _subset(table: Table, firsts: list[str], prefix: str) -> Table:
+    """The rows under the given first-level labels, as a table of their own."""
+    keep = [r for r, labels in enumerate(table.rows) if labels[0] in firsts]
+    position = {old: new for new, old in enumerate(keep)}
+    return replace(
+        table, name=f"{table.name}-{re.sub('[^a-z0-9]+', '-', firsts[0].lower())}" if prefix else table.name,
+        rows=tuple(table.rows[r] for r in keep), cells=tuple(table.cells[r] for r in keep),
+        bold=frozenset((position[r], c) for r, c in table.bold if r in position),
+        caption=prefix + table.caption)
+
+
+def render(table: Table) -> str:
+    """The table's float(s): see parts and chunks."""
+    return "\n".join(_float(part) for part in parts(table))
+
+
+def _float(table: Table) -> str:
+    """One float: caption, label, and one tabular per chunk of columns."""
+    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize",
+             f"\\setlength{{\\tabcolsep}}{{{TABCOLSEP_PT:g}pt}}",
+             f"\\caption{{{escape(table.caption.strip())}}}", f"\\label{{tab:zfsweep-{table.name}}}"]
+    for i, columns in enumerate(chunks(table)):
+        if i:
+            lines += ["", r"\medskip", ""]
+        lines += tabular(table, columns)
+    return "\n".join([*lines, r"\end{table*}"]) + "\n"

@@ -19,7 +19,10 @@ from mlflow.tracking import MlflowClient
 # search_runs refuses more than 50,000 per page; large pages mean few SQL queries.
 PAGE_SIZE = 50_000
 
-META_COLUMNS: tuple[str, ...] = ("run_id", "experiment", "config_hash", "start_time", "end_time")
+META_COLUMNS: tuple[str, ...] = (
+    "run_id", "experiment", "config_hash", "start_time", "end_time",
+    "run_device", "run_device_name", "code_version",
+)
 STRING_PARAMS: tuple[str, ...] = (
     "method", "optimizer", "dataset", "data_root", "backbone", "weights", "sparsity_mode",
 )
@@ -30,6 +33,12 @@ METRICS: tuple[str, ...] = (
     "forward_passes", "wall_seconds", "trainable_params", "gpu_hours",
 )
 CONFIG_HASH_TAG = "zfsweep.config_hash"
+# Run tags read into columns: where the run ran and which code ran it (orchestrator/runlog.py).
+TAG_COLUMNS: dict[str, str] = {
+    "run_device": "zfsweep.device",
+    "run_device_name": "zfsweep.device_name",
+    "code_version": "mlflow.source.git.commit",
+}
 
 
 def load_runs(tracking_uri: str, experiments: Sequence[str] | None = None) -> pd.DataFrame:
@@ -91,6 +100,7 @@ def _run_record(run: Run, experiment: str) -> dict[str, Any]:
         "config_hash": run.data.tags.get(CONFIG_HASH_TAG),
         "start_time": run.info.start_time,
         "end_time": run.info.end_time,
+        **{column: run.data.tags.get(tag) for column, tag in TAG_COLUMNS.items()},
     }
     record.update(run.data.params)
     record.update(run.data.metrics)

@@ -45,8 +45,8 @@ ENHANCEMENTS: tuple[str, ...] = ("historical", "sparsity", "hybrid")
 # Table 2's rows: (optimizer, q, label), in the paper's order.
 TABLE2_ROWS: tuple[tuple[str, int, str], ...] = (
     ("fo-sgd", 1, "FO-SGD"),
-    ("zo-sgd", 1, "ZO-SGD ($q=1$)"),
-    ("zo-sgd", 4, "ZO-SGD ($q=4$)"),
+    ("zo-sgd", 1, "ZO-SGD (q=1)"),
+    ("zo-sgd", 4, "ZO-SGD (q=4)"),
     ("zo-sgd-sign", 1, "ZO-SGD-Sign"),
     ("zo-sgd-conserve", 1, "ZO-SGD-Conserve"),
     ("forward-grad", 1, "Forward-Grad"),
@@ -114,12 +114,6 @@ def order_datasets(names: Iterable[str]) -> list[str]:
 def present_datasets(runs: pd.DataFrame) -> list[str]:
     """Datasets that have runs, in order_datasets' order."""
     return order_datasets(runs["dataset"].dropna())
-
-
-def column_datasets(runs: pd.DataFrame) -> list[str]:
-    """Table 1 and 2 columns: the paper's four datasets always, then any other present."""
-    extra = [name for name in present_datasets(runs) if name not in PAPER_DATASETS]
-    return [*PAPER_DATASETS, *extra]
 
 
 def dataset_label(name: str) -> str:

@@ -8,7 +8,9 @@ zfsweep bolds every entry that is not significantly worse than the best:
   mean (ties are all bold, as in the paper, and this is the whole rule when either entry has a
   single seed, since there is no spread to test);
 - when both the entry and the best have at least two seeds, it is also bold when Welch's
-  two-sided t-test (unequal variances) cannot tell the two apart at the 5 % level (p >= 0.05).
+  two-sided t-test (unequal variances) cannot tell the two apart at the 5 % level (p >= 0.05);
+- when that marks every entry of the column (all equal after rounding, a single entry, or no
+  entry distinguishable from the best), nothing is bold: bold would mark noise.
 """
 
 from __future__ import annotations
@@ -62,4 +64,5 @@ def bold_marks(
         tied = f"{cell.mean:.{decimals}f}" == shown
         # NaN (zero spread on both sides, means apart) compares False: the gap is real.
         marks.append(tied or welch_p(cell, top) >= ALPHA)
-    return marks
+    present = [mark for mark, cell in zip(marks, cells) if cell is not None]
+    return [False] * len(cells) if all(present) else marks

@@ -4,28 +4,29 @@ Table 1: Avg / Last / Fgt per method x optimizer x dataset at q = 1 with no enha
 as in the paper (EASE then APER; SGD: FO, ZO, Sign, Conserve; Adam: the same; Forward). Bold is
 decided within each method's block, column by column (see reports.significance), since the paper
 compares optimizers under one method. Table 2: EASE's peak memory and time per epoch for the
-paper's six (optimizer, q) rows, one column pair per dataset; it has no bold, like the paper's.
+paper's six (optimizer, q) rows, one column pair per dataset, one row block per device (a GPU's
+peak memory and a CPU process's resident memory are different measurements); no bold, like the
+paper's. Columns appear only for datasets that have runs, the paper's first in its order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from reports import latex
 from reports.cells import Cell, cells, prepare
 from reports.select import (
     ACCURACY,
     METHOD_LABELS,
     TABLE2_ROWS,
-    column_datasets,
     dataset_label,
+    present_datasets,
     table1_runs,
     table2_runs,
 )
 from reports.significance import bold_marks
+from reports.table import BOLD_NOTE, EMPTY_NOTE, SPREAD_NOTE, Builder, Column, Table, provenance
 
 # (group label, ((optimizer, strategy label), ...)) in the paper's row order.
 TABLE1_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -37,9 +38,9 @@ TABLE1_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 TABLE1_OPTIMIZERS: tuple[str, ...] = tuple(o for _, rows in TABLE1_GROUPS for o, _ in rows)
 TABLE1_KEYS = ("method", "optimizer", "dataset")
-TABLE2_KEYS = ("optimizer", "q", "dataset")
+TABLE2_KEYS = ("_device", "optimizer", "q", "dataset")
 TABLE2_METRICS: tuple[tuple[str, str, int], ...] = (
-    ("peak_memory_gb", "Mem.\\ (GB)", 2),
+    ("peak_memory_gb", "Mem. (GB)", 2),
     ("epoch_seconds", "Time (s)", 1),
 )
 DECIMALS = 2
@@ -47,121 +48,110 @@ DECIMALS = 2
 CellMap = dict[tuple[Any, ...], Cell]
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """A rendered output (None when there was nothing to render) and lines for the user."""
-
-    text: str | None
-    notes: tuple[str, ...] = ()
+class Skipped(Exception):
+    """An output with nothing to show; the message is the line the user reads."""
 
 
 def keyed_cells(
-    runs: pd.DataFrame, keys: tuple[str, ...], metrics: tuple[str, ...], scope: str
-) -> tuple[CellMap, list[str]]:
-    """Cells keyed by (*key values, metric) after the seed and config rules of reports.cells."""
-    chosen, notes = prepare(runs, keys, scope)
+    runs: pd.DataFrame, keys: tuple[str, ...], metrics: tuple[str, ...], scope: str,
+    prefer: str | None = None,
+) -> tuple[CellMap, list[str], pd.DataFrame]:
+    """Cells keyed (*key values, metric) after the seed and config rules of reports.cells."""
+    chosen, notes = prepare(runs, keys, scope, prefer)
     out: CellMap = {}
     for metric in metrics:
         for key, cell in cells(chosen, keys, metric).items():
             out[(*key, metric)] = cell
-    return out, notes
+    return out, notes, chosen
 
 
-def table1_cells(runs: pd.DataFrame) -> tuple[CellMap, list[str]]:
+def table1_cells(runs: pd.DataFrame, prefer: str | None = None) -> tuple[CellMap, list[str], pd.DataFrame]:
     """Table 1's cells keyed (method, optimizer, dataset, metric)."""
     metrics = tuple(metric for metric, _, _ in ACCURACY)
-    return keyed_cells(table1_runs(runs), TABLE1_KEYS, metrics, "table1")
+    return keyed_cells(table1_runs(runs), TABLE1_KEYS, metrics, "table1", prefer)
 
 
-def table2_cells(runs: pd.DataFrame) -> tuple[CellMap, list[str]]:
-    """Table 2's cells keyed (optimizer, q, dataset, metric)."""
+def device_label(kind: object, name: object) -> str:
+    """Table 2's row block: what its memory column measured."""
+    if kind == "cuda":
+        return f"GPU {name}".strip() if isinstance(name, str) else "GPU"
+    if kind in ("cpu", "mps"):
+        return f"{str(kind).upper()} (process memory)"
+    return "device not recorded"
+
+
+def with_device(runs: pd.DataFrame) -> pd.DataFrame:
+    kinds = runs["run_device"] if "run_device" in runs else pd.Series(None, index=runs.index)
+    names = runs["run_device_name"] if "run_device_name" in runs else pd.Series(None, index=runs.index)
+    labels = [device_label(k if isinstance(k, str) else None, n if isinstance(n, str) else None)
+              for k, n in zip(kinds, names)]
+    return runs.assign(_device=pd.Series(labels, index=runs.index, dtype="string"))
+
+
+def table2_cells(runs: pd.DataFrame, prefer: str | None = None) -> tuple[CellMap, list[str], pd.DataFrame]:
+    """Table 2's cells keyed (device label, optimizer, q, dataset, metric)."""
     metrics = tuple(metric for metric, _, _ in TABLE2_METRICS)
-    return keyed_cells(table2_runs(runs), TABLE2_KEYS, metrics, "table2")
+    return keyed_cells(with_device(table2_runs(runs)), TABLE2_KEYS, metrics, "table2", prefer)
 
 
-def table1(runs: pd.DataFrame) -> Rendered:
+def _accuracy_columns(datasets: list[str]) -> tuple[Column, ...]:
+    return tuple(Column(dataset_label(d), label) for d in datasets for _, label, _ in ACCURACY)
+
+
+def table1(runs: pd.DataFrame, prefer: str | None = None) -> Table:
     selected = table1_runs(runs)
     if selected.empty:
-        return Rendered(None, ("table1.tex skipped: no FINISHED run has q = 1 and no enhancement",))
-    data, notes = table1_cells(selected)
+        raise Skipped("table1.tex skipped: no FINISHED run has q = 1 and no enhancement")
+    data, notes, chosen = table1_cells(selected, prefer)
     if not data:
-        return Rendered(None, (f"table1.tex skipped: its {len(selected)} runs logged no accuracy",))
-    datasets = column_datasets(selected)
-    bold = _table1_bold(data, datasets)
-    width = 3 + 3 * len(datasets)
-    blocks = [_table1_block(m, data, bold, datasets, width) for m in METHOD_LABELS]
-    header = latex.group_header(3, [(latex.escape(dataset_label(d)), 3) for d in datasets])
-    metric_labels = [label for _, label, _ in ACCURACY] * len(datasets)
-    header.append(latex.row(["Method", "Optimizer", "Strategy", *metric_labels]))
-    caption = (
-        "Avg / Last / Fgt (\\%) of each optimizer with $q=1$ and no enhancement. "
-        + latex.SPREAD_NOTE + latex.BOLD_NOTE + latex.EMPTY_NOTE
-        + " Bold is decided within each method."
-    )
-    colspec = "lll" + "ccc" * len(datasets)
-    text = latex.table(colspec, header, blocks, caption, "tab:zfsweep-table1")
-    return Rendered(text, tuple(notes))
+        raise Skipped(f"table1.tex skipped: its {len(selected)} runs logged no accuracy")
+    datasets = present_datasets(chosen)
+    build = Builder(_accuracy_columns(datasets))
+    for method in [m for m in METHOD_LABELS if (chosen["method"] == m).any()]:
+        marks = _table1_bold(data, method, datasets)
+        for group, rows in TABLE1_GROUPS:
+            for optimizer, strategy in rows:
+                keys = [(method, optimizer, d, metric) for d in datasets for metric, _, _ in ACCURACY]
+                build.add((METHOD_LABELS[method], group, strategy), [data.get(k) for k in keys],
+                          [k in marks for k in keys])
+    caption = ("Avg / Last / Fgt (%) of each optimizer with q = 1 and no enhancement. "
+               + provenance(chosen, prefer, notes) + SPREAD_NOTE + BOLD_NOTE
+               + "Bold is decided within each method. " + EMPTY_NOTE)
+    return build.table("table1", "Table 1: accuracy and forgetting", ("Method", "Optimizer", "Strategy"),
+                       caption, notes)
 
 
-def _table1_bold(data: CellMap, datasets: list[str]) -> set[tuple[Any, ...]]:
-    """Keys (method, optimizer, dataset, metric) printed in bold."""
+def _table1_bold(data: CellMap, method: str, datasets: list[str]) -> set[tuple[Any, ...]]:
+    """Keys (method, optimizer, dataset, metric) printed in bold within one method."""
     bold: set[tuple[Any, ...]] = set()
-    for method in METHOD_LABELS:
-        for dataset in datasets:
-            for metric, _, higher in ACCURACY:
-                keys = [(method, opt, dataset, metric) for opt in TABLE1_OPTIMIZERS]
-                marks = bold_marks([data.get(k) for k in keys], higher, DECIMALS)
-                bold.update(k for k, mark in zip(keys, marks) if mark)
+    for dataset in datasets:
+        for metric, _, higher in ACCURACY:
+            keys = [(method, opt, dataset, metric) for opt in TABLE1_OPTIMIZERS]
+            marks = bold_marks([data.get(k) for k in keys], higher, DECIMALS)
+            bold.update(k for k, mark in zip(keys, marks) if mark)
     return bold
 
 
-def _table1_block(
-    method: str, data: CellMap, bold: set[tuple[Any, ...]], datasets: list[str], width: int
-) -> list[str]:
-    """One method's rows; a cmidrule separates the SGD, Adam and Forward groups."""
-    lines: list[str] = []
-    for g, (group, rows) in enumerate(TABLE1_GROUPS):
-        if g:
-            lines.append(f"\\cmidrule(lr){{2-{width}}}")
-        for r, (optimizer, strategy) in enumerate(rows):
-            lead = [METHOD_LABELS[method] if g == r == 0 else "", group if r == 0 else "", strategy]
-            entries = [
-                latex.number(data.get(key), DECIMALS, key in bold)
-                for dataset in datasets
-                for key in ((method, optimizer, dataset, metric) for metric, _, _ in ACCURACY)
-            ]
-            lines.append(latex.row([*lead, *entries]))
-    return lines
-
-
-def table2(runs: pd.DataFrame) -> Rendered:
+def table2(runs: pd.DataFrame, prefer: str | None = None) -> Table:
     selected = table2_runs(runs)
     if selected.empty:
-        return Rendered(None, (
+        raise Skipped(
             "table2.tex skipped: no FINISHED EASE run of FO-SGD, ZO-SGD (q = 1 or 4), "
-            "ZO-SGD-Sign, ZO-SGD-Conserve or Forward-Grad with no enhancement",
-        ))
-    data, notes = table2_cells(selected)
+            "ZO-SGD-Sign, ZO-SGD-Conserve or Forward-Grad with no enhancement")
+    data, notes, chosen = table2_cells(selected, prefer)
     if not data:
-        return Rendered(None, (
-            f"table2.tex skipped: its {len(selected)} runs logged no peak_memory_gb or "
-            "epoch_seconds",
-        ))
-    datasets = column_datasets(selected)
-    header = latex.group_header(1, [(latex.escape(dataset_label(d)), 2) for d in datasets])
-    metric_labels = [label for _, label, _ in TABLE2_METRICS] * len(datasets)
-    header.append(latex.row(["Optimizer", *metric_labels]))
-    body = [
-        latex.row([label, *[
-            latex.number(data.get((optimizer, q, dataset, metric)), decimals)
-            for dataset in datasets
-            for metric, _, decimals in TABLE2_METRICS
-        ]])
-        for optimizer, q, label in TABLE2_ROWS
-    ]
+        raise Skipped(f"table2.tex skipped: its {len(selected)} runs logged no peak_memory_gb or epoch_seconds")
+    datasets = present_datasets(chosen)
+    columns = tuple(Column(dataset_label(d), label, decimals)
+                    for d in datasets for _, label, decimals in TABLE2_METRICS)
+    build = Builder(columns)
+    for device in sorted(set(chosen["_device"].astype(str))):
+        for optimizer, q, label in TABLE2_ROWS:
+            build.add((device, label), [data.get((device, optimizer, q, d, metric))
+                                        for d in datasets for metric, _, _ in TABLE2_METRICS])
     caption = (
-        "Peak GPU memory and training time per epoch of EASE with no enhancement. "
-        + latex.SPREAD_NOTE + latex.EMPTY_NOTE
-    )
-    text = latex.table("l" + "cc" * len(datasets), header, [body], caption, "tab:zfsweep-table2")
-    return Rendered(text, tuple(notes))
+        "Peak memory and training time per epoch of EASE with no enhancement, one block per device: "
+        "on a GPU, the peak memory PyTorch allocated on it (what the paper reports); on a CPU, the "
+        "peak resident memory of the trial's process, which holds far more than the model and is "
+        "not comparable. " + provenance(chosen, prefer, notes) + SPREAD_NOTE + EMPTY_NOTE)
+    return build.table("table2", "Table 2: memory and time", ("Device", "Optimizer"), caption, notes)

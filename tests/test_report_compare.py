@@ -6,13 +6,14 @@ import pathlib
 
 import pandas as pd
 
-from bench.report import BASE_CONFIG, FakeRun
-from reports import paper
+from bench.report import BASE_CONFIG, FakeRun, paper_runs
+from reports import latex, paper
 from reports.build import write_report
-from reports.compare import compare_latex, compare_text, comparison_frame, comparisons
+from reports.compare import compare_tables, compare_text, comparison_frame, comparisons, of_profile
 from reports.runs import runs_frame
 
-EASE_ZO = {**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd", "dataset": "imagenet-a"}
+EASE_ZO = {**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd", "dataset": "imagenet-a",
+           "profile": "released"}
 
 
 def test_published_numbers_are_complete_and_spot_on() -> None:
@@ -29,41 +30,12 @@ def test_published_numbers_are_complete_and_spot_on() -> None:
     assert paper.COMBINED["ZO-SGD +historical"] == paper.TABLE3[0.2][:2]
 
 
-def _paper_as_runs() -> list[FakeRun]:
-    """Runs whose metrics are exactly the published numbers of every table."""
-    runs = []
-    for (method, optimizer), values in paper.TABLE1_ROWS.items():
-        for d, dataset in enumerate(paper.DATASETS):
-            metrics = dict(zip(paper.ACCURACY_METRICS, values[3 * d:3 * d + 3]))
-            if method == "ease" and (optimizer, 1) in paper.TABLE2:
-                memory, times = paper.TABLE2[(optimizer, 1)]
-                metrics |= {"peak_memory_gb": memory, "epoch_seconds": times[d]}
-            params = {**BASE_CONFIG, "method": method, "optimizer": optimizer, "dataset": dataset}
-            runs.append(FakeRun(params, metrics))
-    memory, times = paper.TABLE2[("zo-sgd", 4)]
-    for d, dataset in enumerate(paper.DATASETS):
-        params = {**EASE_ZO, "dataset": dataset, "q": 4}
-        runs.append(FakeRun(params, {"peak_memory_gb": memory, "epoch_seconds": times[d]}))
-    for ratio, table in (("historical", paper.TABLE3), ("sparsity", paper.TABLE4)):
-        for value, numbers in table.items():
-            if value > 0:
-                params = {**EASE_ZO, ratio: value, "sparsity_mode": "released"}
-                runs.append(FakeRun(params, dict(zip(paper.ACCURACY_METRICS, numbers))))
-    combined = {"avg_acc": 0.0, "last_acc": 0.0}
-    for name, params in (("ZO-SGD +hybrid", {"hybrid": 0.875}),
-                         ("ZO-SGD +hybrid +historical +sparsity",
-                          {"hybrid": 0.875, "historical": 0.2, "sparsity": 0.5})):
-        numbers = dict(zip(combined, paper.COMBINED[name]))
-        runs.append(FakeRun({**EASE_ZO, **params}, numbers))
-    return runs
-
-
 def frame(runs: list[FakeRun]) -> pd.DataFrame:
     return runs_frame(r.record(f"r{i}") for i, r in enumerate(runs))
 
 
 def test_runs_with_the_published_numbers_match_every_one_of_them() -> None:
-    items = comparisons(frame(_paper_as_runs()))
+    items = comparisons(frame(paper_runs()))
     assert len(items) == 216 + 48 + 15 + 30 + 10
     missing = [i for i in items if i.ours is None]
     assert missing == []
@@ -81,12 +53,14 @@ def test_differences_are_ours_minus_paper_and_only_compared_rows_are_typeset(
     lines = write_report(frame([run]), tmp_path, compare_paper=True)
     assert f"wrote {tmp_path / 'compare_paper.tex'}" in lines
     tex = (tmp_path / "compare_paper.tex").read_text()
-    assert tex.count("\\begin{table}") == 1  # only Table 1, CIFAR-100 has a run
+    assert tex.count("\\begin{table*}") == 1  # only Table 1, CIFAR-100 has a run
     row = [line for line in tex.splitlines() if line.startswith("EASE ZO-SGD &")]
     assert row == [
         "EASE ZO-SGD & 78.62 & 80.00 & +1.38 & 68.40 & 68.40 & +0.00 & 15.64 & -- & -- \\\\"
     ]
+    assert "ours (profile released)" in tex
     text = (tmp_path / "compare_paper.txt").read_text()
+    assert text.startswith("Runs compared: profile released.")
     assert "Table 1: 2 of 216 published numbers have runs; mean |diff| 0.69, max |diff| 1.38" \
         in text
     assert "Table 3: 0 of 15 published numbers have runs" in text
@@ -95,11 +69,30 @@ def test_differences_are_ours_minus_paper_and_only_compared_rows_are_typeset(
 def test_no_overlap_with_the_paper_is_a_skip_line(tmp_path: pathlib.Path) -> None:
     run = FakeRun({**EASE_ZO, "dataset": "digits"}, {"avg_acc": 80.0})
     lines = write_report(frame([run]), tmp_path, compare_paper=True)
-    assert "compare_paper skipped: no run matches a setting the paper published" in lines
+    assert ("compare_paper skipped: no run of profile released matches a setting the paper published "
+            "(--compare-profile chooses another profile, or all)") in lines
     assert not (tmp_path / "compare_paper.tex").exists()
 
 
 def test_negative_differences_are_typeset_as_math_minus() -> None:
     run = FakeRun({**EASE_ZO, "dataset": "cub"}, {"avg_acc": 88.0})
-    tex = compare_latex(comparisons(frame([run])))
+    tex = "".join(latex.render(t) for t in compare_tables(comparisons(frame([run])), "released"))
     assert "EASE ZO-SGD & 88.94 & 88.00 & $-$0.94 &" in tex
+
+
+def test_released_runs_are_compared_by_default_and_the_choice_is_an_option(tmp_path: pathlib.Path) -> None:
+    corrected = FakeRun({**EASE_ZO, "dataset": "cub", "profile": "corrected"}, {"avg_acc": 88.0})
+    lines = write_report(frame([corrected]), tmp_path, compare_paper=True)
+    assert any(line.startswith("compare_paper skipped: no run of profile released") for line in lines)
+    write_report(frame([corrected]), tmp_path, compare_paper=True, compare_profile="corrected")
+    assert "ours (profile corrected)" in (tmp_path / "compare_paper.tex").read_text()
+    assert len(of_profile(frame([corrected]), "all")) == 1
+
+
+def test_cpu_memory_is_never_set_beside_the_papers_gpu_memory() -> None:
+    cpu = FakeRun({**EASE_ZO, "dataset": "cub"}, {"peak_memory_gb": 1.2, "epoch_seconds": 3.0},
+                  tags={"zfsweep.device": "cpu"})
+    gpu = FakeRun({**EASE_ZO, "dataset": "cifar100"}, {"peak_memory_gb": 2.5, "epoch_seconds": 30.0},
+                  tags={"zfsweep.device": "cuda", "zfsweep.device_name": "NVIDIA H100"})
+    compared = {(i.dataset, i.metric) for i in comparisons(frame([cpu, gpu])) if i.ours and i.table == "Table 2"}
+    assert compared == {("cifar100", "peak_memory_gb"), ("cifar100", "epoch_seconds")}

@@ -1,8 +1,9 @@
 """End to end through a real SQLite MLflow store: load_runs, then write_report.
 
-The store holds the paper's Table 1 as runs (which must come back out unchanged in table1.tex),
-runs that must be ignored (RUNNING, FAILED), and a second experiment with a q sweep, a ratio run
-and params and metrics outside the contract.
+The store holds the paper's numbers as runs on a GPU (Table 1 must come back out unchanged in
+table1.tex), runs that must be ignored (RUNNING, FAILED), and a second experiment with a q sweep,
+a ratio run and params and metrics outside the contract. The CLI's exit code 2 on mixed configs
+is checked against a store of its own.
 """
 
 from __future__ import annotations
@@ -13,32 +14,25 @@ import re
 import matplotlib.image
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from bench.report import BASE_CONFIG, FakeRun, log_runs
-from reports import paper
+from bench.report import BASE_CONFIG, FakeRun, log_runs, paper_runs, throwaway_sqlite
+from orchestrator.cli import main
+from reports import latex, paper
 from reports.build import write_report
 from reports.runs import load_runs
 from reports.select import ACCURACY
-from reports.tables import TABLE1_GROUPS
+from reports.tables import TABLE1_GROUPS, table1
 
+PAPER_RUNS = len(paper_runs())
 TABLE1_ORDER = [(m, o) for m in ("ease", "aper") for _, rows in TABLE1_GROUPS for o, _ in rows]
-
-
-def _paper_runs() -> list[FakeRun]:
-    runs = []
-    for (method, optimizer), values in paper.TABLE1_ROWS.items():
-        for d, dataset in enumerate(paper.DATASETS):
-            metrics = dict(zip(paper.ACCURACY_METRICS, values[3 * d:3 * d + 3]))
-            params = {**BASE_CONFIG, "method": method, "optimizer": optimizer, "dataset": dataset}
-            runs.append(FakeRun(params, metrics, acc=(metrics["last_acc"],)))
-    return runs
 
 
 def _ignored_runs() -> list[FakeRun]:
     """Same setting as a paper cell, absurd numbers: they must never reach a table."""
     params = {**BASE_CONFIG, "method": "ease", "optimizer": "fo-sgd", "dataset": "cifar100",
-              "seed": 7}
+              "seed": 7, "profile": "released"}
     bad = {"avg_acc": 1.0, "last_acc": 1.0, "forgetting": 99.0}
     return [FakeRun(params, bad, status="RUNNING"), FakeRun(params, bad, status="FAILED")]
 
@@ -56,20 +50,21 @@ def _extra_runs() -> list[FakeRun]:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
-    log_runs(client, client.create_experiment("paper"), [*_paper_runs(), *_ignored_runs()])
-    log_runs(client, client.create_experiment("extra"), _extra_runs())
-    client.create_experiment("empty")
+    with throwaway_sqlite():
+        client = MlflowClient(tracking_uri=uri)
+        log_runs(client, client.create_experiment("paper"), [*paper_runs(), *_ignored_runs()])
+        log_runs(client, client.create_experiment("extra"), _extra_runs())
+        client.create_experiment("empty")
     return uri
 
 
 def test_only_finished_runs_of_the_named_experiments_are_loaded(store: str) -> None:
     runs = load_runs(store, ["paper"])
-    assert len(runs) == 72
+    assert len(runs) == PAPER_RUNS
     assert set(runs["experiment"]) == {"paper"}
     assert runs["avg_acc"].min() > 1.0  # the RUNNING and FAILED runs stayed out
-    assert len(load_runs(store)) == len(load_runs(store, [])) == 72 + 4
-    assert len(load_runs(store, ["paper", "paper"])) == 72
+    assert len(load_runs(store)) == len(load_runs(store, [])) == PAPER_RUNS + 4
+    assert len(load_runs(store, ["paper", "paper"])) == PAPER_RUNS
 
 
 def test_columns_are_typed_and_unknown_params_stay_strings(store: str) -> None:
@@ -84,9 +79,8 @@ def test_columns_are_typed_and_unknown_params_stay_strings(store: str) -> None:
 
 
 def test_a_missing_experiment_is_reported_not_raised(store: str, tmp_path: pathlib.Path) -> None:
-    runs = load_runs(store, ["paper", "nope"])
-    assert len(runs) == 72
-    lines = write_report(runs, tmp_path)
+    assert len(load_runs(store, ["paper", "nope"])) == PAPER_RUNS
+    lines = write_report(load_runs(store, ["empty", "nope"]), tmp_path)
     assert lines[0] == "experiment not found: nope"
 
 
@@ -94,8 +88,8 @@ def test_no_runs_gives_skip_lines_and_no_tables(store: str, tmp_path: pathlib.Pa
     runs = load_runs(store, ["empty"])
     lines = write_report(runs, tmp_path / "out", compare_paper=True)
     assert len(runs) == 0 and (tmp_path / "out" / "runs.parquet").exists()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["runs.parquet"]
-    assert sum("skipped" in line for line in lines) == 6, lines
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html", "runs.parquet"]
+    assert sum("skipped" in line for line in lines) == 9, lines
     assert not any("failed" in line for line in lines)
 
 
@@ -109,20 +103,15 @@ def _plain(entry: str) -> str:
     return re.sub(r"^\\textbf\{(.*)\}$", r"\1", entry.strip())
 
 
-def test_paper_table1_comes_back_out_unchanged(store: str, tmp_path: pathlib.Path) -> None:
-    lines = write_report(load_runs(store, ["paper"]), tmp_path)
-    assert not any("failed" in line for line in lines), lines
-    rows = _body_rows((tmp_path / "table1.tex").read_text())
+def test_paper_table1_comes_back_out_unchanged(store: str) -> None:
+    rows = _body_rows(latex.render(table1(load_runs(store, ["paper"]))))
     assert len(rows) == len(TABLE1_ORDER)
     for key, row in zip(TABLE1_ORDER, rows):
         assert [_plain(e) for e in row[3:]] == [f"{v:.2f}" for v in paper.TABLE1_ROWS[key]], key
 
 
-def test_paper_table1_bolds_the_best_of_each_column_per_method(
-    store: str, tmp_path: pathlib.Path
-) -> None:
-    write_report(load_runs(store, ["paper"]), tmp_path)
-    rows = _body_rows((tmp_path / "table1.tex").read_text())
+def test_paper_table1_bolds_the_best_of_each_column_per_method(store: str) -> None:
+    rows = _body_rows(latex.render(table1(load_runs(store, ["paper"]))))
     for block, method in ((rows[:9], "ease"), (rows[9:], "aper")):
         for column in range(12):
             values = [paper.TABLE1_ROWS[(method, o)][column]
@@ -133,16 +122,23 @@ def test_paper_table1_bolds_the_best_of_each_column_per_method(
             assert [r[3 + column].startswith("\\textbf{") for r in block] == expected
 
 
+@pytest.fixture(scope="module")
+def written(store: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, list[str]]:
+    """The full report of every experiment, written once for the tests that read it."""
+    out = tmp_path_factory.mktemp("report")
+    return out, write_report(load_runs(store), out, compare_paper=True)
+
+
 def test_report_writes_every_file_and_the_parquet_round_trips(
-    store: str, tmp_path: pathlib.Path
+    store: str, written: tuple[pathlib.Path, list[str]]
 ) -> None:
     runs = load_runs(store)
-    lines = write_report(runs, tmp_path, compare_paper=True)
+    tmp_path, lines = written
+    figures = {f"{stem}.{ext}" for stem in ("figure5", "figure_bars", "figure_tasks", "figure_queries")
+               for ext in ("pdf", "png")}
     names = {p.name for p in tmp_path.iterdir()}
-    assert names == {"runs.parquet", "table1.tex", "table2.tex", "table3.tex",
-                     "figure5.pdf", "figure5.png", "compare_paper.tex", "compare_paper.txt"}
-    assert any(line.endswith("table4.tex skipped: no FINISHED EASE ZO-SGD run (q = 1, other "
-                             "enhancements off) has sparsity > 0") for line in lines), lines
+    assert names == {"runs.parquet", "table1.tex", "table2.tex", "table3.tex", "table4.tex",
+                     "compare_paper.tex", "compare_paper.txt", "report.html", *figures}, lines
     back = pd.read_parquet(tmp_path / "runs.parquet")
     pd.testing.assert_frame_equal(back.reset_index(drop=True), runs.reset_index(drop=True))
     image = matplotlib.image.imread(tmp_path / "figure5.png")
@@ -150,3 +146,39 @@ def test_report_writes_every_file_and_the_parquet_round_trips(
     assert (tmp_path / "figure5.pdf").read_bytes().startswith(b"%PDF")
     summary = (tmp_path / "compare_paper.txt").read_text()
     assert "Table 1: 216 of 216 published numbers have runs; mean |diff| 0.00" in summary
+
+
+def test_device_code_version_and_task_columns_come_from_the_store(store: str) -> None:
+    runs = load_runs(store, ["paper"])
+    assert set(runs["run_device"]) == {"cuda"} and set(runs["run_device_name"]) == {"NVIDIA H100 80GB HBM3"}
+    assert runs["code_version"].isna().all()  # these runs logged none
+    first = runs[(runs["method"] == "ease") & (runs["optimizer"] == "fo-sgd") & (runs["dataset"] == "cifar100")]
+    assert first["task_acc/9"].round(2).tolist() == [85.96] and runs["task_acc/0"].dtype == "float64"
+
+
+def test_html_report_is_one_self_contained_page(written: tuple[pathlib.Path, list[str]]) -> None:
+    page = (written[0] / "report.html").read_text()
+    assert page.count("<img ") == 4 and page.count("src='data:image/png;base64,") == 4
+    assert not re.search(r"(src|href)=['\"](?!data:)", page)  # nothing outside the file
+    for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Comparison with the paper"):
+        assert f"<h2>{title}" in page, title
+    assert "91.23" in page and "font-weight: bold" in page
+
+
+def test_cli_exits_2_on_mixed_configs_and_a_rule_or_experiment_resolves_it(tmp_path: pathlib.Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mixed.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    params = {**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd", "dataset": "cub"}
+    log_runs(client, client.create_experiment("paper-grid"), [FakeRun(params, {"avg_acc": 80.0})])
+    log_runs(client, client.create_experiment("debug"), [FakeRun({**params, "epochs": 1}, {"avg_acc": 20.0})])
+    runner = CliRunner()
+    out = str(tmp_path / "out")
+    mixed = runner.invoke(main, ["report", "--tracking-uri", uri, "--out", out])
+    assert mixed.exit_code == 2 and not (tmp_path / "out").exists()
+    assert mixed.output.strip().splitlines()[-1].startswith(
+        "error: table1: cell ease/zo-sgd/cub has runs of 2 configs that differ in more than the seed "
+        "(epochs = 1, 100)")
+    narrowed = runner.invoke(main, ["report", "--tracking-uri", uri, "--out", out, "--experiment", "paper-grid"])
+    assert narrowed.exit_code == 0, narrowed.output
+    ruled = runner.invoke(main, ["report", "--tracking-uri", uri, "--out", out, "--prefer", "newest"])
+    assert ruled.exit_code == 0 and "--prefer newest" in (tmp_path / "out" / "table1.tex").read_text()

@@ -10,10 +10,11 @@ import pytest
 
 from bench.report import BASE_CONFIG, FakeRun
 from reports.build import write_report
-from reports.cells import Cell, prepare
+from reports.cells import Cell, MixingError, prepare
 from reports.ratios import ratio_blocks, table3, table4
 from reports.runs import runs_frame
-from reports.tables import table1, table1_cells, table2, table2_cells
+from reports.table import Table
+from reports.tables import Skipped, table1, table1_cells, table2, table2_cells
 
 
 def run(avg: float = 70.0, last: float = 60.0, fgt: float = 10.0, **params: Any) -> FakeRun:
@@ -28,34 +29,66 @@ def frame(*runs: FakeRun) -> pd.DataFrame:
     return runs_frame(r.record(f"run{i}", end_time_ms=1000 * i) for i, r in enumerate(runs))
 
 
-def body(tex: str) -> list[list[str]]:
-    rows = tex.split("\\midrule", 1)[1].split("\\bottomrule")[0].splitlines()
-    return [[e.strip() for e in line[:-2].split("&")] for line in rows if line.endswith("\\\\")]
+def shown(table: Table, row: int) -> list[str]:
+    """A row's printed entries, bold ones wrapped in ** as a reader would mark them."""
+    out = []
+    for c in range(len(table.columns)):
+        text = "".join(table.text(row, c))
+        out.append(f"**{text}**" if (row, c) in table.bold else text)
+    return out
 
 
 def test_seeds_are_mean_and_sample_std() -> None:
     runs = frame(run(70.0, seed=1), run(72.0, seed=2), run(80.0, optimizer="fo-sgd"))
-    data, _ = table1_cells(runs)
+    data, _, _ = table1_cells(runs)
     assert data[("ease", "zo-sgd", "cifar100", "avg_acc")] == Cell((70.0, 72.0))
-    row = body(table1(runs).text or "")[1]
-    assert row[:4] == ["", "", "ZO", "71.00$\\pm$1.41"]
-    assert row[6] == "--"  # CUB Avg: no run
+    table = table1(runs)
+    assert table.rows[1] == ("EASE", "SGD", "ZO")
+    assert shown(table, 1)[0] == "71.00 ± 1.41"
+    assert shown(table, 2) == ["--"] * 3  # Sign: no run
 
 
 def test_a_seed_logged_twice_counts_once_the_latest_kept() -> None:
     runs = frame(run(10.0, seed=1, data_root="/a"), run(70.0, seed=1, data_root="/b"),
                  run(72.0, seed=2))
-    data, notes = table1_cells(runs)
+    data, notes, _ = table1_cells(runs)
     assert data[("ease", "zo-sgd", "cifar100", "avg_acc")] == Cell((70.0, 72.0))
     assert notes == []
 
 
-def test_a_cell_with_two_configs_keeps_the_one_with_more_seeds_and_says_so() -> None:
+def test_a_cell_with_two_configs_stops_the_report_naming_cell_and_settings() -> None:
     runs = frame(run(50.0, epochs=5, seed=1), run(70.0, seed=1), run(72.0, seed=2))
-    data, notes = table1_cells(runs)
-    assert data[("ease", "zo-sgd", "cifar100", "avg_acc")] == Cell((70.0, 72.0))
-    assert notes == ["table1: ease/zo-sgd/cifar100 has 2 configs differing in epochs; "
-                     "kept the one with 2 seed(s)"]
+    with pytest.raises(MixingError) as error:
+        table1_cells(runs)
+    assert str(error.value).startswith(
+        "table1: cell ease/zo-sgd/cifar100 has runs of 2 configs that differ in more than the seed "
+        "(epochs = 100, 5); narrow the runs with --experiment or choose a rule with --prefer")
+
+
+def test_a_chosen_rule_keeps_one_config_and_the_caption_says_so() -> None:
+    runs = frame(run(50.0, epochs=5, seed=1, profile="corrected"), run(70.0, seed=1, profile="corrected"),
+                 run(72.0, seed=2, profile="corrected"))
+    most = table1(runs, prefer="most-seeds")
+    assert shown(most, 1)[0] == "71.00 ± 1.41"
+    assert "kept by the rule --prefer most-seeds" in most.caption
+    assert "Profile: corrected." in most.caption
+    assert most.notes == ("table1: ease/zo-sgd/cifar100 has 2 configs differing in epochs; kept one with "
+                          "2 seed(s)",)
+    newest = table1(frame(run(70.0, seed=1), run(72.0, seed=2), run(50.0, epochs=5, seed=1)),
+                    prefer="newest")
+    assert shown(newest, 1)[0] == "50.00" and "--prefer newest" in newest.caption
+
+
+def test_profiles_never_share_a_cell() -> None:
+    runs = frame(run(70.0, profile="released"), run(60.0, profile="corrected", seed=2))
+    with pytest.raises(MixingError, match="profile = corrected, released"):
+        table1(runs)
+
+
+def test_device_and_code_version_do_not_split_configs() -> None:
+    runs = frame(run(70.0, seed=1, device="cuda", num_workers=4), run(72.0, seed=2, device="auto"))
+    chosen, notes = prepare(runs, ("dataset",), "t")
+    assert len(chosen) == 2 and notes == []
 
 
 def test_sparsity_mode_does_not_split_plain_runs() -> None:
@@ -68,7 +101,7 @@ def test_sparsity_mode_does_not_split_plain_runs() -> None:
 def test_table1_takes_only_q1_runs_without_enhancement() -> None:
     runs = frame(run(70.0), run(1.0, q=4), run(2.0, historical=0.2), run(3.0, sparsity=0.1),
                  run(4.0, hybrid=0.5), run(5.0, method="other"))
-    data, _ = table1_cells(runs)
+    data, _, _ = table1_cells(runs)
     assert list(data.values())[0] == Cell((70.0,)) and len(data) == 3
 
 
@@ -76,16 +109,14 @@ def test_missing_enhancement_params_read_as_off() -> None:
     records = [run(70.0).record("a")]
     for name in ("q", "historical", "sparsity", "hybrid"):
         del records[0][name]
-    data, _ = table1_cells(runs_frame(records))
+    data, _, _ = table1_cells(runs_frame(records))
     assert data[("ease", "zo-sgd", "cifar100", "avg_acc")] == Cell((70.0,))
 
 
-def test_table1_columns_are_the_paper_datasets_plus_digits_when_present() -> None:
-    without = table1(frame(run())).text or ""
-    with_digits = table1(frame(run(), run(dataset="digits"))).text or ""
-    assert "Digits" not in without and "\\multicolumn{3}{c}{OmniBenchmark}" in without
-    assert "\\multicolumn{3}{c}{Digits}" in with_digits
-    assert all(len(r) == 3 + 3 * 5 for r in body(with_digits))
+def test_table1_has_columns_only_for_datasets_with_runs_paper_order_first() -> None:
+    table = table1(frame(run(dataset="digits"), run(dataset="cub"), run(dataset="cifar100")))
+    assert list(dict.fromkeys(c.group for c in table.columns)) == ["CIFAR-100", "CUB", "Digits"]
+    assert [r[0] for r in table1(frame(run(method="aper"))).rows] == ["APER"] * 9
 
 
 def test_table1_bold_uses_welch_between_seeded_entries() -> None:
@@ -95,24 +126,37 @@ def test_table1_bold_uses_welch_between_seeded_entries() -> None:
         run(80.2, 41, 21, optimizer="zo-sgd-sign", seed=2),
         run(79.9, 42, 22, optimizer="zo-sgd-sign", seed=3),
     )
-    rows = body(table1(runs).text or "")
-    zo, sign = rows[1], rows[2]
-    assert zo[3].startswith("\\textbf") and sign[3].startswith("\\textbf")  # Avg: no real gap
-    assert zo[4].startswith("\\textbf") and not sign[4].startswith("\\textbf")  # Last: clear gap
-    assert zo[5].startswith("\\textbf") and not sign[5].startswith("\\textbf")  # Fgt: lower wins
+    table = table1(runs)
+    zo, sign = shown(table, 1), shown(table, 2)
+    assert not zo[0].startswith("**") and not sign[0].startswith("**")  # Avg: no real gap, no bold
+    assert zo[1].startswith("**") and not sign[1].startswith("**")  # Last: clear gap
+    assert zo[2].startswith("**") and not sign[2].startswith("**")  # Fgt: lower wins
 
 
-def test_table2_rows_are_the_papers_six_for_ease() -> None:
+def test_no_bold_when_every_entry_ties_after_rounding() -> None:
+    table = table1(frame(*(run(80.001, 70, 10, optimizer=o) for o in ("fo-sgd", "zo-sgd", "zo-adam"))))
+    assert table.bold == frozenset()
+
+
+def test_table2_rows_are_the_papers_six_for_ease_one_block_per_device() -> None:
     runs = frame(run(optimizer="fo-sgd"), run(q=4), run(optimizer="zo-adam"), run(method="aper"),
                  run(optimizer="forward-grad", dataset="cub"))
-    data, _ = table2_cells(runs)
+    data, _, _ = table2_cells(runs)
     filled = [("fo-sgd", 1, "cifar100"), ("zo-sgd", 4, "cifar100"), ("forward-grad", 1, "cub")]
     metrics = ("peak_memory_gb", "epoch_seconds")
-    assert set(data) == {(o, q, d, m) for o, q, d in filled for m in metrics}
-    rows = body(table2(runs).text or "")
-    assert [r[0] for r in rows] == ["FO-SGD", "ZO-SGD ($q=1$)", "ZO-SGD ($q=4$)", "ZO-SGD-Sign",
-                                    "ZO-SGD-Conserve", "Forward-Grad"]
-    assert rows[2][1:3] == ["2.41", "32.4"] and rows[1][1:] == ["--"] * 8
+    assert set(data) == {("device not recorded", o, q, d, m) for o, q, d in filled for m in metrics}
+    table = table2(runs)
+    assert [r[1] for r in table.rows] == ["FO-SGD", "ZO-SGD (q=1)", "ZO-SGD (q=4)", "ZO-SGD-Sign",
+                                          "ZO-SGD-Conserve", "Forward-Grad"]
+    assert shown(table, 2)[:2] == ["2.41", "32.4"] and shown(table, 1) == ["--"] * 4
+
+
+def test_table2_keeps_gpu_and_cpu_runs_apart_and_labels_them() -> None:
+    records = [run(optimizer="fo-sgd").record("g", 1) | {"run_device": "cuda", "run_device_name": "NVIDIA H100"},
+               run(optimizer="fo-sgd", seed=2).record("c", 2) | {"run_device": "cpu"}]
+    table = table2(runs_frame(records))
+    assert sorted({r[0] for r in table.rows}) == ["CPU (process memory)", "GPU NVIDIA H100"]
+    assert "peak resident memory" in table.caption
 
 
 @pytest.mark.parametrize("ratio, builder", [("historical", table3), ("sparsity", table4)])
@@ -120,30 +164,30 @@ def test_ratio_tables_take_the_plain_run_as_zero_and_skip_without_varied_runs(
     ratio: str, builder: Any
 ) -> None:
     plain = run(57.87, 48.32, 11.08, dataset="imagenet-a")
-    assert builder(frame(plain)).text is None
+    with pytest.raises(Skipped):
+        builder(frame(plain))
     runs = frame(plain, run(58.9, 49.04, 11.79, dataset="imagenet-a", **{ratio: 0.5}),
                  run(1.0, dataset="imagenet-a", hybrid=0.5, **{ratio: 0.5}),
                  run(2.0, dataset="imagenet-a", optimizer="zo-adam", **{ratio: 0.5}))
-    text = builder(runs).text or ""
-    rows = body(text)
-    labels = text.split("Metric & ")[1].split(" \\\\")[0].split(" & ")
+    table = builder(runs)
+    labels = [c.label for c in table.columns]
     assert labels[0] == "0" and "50" in labels  # the paper's ratios plus the one we ran
-    at_zero, at_half = 2, 2 + labels.index("50")
-    assert rows[0][at_zero] == "57.87" and rows[0][at_half] == "\\textbf{58.90}"
-    assert rows[2][at_zero] == "\\textbf{11.08}"  # lower forgetting is better
-    assert all(entry == "--" for entry in rows[0][3:at_half])
-    assert rows[0][0].startswith("ImageNet-A")
+    half = labels.index("50")
+    assert shown(table, 0)[0] == "57.87" and shown(table, 0)[half] == "**58.90**"
+    assert shown(table, 2)[0] == "**11.08**"  # lower forgetting is better
+    assert all(entry == "--" for entry in shown(table, 0)[1:half])
+    assert table.rows[0][0] == "ImageNet-A"
 
 
 def test_table4_has_one_block_per_mask_mode_sharing_the_plain_run() -> None:
     runs = frame(run(50.0, dataset="cub"),
                  run(60.0, dataset="cub", sparsity=0.3, sparsity_mode="exact"),
                  run(61.0, dataset="cub", sparsity=0.3, sparsity_mode="released"))
-    blocks, _ = ratio_blocks(runs, "sparsity")
+    blocks, _, _ = ratio_blocks(runs, "sparsity")
     assert [(b.dataset, b.mode) for b in blocks] == [("cub", "exact"), ("cub", "released")]
     assert all(b.cells[(0.0, "avg_acc")] == Cell((50.0,)) for b in blocks)
     assert [b.cells[(0.3, "avg_acc")].mean for b in blocks] == [60.0, 61.0]
-    assert "CUB (released mask)" in (table4(runs).text or "")
+    assert ("CUB", "released", "Avg") in table4(runs).rows
 
 
 def test_partial_data_skips_with_reasons_and_removes_stale_files(tmp_path: pathlib.Path) -> None:
@@ -153,3 +197,9 @@ def test_partial_data_skips_with_reasons_and_removes_stale_files(tmp_path: pathl
     assert "table2.tex skipped" in "\n".join(lines)
     assert f"removed {tmp_path / 'table3.tex'} left by an earlier report" in lines
     assert not any("failed" in line for line in lines)
+
+
+def test_mixing_writes_nothing(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(MixingError):
+        write_report(frame(run(50.0, epochs=5), run(70.0)), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -30,9 +30,10 @@ FIRST_ORDER_PHASE = {"lr": "fo_lr", "momentum": "fo_momentum", "weight_decay": "
 
 @dataclass
 class TaskStats:
-    """What training one task cost: seconds of each epoch and forward passes."""
+    """What training one task cost, and its mean training loss per epoch."""
 
     epoch_seconds: list[float] = field(default_factory=list)
+    epoch_losses: list[float] = field(default_factory=list)
     forward_passes: int = 0
     last_loss: float = math.nan
 
@@ -73,13 +74,16 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer.optimizer, T_max=epochs)
         for _ in range(epochs):
             started = time.perf_counter()
+            losses: list[float] = []
             for images, labels in loader:
                 images, labels = images.to(device), labels.to(device)
                 loss = optimizer.step(lambda: method.loss(images, labels))
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"non-finite training loss {loss} with {name}")
                 stats.last_loss = loss
+                losses.append(loss)
             stats.epoch_seconds.append(time.perf_counter() - started)
+            stats.epoch_losses.append(sum(losses) / len(losses) if losses else math.nan)
             if schedule is not None:
                 schedule.step()
         stats.forward_passes += optimizer.forward_passes

@@ -8,6 +8,7 @@ result as an uninterrupted run (every task reseeds its own randomness from the t
 
 from __future__ import annotations
 
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -39,6 +40,11 @@ class TrialResult:
     forward_passes: int
     wall_seconds: float
     trainable_params: int
+    # What the report's logging needs beyond the paper's metrics (defaults keep stand-ins short).
+    task_matrix: list[list[float]] = field(default_factory=list)  # [after task t][on task j], %
+    epoch_losses: list[float] = field(default_factory=list)  # mean training loss, every epoch in order
+    device: str = "cpu"  # torch device type the trial ran on: cpu, cuda, mps
+    device_name: str = ""  # the GPU model for cuda, the processor otherwise
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,6 +57,7 @@ class Progress:
     accuracy: list[float] = field(default_factory=list)
     task_matrix: list[list[float]] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    epoch_losses: list[float] = field(default_factory=list)
     forward_passes: int = 0
     peak_memory_gb: float = 0.0
     wall_seconds: float = 0.0
@@ -99,6 +106,7 @@ def _run_task(method: Method, benchmark: Benchmark, config: TrialConfig, task: i
         stats = train_task(method, config, _train_loader(benchmark, config, task, True), device,
                            task_seed(config.seed, task))
         progress.epoch_seconds.extend(stats.epoch_seconds)
+        progress.epoch_losses.extend(stats.epoch_losses)
         progress.forward_passes += stats.forward_passes
     method.end_task(task, classes, _train_loader(benchmark, config, task, False))
     accuracy, per_task = evaluate(method, benchmark, task, int(config.batch_size), device, config.num_workers)
@@ -128,10 +136,17 @@ def run_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
             if on_task_end is not None:
                 state = {"method": method.checkpoint_state(), "progress": asdict(progress)}
                 on_task_end(TaskReport(task, progress.accuracy[-1], progress.task_matrix[-1], state))
-    return _result(progress)
+    return _result(progress, device)
 
 
-def _result(progress: Progress) -> TrialResult:
+def device_name(device: torch.device) -> str:
+    """The GPU model on CUDA (what Table 2's memory and time depend on), else the processor."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def _result(progress: Progress, device: torch.device) -> TrialResult:
     metrics = summarize(progress.accuracy, progress.task_matrix)
     epochs = progress.epoch_seconds
     return TrialResult(
@@ -139,7 +154,9 @@ def _result(progress: Progress) -> TrialResult:
         acc=list(progress.accuracy), peak_memory_gb=progress.peak_memory_gb,
         epoch_seconds=sum(epochs) / len(epochs) if epochs else 0.0,
         forward_passes=progress.forward_passes, wall_seconds=progress.wall_seconds,
-        trainable_params=progress.trainable_params)
+        trainable_params=progress.trainable_params,
+        task_matrix=[list(row) for row in progress.task_matrix], epoch_losses=list(progress.epoch_losses),
+        device=device.type, device_name=device_name(device))
 
 
 def describe_trial(config: TrialConfig) -> dict[str, Any]:

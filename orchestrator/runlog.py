@@ -1,0 +1,96 @@
+"""What the driver logs beyond the paper's metrics, so a run can be read without re-running it.
+
+ZeroFlow (arXiv 2501.01045) reports Avg / Last / Fgt, memory and time; to read a run later one
+also needs its task x task accuracy matrix, its training-loss curve, the device it ran on (Table
+2's memory and time mean nothing without it) and the code that produced it. This module logs those
+from the driver (trials never talk to MLflow, see orchestrator/tracking.py), names runs by the
+settings that vary across the grid, and describes the experiment so the MLflow UI opens on it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
+
+from orchestrator.grid import EXECUTION_KEYS, TrialSpec
+from trainers.config import TrialConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Tags rather than params: a retried trial may land on another device, and tags can change.
+DEVICE_TAG = "zfsweep.device"
+DEVICE_NAME_TAG = "zfsweep.device_name"
+COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag: the UI shows it on the run page
+NOTE_TAG = "mlflow.note.content"  # the experiment's description in the MLflow UI
+KIND_TAG = "mlflow.experimentKind"  # what the UI sets when a user picks the experiment's type
+KIND = "custom_model_development"  # opens on the runs table, not the GenAI traces view
+NAME_FIRST = ("method", "optimizer", "dataset")
+MATRIX_ARTIFACT = "task_matrix.json"
+
+
+def code_version(root: Path = PROJECT_ROOT) -> str | None:
+    """The checkout's git commit, with "-dirty" when tracked files changed; None outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}-dirty" if changed else commit
+
+
+def varying_keys(specs: Iterable[TrialSpec]) -> list[str]:
+    """Settings (execution-only keys aside) that take more than one value across the trials."""
+    specs = list(specs)
+    keys = [f.name for f in fields(TrialConfig) if f.name not in EXECUTION_KEYS]
+    return [key for key in keys if len({repr(getattr(s.config, key)) for s in specs}) > 1]
+
+
+def run_names(specs: Iterable[TrialSpec]) -> dict[str, str]:
+    """Config hash -> run name: method/optimizer/dataset, then every other varying setting."""
+    specs = list(specs)
+    extra = [key for key in varying_keys(specs) if key not in NAME_FIRST]
+    names = {}
+    for spec in specs:
+        head = "/".join(str(getattr(spec.config, key)) for key in NAME_FIRST)
+        names[spec.config_hash] = " ".join([head, *(f"{k}={getattr(spec.config, k)}" for k in extra)])
+    return names
+
+
+def describe_experiment(client: MlflowClient, experiment_id: str, grid_path: str, description: str,
+                        varying: list[str]) -> None:
+    """The grid's description as the experiment's note, and the runs view as its landing page."""
+    lines = [description.strip() or f"Trials of {Path(grid_path).name}.", "",
+             f"Grid file: {grid_path}", f"Settings that vary: {', '.join(varying) or 'none'}"]
+    client.set_experiment_tag(experiment_id, NOTE_TAG, "\n".join(lines))
+    client.set_experiment_tag(experiment_id, KIND_TAG, KIND)
+
+
+def detail_metrics(result: Mapping[str, Any], now_ms: int) -> list[Metric]:
+    """Accuracy after each task, the task x task matrix, and the loss of every epoch (step = epoch)."""
+    metrics = [Metric(f"task_acc/{t}", round(float(a), 4), now_ms, 0) for t, a in enumerate(result.get("acc", []))]
+    for t, row in enumerate(result.get("task_matrix", [])):
+        metrics += [Metric(f"task_matrix/{t}/{j}", round(float(a), 4), now_ms, 0) for j, a in enumerate(row)]
+    metrics += [Metric("train_loss", float(loss), now_ms, epoch)
+                for epoch, loss in enumerate(result.get("epoch_losses", [])) if loss == loss]  # NaN: no batch
+    return metrics
+
+
+def log_details(client: MlflowClient, run_id: str, result: Mapping[str, Any], commit: str | None) -> None:
+    """Everything detail_metrics gives, the device and code version tags, and the matrix artifact."""
+    tags = [RunTag(DEVICE_TAG, str(result.get("device", ""))),
+            RunTag(DEVICE_NAME_TAG, str(result.get("device_name", "")))]
+    if commit:
+        tags.append(RunTag(COMMIT_TAG, commit))
+    metrics = detail_metrics(result, int(time.time() * 1000))
+    for start in range(0, max(len(metrics), 1), 1000):  # log_batch takes at most 1000 metrics
+        client.log_batch(run_id, metrics=metrics[start:start + 1000], tags=tags if start == 0 else [])
+    if result.get("task_matrix"):
+        client.log_dict(run_id, {"acc": result.get("acc", []), "task_matrix": result["task_matrix"]},
+                        MATRIX_ARTIFACT)
