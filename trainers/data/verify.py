@@ -15,7 +15,6 @@ It returns the number of classes, so that `tasks` can be checked against the rea
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from PIL import Image
 
