@@ -15,7 +15,6 @@ It returns the number of classes, so that `tasks` can be checked against the rea
 
 from __future__ import annotations
 
-
 from PIL import Image
 
 from trainers.data import SOURCES, DataError, check_available
