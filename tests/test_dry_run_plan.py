@@ -49,6 +49,17 @@ def test_human_plan_ends_with_the_cost_and_the_counts(tmp_path: Path) -> None:
     assert "the paper's Table 2 scaled" in lines[-2]
     assert sum(line.startswith("to run  ") for line in lines) == 4
 
+    # A FINISHED run of the same settings in another experiment of the store gives its epoch time.
+    zo_sgd = load_grid(tmp_path / "grid.yaml").trials[1]
+    tracker = Tracker(f"sqlite:///{tmp_path}/store.db", "earlier")
+    tracker.finish(tracker.start(zo_sgd, None), {"avg_acc": 1.0, "epoch_seconds": 7200.0}, [], 0.0)
+    code, lines = dry_run(tmp_path, GRID, "--gpus", "2")
+    assert lines[-1] == "4 trials: 0 finished, 4 to run"
+    assert "from measured epoch times for 1 trials, the paper's Table 2 scaled for 3" in lines[-2]
+    hours = float(lines[-2].split("~")[1].split(" GPU-hours")[0])
+    epochs = zo_sgd.config.epochs  # APER trains task 0 only: epochs x 2 h x its GPU fraction, plus the rest
+    assert hours >= epochs * 2.0 * zo_sgd.resources.gpu
+
 
 def test_big_grids_are_summarised_unless_verbose(tmp_path: Path) -> None:
     grid = GRID + "seeds: [" + ", ".join(str(s) for s in range(20)) + "]\n"
