@@ -18,6 +18,7 @@ Each problem is a CheckError line: grid file, the key that states the value, wha
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -64,8 +65,12 @@ def locate_resource(source: GridFile | None, key: str) -> str:
 
 
 def machine(address: str | None) -> Machine:
-    """This machine for a local Ray instance; the cluster's largest alive node with --address."""
-    if address is None:
+    """This machine for a local Ray instance; the cluster's largest alive node with --address.
+
+    A Ray instance this process already runs (tests, the benchmark) is asked like a cluster.
+    """
+    running = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+    if address is None and not running:
         import torch
 
         gpus = float(torch.cuda.device_count())
@@ -74,11 +79,12 @@ def machine(address: str | None) -> Machine:
 
     from orchestrator.sweep import start_ray
 
-    start_ray(address)  # idempotent: the sweep reuses this connection
+    start_ray(address)  # does nothing when connected already; the sweep reuses this connection
     nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
     cpus = max((node.get("CPU", 0.0) for node in nodes), default=0.0)
     gpus = max((node.get("GPU", 0.0) for node in nodes), default=0.0)
-    return Machine(f"the cluster at {address}", cpus, gpus, sum(node.get("GPU", 0.0) for node in nodes))
+    where = f"the cluster at {address}" if address else "the running Ray instance"
+    return Machine(where, cpus, gpus, sum(node.get("GPU", 0.0) for node in nodes))
 
 
 class _Checker:

@@ -21,21 +21,20 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from orchestrator.grid import TrialSpec
+from reports.paper import DATASETS as TABLE2_DATASETS
+from reports.paper import TABLE2
 from trainers.config import TrialConfig
 from trainers.presets import optimizer_family
 
-TABLE2_DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark")
-TABLE2_SECONDS = {  # per-epoch seconds, EASE on ViT-B/16 at 224 px (ZeroFlow, Table 2)
-    "backprop": (59.3, 16.1, 12.2, 109.6),
-    "zo-q1": (32.4, 8.3, 6.8, 66.8),
-    "zo-q4": (111.7, 28.7, 18.0, 221.3),
-    "zo-conserve": (70.1, 15.7, 12.4, 133.7),
-    "forward-grad": (45.9, 11.1, 9.0, 82.0),
-}
 CIFAR_TRAIN_IMAGES = 50_000
 OTHER_TRAIN_IMAGES = {"digits": 1_347}  # scikit-learn's digits, the 75 % training split
 TABLE2_TOKENS = 197
 MEASURED_KEYS = ("method", "optimizer", "dataset", "batch_size", "image_size", "q")
+
+
+def _table2(optimizer: str, q: int = 1) -> tuple[float, ...]:
+    """Table 2's per-epoch seconds of one row (EASE on ViT-B/16 at 224 px), per dataset."""
+    return TABLE2[(optimizer, q)][1]
 
 
 def trained_epochs(config: TrialConfig) -> int:
@@ -55,16 +54,16 @@ def table2_epoch_seconds(config: TrialConfig) -> float:
     dataset = config.dataset if config.dataset in TABLE2_DATASETS else "cifar100"
     column = TABLE2_DATASETS.index(dataset)
     if config.optimizer.startswith("fo-"):
-        seconds = TABLE2_SECONDS["backprop"][column]
+        seconds = _table2("fo-sgd")[column]
     elif config.optimizer == "forward-grad":
-        seconds = TABLE2_SECONDS["forward-grad"][column]
+        seconds = _table2("forward-grad")[column]
     elif config.optimizer.endswith("-conserve"):
-        seconds = TABLE2_SECONDS["zo-conserve"][column]
+        seconds = _table2("zo-sgd-conserve")[column]
     else:
-        one, four = TABLE2_SECONDS["zo-q1"][column], TABLE2_SECONDS["zo-q4"][column]
+        one, four = _table2("zo-sgd", 1)[column], _table2("zo-sgd", 4)[column]
         seconds = one + (four - one) * (config.q - 1) / 3
     if config.hybrid > 0:  # the first-order share of the epochs runs at the first-order speed
-        seconds = config.hybrid * TABLE2_SECONDS["backprop"][column] + (1 - config.hybrid) * seconds
+        seconds = config.hybrid * _table2("fo-sgd")[column] + (1 - config.hybrid) * seconds
     tokens = (int(config.image_size or 224) // 16) ** 2 + 1
     seconds *= tokens / TABLE2_TOKENS
     if config.dataset not in TABLE2_DATASETS:

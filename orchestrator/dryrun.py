@@ -1,7 +1,7 @@
 """`zfsweep run GRID --dry-run`: the plan, what the up-front check would refuse, and the cost.
 
 Human output: one line per trial to run (for more than SUMMARY_OVER trials, one line per
-method x optimizer x dataset unless --verbose), a `note:` per problem the up-front check finds
+method x optimizer x dataset unless --verbose or that is one line per trial anyway), a `note:` per problem the up-front check finds
 (a real run stops there), the cost estimate (orchestrator/cost.py), and last the line
 `<N> trials: <F> finished, <P> to run`. With --json: one JSON object per trial of the grid
 (hash, status, the fully resolved config, resources) and nothing else.
@@ -51,7 +51,8 @@ def print_plan(work: Plan, out: TextIO, *, tracking_uri: str, verbose: bool = Fa
     from orchestrator.checks import machine
     from orchestrator.cost import estimate, measured_epoch_seconds, store_runs
 
-    if verbose or len(work.pending) <= SUMMARY_OVER:
+    groups = len({(s.config.method, s.config.optimizer, s.config.dataset) for s in work.pending})
+    if verbose or len(work.pending) <= SUMMARY_OVER or groups == len(work.pending):
         _trial_lines(work.pending, out)
     else:
         _summary_lines(work.pending, out)

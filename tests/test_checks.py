@@ -117,6 +117,19 @@ def test_hub_weights_offline(tmp_path: Path, no_hub: None, monkeypatch: pytest.M
     refused(tmp_path, DIGITS + ", weights: hub}\n", "fixed.weights", "HF_HUB_OFFLINE is set")
 
 
+def test_hub_weights_in_the_cache_need_no_network(tmp_path: Path, no_hub: None) -> None:
+    from safetensors.torch import save_file
+
+    repo = tmp_path / "hf" / "models--timm--test_vit.r160_in1k"  # test_vit's default pretrained tag
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    save_file(timm.create_model("test_vit", num_classes=0).state_dict(),
+              repo / "snapshots" / ("0" * 40) / "model.safetensors")
+    code, output = run(tmp_path, DIGITS + ", weights: hub}\n", "--dry-run")
+    assert code == 0 and "note:" not in output
+
+
 def _image_grid(root: Path) -> str:
     return f"fixed: {{dataset: cub, data_root: {root}, {TINY}, tasks: 2, epochs: 1}}\n"
 

@@ -58,3 +58,15 @@ def test_an_input_error_inside_a_trial_fails_its_run_without_retries(ray_instanc
     (run,) = client.search_runs([client.get_experiment_by_name("bad-input").experiment_id])
     assert run.info.status == "FAILED"
     assert run.data.tags[ERROR_TAG] == "DataError: digits: image '/data/x.jpg' cannot be decoded (seed 11)"
+
+
+def test_resources_are_checked_against_the_running_ray_instance(ray_instance: None, tmp_path: Path) -> None:
+    from orchestrator.checks import CheckError
+
+    (tmp_path / "grid.yaml").write_text("fixed: {dataset: digits, method: aper, epochs: 1}\nresources: {cpu: 3}\n")
+    with pytest.raises(CheckError) as raised:
+        run_grid(str(tmp_path / "grid.yaml"), tracking_uri=f"sqlite:///{tmp_path / 'store.db'}", experiment=None,
+                 address=None, dry_run=False, max_concurrent=None, max_failures=0, storage=str(tmp_path / "ray"),
+                 trial=bad_data_trial)
+    assert "'resources.cpu': 3 CPUs per trial, but the running Ray instance has at most 2 on one node" in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]

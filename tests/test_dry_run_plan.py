@@ -8,9 +8,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import main
-from orchestrator.cost import TABLE2_SECONDS, estimate, measured_epoch_seconds, table2_epoch_seconds, trained_epochs
+from orchestrator.cost import estimate, measured_epoch_seconds, table2_epoch_seconds, trained_epochs
 from orchestrator.grid import load_grid
 from orchestrator.tracking import Tracker
+from reports.paper import TABLE2
 from trainers.config import TrialConfig, config_keys
 
 GRID = "name: plan\nfixed: {dataset: digits, method: aper}\naxes: {optimizer: [fo-sgd, zo-sgd, zo-adam, forward-grad]}\n"
@@ -48,6 +49,17 @@ def test_human_plan_ends_with_the_cost_and_the_counts(tmp_path: Path) -> None:
     assert "the paper's Table 2 scaled" in lines[-2]
     assert sum(line.startswith("to run  ") for line in lines) == 4
 
+    # A FINISHED run of the same settings in another experiment of the store gives its epoch time.
+    zo_sgd = load_grid(tmp_path / "grid.yaml").trials[1]
+    tracker = Tracker(f"sqlite:///{tmp_path}/store.db", "earlier")
+    tracker.finish(tracker.start(zo_sgd, None), {"avg_acc": 1.0, "epoch_seconds": 7200.0}, [], 0.0)
+    code, lines = dry_run(tmp_path, GRID, "--gpus", "2")
+    assert lines[-1] == "4 trials: 0 finished, 4 to run"
+    assert "from measured epoch times for 1 trials, the paper's Table 2 scaled for 3" in lines[-2]
+    hours = float(lines[-2].split("~")[1].split(" GPU-hours")[0])
+    epochs = zo_sgd.config.epochs  # APER trains task 0 only: epochs x 2 h x its GPU fraction, plus the rest
+    assert hours >= epochs * 2.0 * zo_sgd.resources.gpu
+
 
 def test_big_grids_are_summarised_unless_verbose(tmp_path: Path) -> None:
     grid = GRID + "seeds: [" + ", ".join(str(s) for s in range(20)) + "]\n"
@@ -77,7 +89,7 @@ def test_measured_epoch_times_replace_table2_for_matching_settings() -> None:
                                                       tasks=10, image_size=224, batch_size=32), 1.0)]
     result = estimate(grid_specs, measured)  # type: ignore[arg-type]
     assert result.measured == 1 and result.table2 == 1
-    fo_seconds = 100 * TABLE2_SECONDS["backprop"][1]  # 10 epochs x 10 tasks at CUB's FO-SGD epoch time
+    fo_seconds = 100 * TABLE2[("fo-sgd", 1)][1][1]  # 10 epochs x 10 tasks at CUB's FO-SGD epoch time
     assert abs(result.seconds - (100 * 4.0 + fo_seconds)) < 1e-6
     assert abs(result.gpu_hours - (100 * 4.0 * 0.5 + fo_seconds) / 3600) < 1e-9
     assert "measured epoch times for 1 trials, the paper's Table 2 scaled for 1" in result.line(4)
@@ -85,10 +97,10 @@ def test_measured_epoch_times_replace_table2_for_matching_settings() -> None:
 
 def test_table2_scaling() -> None:
     base = TrialConfig(method="ease", optimizer="zo-sgd", dataset="imagenet-a", image_size=224, q=1)
-    assert table2_epoch_seconds(base) == TABLE2_SECONDS["zo-q1"][2]
+    assert table2_epoch_seconds(base) == TABLE2[("zo-sgd", 1)][1][2]
     four = TrialConfig(method="ease", optimizer="zo-sgd", dataset="imagenet-a", image_size=224, q=4)
-    assert abs(table2_epoch_seconds(four) - TABLE2_SECONDS["zo-q4"][2]) < 1e-9
+    assert abs(table2_epoch_seconds(four) - TABLE2[("zo-sgd", 4)][1][2]) < 1e-9
     small = TrialConfig(method="ease", optimizer="fo-sgd", dataset="cifar100", image_size=112)
-    assert abs(table2_epoch_seconds(small) - TABLE2_SECONDS["backprop"][0] * 50 / 197) < 1e-9
+    assert abs(table2_epoch_seconds(small) - TABLE2[("fo-sgd", 1)][1][0] * 50 / 197) < 1e-9
     assert trained_epochs(TrialConfig(method="aper", epochs=20, tasks=10)) == 20  # APER trains task 0 only
     assert trained_epochs(TrialConfig(method="ease", epochs=20, tasks=10)) == 200
