@@ -113,8 +113,8 @@ class LiveLine:
             if force or time.monotonic() - self.last_draw >= self.interval:
                 self._draw(line)
             return
-        # Seconds in a note tick on; a log gets a new line only when something else changes.
-        key = (counts.finished, counts.running, counts.failed, counts.pending, re.sub(r"\d+ s\b", "", note))
+        # A note's numbers tick on; a log gets a new line when a count changes or a note comes or goes.
+        key = (counts.finished, counts.running, counts.failed, counts.pending, re.sub(r"\d+", "", note))
         if key != self.last_counts:
             self.last_counts = key
             self.stream.write(line + "\n")

@@ -94,3 +94,22 @@ def test_the_table_index_gives_the_search_apis_answer(tmp_path: Path, grid) -> N
     assert fast[first.config_hash].status == "FINISHED" and fast[first.config_hash].wall_seconds == 12.0
     assert fast[second.config_hash].has_error and fast[third.config_hash].gpu_hours == 0.1
     assert runs_from_tables("http://127.0.0.1:5000", "1") is None
+
+
+def test_an_unreadable_checkpoint_is_set_aside_for_the_one_before(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    for task in range(3):
+        store.save("abc", task, {"w": torch.full((2,), float(task))})
+    (tmp_path / "abc" / "trial_state.pt").write_bytes(b"truncated")
+    restored = store.restore("abc")
+    assert restored.saved is not None and restored.saved.task == 1  # the checkpoint before the bad one
+    ((path, reason),) = restored.set_aside
+    assert path.parent == tmp_path / "set-aside" and path.read_bytes() == b"truncated" and reason
+    assert not (tmp_path / "abc" / "trial_state.pt").exists()
+
+    store.save("abc", 2, {"w": torch.ones(2)})
+    for bad in (tmp_path / "abc" / "trial_state.pt", tmp_path / "abc" / "previous" / "trial_state.pt"):
+        bad.write_bytes(b"")
+    restored = store.restore("abc")
+    assert restored.saved is None and len(restored.set_aside) == 2  # nothing good left: from scratch
+    assert store.restore("abc") == type(restored)(None, [])  # and nothing is set aside twice
