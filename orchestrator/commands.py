@@ -107,10 +107,10 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
 def _describe(tracker: Tracker, grid: Grid) -> None:
     """Experiment note and landing view, run names from the settings that vary, the code version."""
     from orchestrator.gridfile import parse_grid
-    from orchestrator.runlog import code_version, describe_experiment, run_names, varying_keys
+    from orchestrator.runlog import code_version, describe_experiment, grid_axes, run_names
 
     description = parse_grid(Path(grid.path)).description
-    describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, varying_keys(grid.trials))
+    describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, grid_axes(grid.trials))
     tracker.run_names = run_names(grid.trials)
     tracker.code_version = code_version()
 

@@ -21,6 +21,7 @@ from orchestrator.runlog import (
     NOTE_TAG,
     code_version,
     describe_experiment,
+    grid_axes,
     log_details,
     run_names,
 )
@@ -49,6 +50,10 @@ def test_run_names_carry_every_setting_that_varies(tmp_path: pathlib.Path) -> No
     names = run_names(specs)
     assert len(set(names.values())) == len(specs) == 6
     assert names[specs[0].config_hash] == "ease/zo-sgd/digits lr=0.001 sparsity_mode=exact"
+    # Settings the optimizer's preset fixes (lr, momentum...) would only repeat the optimizer.
+    smoke = expand(parse_grid(pathlib.Path("grids/smoke.yaml")))
+    assert sorted(run_names(smoke).values())[:2] == ["aper/fo-adam/digits", "aper/fo-sgd/digits"]
+    assert grid_axes(smoke) == ["method", "optimizer"]
 
 
 def test_experiment_gets_the_grid_description_and_opens_on_runs(tmp_path: pathlib.Path) -> None:
