@@ -32,6 +32,7 @@ FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], tuple[Figure
     ("figure_tasks", "Accuracy after each task", figure_tasks),
     ("figure_queries", "Avg accuracy against forward passes (query efficiency)", figure_queries),
 )
+FIGURE_STEMS = frozenset(stem for stem, _, _ in FIGURES)
 FIGURE_FORMATS: tuple[str, ...] = ("pdf", "png")
 PNG_DPI = 200
 
@@ -105,15 +106,11 @@ def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool 
         lines += _write(out_dir / "compare_paper.txt", compare_txt or "")
     for stem, reason in report.skipped.items():
         lines.append(reason)
-        suffixes = FIGURE_FORMATS if stem in report_figure_stems() else ("tex", "txt")
+        suffixes = FIGURE_FORMATS if stem in FIGURE_STEMS else ("tex", "txt")
         lines += [line for s in suffixes for line in _remove_stale(out_dir / f"{stem}.{s}")]
     notes = [*report.notes, *report.skipped.values()]
     page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes)
     return lines + _write(out_dir / "report.html", page)
-
-
-def report_figure_stems() -> set[str]:
-    return {stem for stem, _, _ in FIGURES}
 
 
 def _write(path: pathlib.Path, text: str) -> list[str]:

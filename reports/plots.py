@@ -74,15 +74,16 @@ def figure_bars(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, 
     return figure, notes
 
 
-def task_columns(runs: pd.DataFrame) -> list[str]:
-    """The ``task_acc/<t>`` columns, in task order."""
+def task_columns(runs: pd.DataFrame) -> dict[int, str]:
+    """Task index -> its ``task_acc/<t>`` column, in task order."""
     found = [(int(m.group(1)), name) for name in runs.columns if (m := TASK_COLUMN.match(name))]
-    return [name for _, name in sorted(found)]
+    return dict(sorted(found))
 
 
 def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, list[str]]:
     """Accuracy after each task, a line per optimizer (mean over seeds), per method and dataset."""
-    columns = task_columns(runs)
+    by_task = task_columns(runs)
+    tasks, columns = list(by_task), list(by_task.values())
     selected = table1_runs(runs)
     if columns:
         selected = selected[selected[columns[0]].notna()]
@@ -100,9 +101,9 @@ def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure,
                     curve = here.loc[here["optimizer"] == optimizer, columns].astype("float64")
                     if curve.empty:
                         continue
-                    means = curve.mean().dropna()
-                    steps = [int(TASK_COLUMN.match(str(name)).group(1)) + 1 for name in means.index]  # type: ignore[union-attr]
-                    axes[r][c].plot(steps, means.to_numpy(), marker="o", color=f"C{colour}",
+                    means = curve.mean()
+                    steps = [task + 1 for task, mean in zip(tasks, means) if np.isfinite(mean)]
+                    axes[r][c].plot(steps, means.dropna().to_numpy(), marker="o", color=f"C{colour}",
                                     label=OPTIMIZER_LABELS[optimizer],
                                     linestyle="--" if "adam" in optimizer else "-")
                 axes[r][c].set_xlabel("tasks learned")
