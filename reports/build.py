@@ -19,14 +19,14 @@ from matplotlib.figure import Figure
 
 from reports import html, latex
 from reports.compare import compare_tables, compare_text, comparison_frame, comparisons, of_profile
-from reports.figures import FigureSkipped, figure5
+from reports.figures import Drawn, FigureSkipped, figure5
 from reports.plots import figure_bars, figure_queries, figure_tasks
 from reports.ratios import table3, table4
-from reports.table import Table
+from reports.table import Table, provenance
 from reports.tables import Skipped, table1, table2
 
 TABLES: tuple[Callable[[pd.DataFrame, str | None], Table], ...] = (table1, table2, table3, table4)
-FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], tuple[Figure, list[str]]]], ...] = (
+FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], Drawn]], ...] = (
     ("figure5", "Figure 5: Avg accuracy against the number of queries q", figure5),
     ("figure_bars", "Avg and Last per optimizer (the paper's Figures 2 and 4)", figure_bars),
     ("figure_tasks", "Accuracy after each task", figure_tasks),
@@ -62,12 +62,12 @@ def build_report(runs: pd.DataFrame, compare_paper: bool = False, prefer: str | 
         report.notes += table.notes
     for stem, title, draw in FIGURES:
         try:
-            figure, notes = draw(runs, prefer)
+            drawn = draw(runs, prefer)
         except FigureSkipped as skip:
             report.skipped[stem] = str(skip)
             continue
-        report.figures[stem] = (title, figure)
-        report.notes += notes
+        report.figures[stem] = (f"{title}. {provenance(drawn.runs, prefer, drawn.notes)}".strip(), drawn.figure)
+        report.notes += drawn.notes
     if compare_paper:
         _compare(report, runs, prefer, compare_profile)
     return report
