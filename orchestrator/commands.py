@@ -134,10 +134,10 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, *, address: str | No
 
 def _describe(tracker: Tracker, grid: Grid) -> None:
     """Experiment note and landing view, run names from the settings that vary, the code version."""
-    from orchestrator.runlog import code_version, describe_experiment, run_names, varying_keys
+    from orchestrator.runlog import code_version, describe_experiment, grid_axes, run_names
 
     description = grid.source.description if grid.source is not None else ""
-    describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, varying_keys(grid.trials))
+    describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, grid_axes(grid.trials))
     tracker.run_names = run_names(grid.trials)
     tracker.code_version = code_version()
 

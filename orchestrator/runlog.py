@@ -52,10 +52,30 @@ def varying_keys(specs: Iterable[TrialSpec]) -> list[str]:
     return [key for key in keys if len({repr(getattr(s.config, key)) for s in specs}) > 1]
 
 
-def run_names(specs: Iterable[TrialSpec]) -> dict[str, str]:
-    """Config hash -> run name: method/optimizer/dataset, then every other varying setting."""
+def naming_keys(specs: Iterable[TrialSpec]) -> list[str]:
+    """Varying settings that method/optimizer/dataset do not already fix (through the presets).
+
+    In a grid of optimizers each optimizer brings its own preset lr; naming it would only repeat
+    the optimizer. A setting that varies among trials of one method/optimizer/dataset is named.
+    """
     specs = list(specs)
-    extra = [key for key in varying_keys(specs) if key not in NAME_FIRST]
+    groups: dict[tuple[str, ...], list[TrialSpec]] = {}
+    for spec in specs:
+        groups.setdefault(tuple(str(getattr(spec.config, k)) for k in NAME_FIRST), []).append(spec)
+    return [key for key in varying_keys(specs) if key not in NAME_FIRST
+            and any(len({repr(getattr(s.config, key)) for s in group}) > 1 for group in groups.values())]
+
+
+def grid_axes(specs: Iterable[TrialSpec]) -> list[str]:
+    """The settings a reader should know vary: method/optimizer/dataset, then naming_keys."""
+    specs = list(specs)
+    return [key for key in varying_keys(specs) if key in NAME_FIRST] + naming_keys(specs)
+
+
+def run_names(specs: Iterable[TrialSpec]) -> dict[str, str]:
+    """Config hash -> run name: method/optimizer/dataset, then every setting naming_keys gives."""
+    specs = list(specs)
+    extra = naming_keys(specs)
     names = {}
     for spec in specs:
         head = "/".join(str(getattr(spec.config, key)) for key in NAME_FIRST)

@@ -19,19 +19,20 @@ from matplotlib.figure import Figure
 
 from reports import html, latex
 from reports.compare import compare_tables, compare_text, comparison_frame, comparisons, of_profile
-from reports.figures import FigureSkipped, figure5
+from reports.figures import Drawn, FigureSkipped, figure5
 from reports.plots import figure_bars, figure_queries, figure_tasks
 from reports.ratios import table3, table4
-from reports.table import Table
+from reports.table import Table, provenance
 from reports.tables import Skipped, table1, table2
 
 TABLES: tuple[Callable[[pd.DataFrame, str | None], Table], ...] = (table1, table2, table3, table4)
-FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], tuple[Figure, list[str]]]], ...] = (
+FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], Drawn]], ...] = (
     ("figure5", "Figure 5: Avg accuracy against the number of queries q", figure5),
     ("figure_bars", "Avg and Last per optimizer (the paper's Figures 2 and 4)", figure_bars),
     ("figure_tasks", "Accuracy after each task", figure_tasks),
     ("figure_queries", "Avg accuracy against forward passes (query efficiency)", figure_queries),
 )
+FIGURE_STEMS = frozenset(stem for stem, _, _ in FIGURES)
 FIGURE_FORMATS: tuple[str, ...] = ("pdf", "png")
 PNG_DPI = 200
 
@@ -61,12 +62,12 @@ def build_report(runs: pd.DataFrame, compare_paper: bool = False, prefer: str | 
         report.notes += table.notes
     for stem, title, draw in FIGURES:
         try:
-            figure, notes = draw(runs, prefer)
+            drawn = draw(runs, prefer)
         except FigureSkipped as skip:
             report.skipped[stem] = str(skip)
             continue
-        report.figures[stem] = (title, figure)
-        report.notes += notes
+        report.figures[stem] = (f"{title}. {provenance(drawn.runs, prefer, drawn.notes)}".strip(), drawn.figure)
+        report.notes += drawn.notes
     if compare_paper:
         _compare(report, runs, prefer, compare_profile)
     return report
@@ -105,15 +106,11 @@ def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool 
         lines += _write(out_dir / "compare_paper.txt", compare_txt or "")
     for stem, reason in report.skipped.items():
         lines.append(reason)
-        suffixes = FIGURE_FORMATS if stem in report_figure_stems() else ("tex", "txt")
+        suffixes = FIGURE_FORMATS if stem in FIGURE_STEMS else ("tex", "txt")
         lines += [line for s in suffixes for line in _remove_stale(out_dir / f"{stem}.{s}")]
     notes = [*report.notes, *report.skipped.values()]
     page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes)
     return lines + _write(out_dir / "report.html", page)
-
-
-def report_figure_stems() -> set[str]:
-    return {stem for stem, _, _ in FIGURES}
 
 
 def _write(path: pathlib.Path, text: str) -> list[str]:

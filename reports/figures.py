@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import matplotlib
 import numpy as np
@@ -35,6 +36,14 @@ PANEL_IN = (2.4, 1.9)
 LEGEND_ENTRY_IN = 1.35  # room one legend entry takes at the small font
 STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6.5,
          "xtick.labelsize": 6, "ytick.labelsize": 6, "lines.markersize": 3.5}
+
+
+class Drawn(NamedTuple):
+    """A figure, notes for the user, and the runs it shows (their profiles go in its caption)."""
+
+    figure: Figure
+    notes: list[str]
+    runs: pd.DataFrame
 
 
 class FigureSkipped(Exception):
@@ -74,15 +83,17 @@ def line_label(method: str, optimizer: str, methods: Sequence[str]) -> str:
     return f"{METHOD_LABELS[method]} {label}" if len(methods) > 1 else label
 
 
-def figure5_cells(runs: pd.DataFrame, prefer: str | None = None) -> tuple[dict[tuple[object, ...], Cell], list[str]]:
-    """Avg cells keyed (method, optimizer, dataset, q)."""
+def figure5_cells(
+    runs: pd.DataFrame, prefer: str | None = None
+) -> tuple[dict[tuple[object, ...], Cell], list[str], pd.DataFrame]:
+    """Avg cells keyed (method, optimizer, dataset, q), notes, and the runs they hold."""
     chosen, notes = prepare(figure5_runs(runs), KEYS, "figure5", prefer)
-    return cells(chosen, KEYS, "avg_acc"), notes
+    return cells(chosen, KEYS, "avg_acc"), notes, chosen
 
 
-def figure5(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, list[str]]:
-    """The figure and notes for the user; FigureSkipped when no line has two values of q."""
-    data, notes = figure5_cells(runs, prefer)
+def figure5(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
+    """The figure; FigureSkipped when no line has two values of q."""
+    data, notes, chosen = figure5_cells(runs, prefer)
     lines: dict[tuple[object, ...], int] = {}
     for key in data:
         lines[key[:3]] = lines.get(key[:3], 0) + 1
@@ -98,7 +109,7 @@ def figure5(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, list
             _panel(ax, data, dataset, methods)
         axes[0].set_ylabel("Avg accuracy (%)")
         add_legend(figure, axes)
-    return figure, notes
+    return Drawn(figure, notes, chosen)
 
 
 def _panel(ax: Axes, data: dict[tuple[object, ...], Cell], dataset: str, methods: list[str]) -> None:

@@ -130,7 +130,7 @@ def _body(table: Table, columns: list[int]) -> list[str]:
     width = len(table.row_header) + len(columns)
     previous: tuple[str, ...] = ()
     for r, labels in enumerate(table.rows):
-        if previous and labels[0] != previous[0]:
+        if previous and len(labels) > 1 and labels[0] != previous[0]:
             lines.append(r"\midrule")
         elif previous and len(labels) > 2 and labels[1] != previous[1]:
             lines.append(f"\\cmidrule(lr){{2-{width}}}")

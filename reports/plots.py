@@ -16,11 +16,10 @@ import re
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from reports.cells import cells, prepare
-from reports.figures import FigureSkipped, add_legend, line_label, panel_grid, paper_style
+from reports.figures import Drawn, FigureSkipped, add_legend, line_label, panel_grid, paper_style
 from reports.select import METHOD_LABELS, OPTIMIZER_LABELS, dataset_label, is_in, off, order_datasets, table1_runs
 from reports.tables import TABLE1_KEYS, TABLE1_OPTIMIZERS, table1_cells
 
@@ -43,9 +42,9 @@ def _titled(figure_axes: np.ndarray, methods: list[str], datasets: list[str]) ->
             figure_axes[r][c].grid(alpha=0.3)
 
 
-def figure_bars(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, list[str]]:
+def figure_bars(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
     """Avg and Last per optimizer (SGD family, then Adam, then Forward-Grad), per method and dataset."""
-    data, notes, _ = table1_cells(runs, prefer)
+    data, notes, chosen = table1_cells(runs, prefer)
     keys = sorted({(str(k[0]), str(k[2])) for k in data})
     if not keys:
         raise FigureSkipped("figure_bars skipped: no FINISHED run has q = 1 and no enhancement")
@@ -71,18 +70,19 @@ def figure_bars(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, 
         for row in axes:
             row[0].set_ylabel("accuracy (%)")
         add_legend(figure, list(axes.flat))
-    return figure, notes
+    return Drawn(figure, notes, chosen)
 
 
-def task_columns(runs: pd.DataFrame) -> list[str]:
-    """The ``task_acc/<t>`` columns, in task order."""
+def task_columns(runs: pd.DataFrame) -> dict[int, str]:
+    """Task index -> its ``task_acc/<t>`` column, in task order."""
     found = [(int(m.group(1)), name) for name in runs.columns if (m := TASK_COLUMN.match(name))]
-    return [name for _, name in sorted(found)]
+    return dict(sorted(found))
 
 
-def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, list[str]]:
+def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
     """Accuracy after each task, a line per optimizer (mean over seeds), per method and dataset."""
-    columns = task_columns(runs)
+    by_task = task_columns(runs)
+    tasks, columns = list(by_task), list(by_task.values())
     selected = table1_runs(runs)
     if columns:
         selected = selected[selected[columns[0]].notna()]
@@ -100,9 +100,9 @@ def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure,
                     curve = here.loc[here["optimizer"] == optimizer, columns].astype("float64")
                     if curve.empty:
                         continue
-                    means = curve.mean().dropna()
-                    steps = [int(TASK_COLUMN.match(str(name)).group(1)) + 1 for name in means.index]  # type: ignore[union-attr]
-                    axes[r][c].plot(steps, means.to_numpy(), marker="o", color=f"C{colour}",
+                    means = curve.mean()
+                    steps = [task + 1 for task, mean in zip(tasks, means) if np.isfinite(mean)]
+                    axes[r][c].plot(steps, means.dropna().to_numpy(), marker="o", color=f"C{colour}",
                                     label=OPTIMIZER_LABELS[optimizer],
                                     linestyle="--" if "adam" in optimizer else "-")
                 axes[r][c].set_xlabel("tasks learned")
@@ -110,10 +110,10 @@ def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure,
         for row in axes:
             row[0].set_ylabel("accuracy (%)")
         add_legend(figure, list(axes.flat))
-    return figure, notes
+    return Drawn(figure, notes, chosen)
 
 
-def figure_queries(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figure, list[str]]:
+def figure_queries(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
     """Avg against forward passes for the ZO family and Forward-Grad, a line through each q."""
     mask = is_in(runs, "optimizer", QUERY_OPTIMIZERS) & is_in(runs, "method", METHOD_LABELS) & off(runs)
     selected = runs[mask & runs["dataset"].notna() & (runs["forward_passes"].fillna(0) > 0)]
@@ -141,4 +141,4 @@ def figure_queries(runs: pd.DataFrame, prefer: str | None = None) -> tuple[Figur
         for row in axes:
             row[0].set_ylabel("Avg accuracy (%)")
         add_legend(figure, list(axes.flat))
-    return figure, notes
+    return Drawn(figure, notes, chosen)

@@ -71,20 +71,22 @@ def table1_cells(runs: pd.DataFrame, prefer: str | None = None) -> tuple[CellMap
     return keyed_cells(table1_runs(runs), TABLE1_KEYS, metrics, "table1", prefer)
 
 
-def device_label(kind: object, name: object) -> str:
+def device_label(kind: str | None, name: str | None) -> str:
     """Table 2's row block: what its memory column measured."""
     if kind == "cuda":
-        return f"GPU {name}".strip() if isinstance(name, str) else "GPU"
+        return f"GPU {name}" if name else "GPU"
     if kind in ("cpu", "mps"):
-        return f"{str(kind).upper()} (process memory)"
+        return f"{kind.upper()} (process memory)"
     return "device not recorded"
 
 
 def with_device(runs: pd.DataFrame) -> pd.DataFrame:
-    kinds = runs["run_device"] if "run_device" in runs else pd.Series(None, index=runs.index)
-    names = runs["run_device_name"] if "run_device_name" in runs else pd.Series(None, index=runs.index)
-    labels = [device_label(k if isinstance(k, str) else None, n if isinstance(n, str) else None)
-              for k, n in zip(kinds, names)]
+    """The runs with a ``_device`` column holding device_label of their device tags."""
+    def text(column: str) -> list[str | None]:
+        values = runs[column] if column in runs else pd.Series(None, index=runs.index, dtype="string")
+        return [value if isinstance(value, str) else None for value in values]
+
+    labels = [device_label(k, n) for k, n in zip(text("run_device"), text("run_device_name"))]
     return runs.assign(_device=pd.Series(labels, index=runs.index, dtype="string"))
 
 

@@ -40,7 +40,7 @@ def test_one_panel_per_dataset_with_each_line_and_seed_spread() -> None:
         FakeRun({**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd", "dataset": "cub",
                  "q": 2, "historical": 0.2}, {"avg_acc": 1.0}),  # enhanced: excluded
     ]
-    figure, notes = figure5(frame(runs))
+    figure, notes, _ = figure5(frame(runs))
     assert notes == []
     axes = figure.axes
     assert [ax.get_title() for ax in axes] == ["CIFAR-100", "Digits"]
@@ -57,7 +57,7 @@ def test_one_panel_per_dataset_with_each_line_and_seed_spread() -> None:
 def test_written_png_decodes_at_the_figures_size(tmp_path: pathlib.Path) -> None:
     runs = frame([*sweep("ease", "zo-sgd", "cifar100", (1, 2)),
                   *sweep("ease", "zo-adam", "cub", (1, 2))])
-    figure, _ = figure5(runs)
+    figure = figure5(runs).figure
     assert len(figure.axes) == 2
     write_report(runs, tmp_path)
     image = matplotlib.image.imread(tmp_path / "figure5.png")
@@ -96,14 +96,15 @@ def paper_frame() -> pd.DataFrame:
 def test_every_figure_from_the_papers_numbers_fits_a_page(
     paper_frame: pd.DataFrame, draw: object, panels: int
 ) -> None:
-    figure, notes = draw(paper_frame)  # type: ignore[operator]
+    figure, notes, shown = draw(paper_frame)  # type: ignore[operator]
+    assert set(shown["profile"]) == {"released"}
     assert notes == [] and len(figure.axes) == panels
     assert figure.get_figwidth() <= PAGE_WIDTH_IN and len(figure.legends) == 1
     _inside_canvas(figure)
 
 
 def test_bars_show_avg_and_last_of_every_optimizer(paper_frame: pd.DataFrame) -> None:
-    figure, _ = figure_bars(paper_frame)
+    figure = figure_bars(paper_frame).figure
     ease_cifar = figure.axes[0]
     assert ease_cifar.get_title() == "EASE, CIFAR-100"
     bars = [c for c in ease_cifar.containers if isinstance(c, BarContainer)]
@@ -112,7 +113,7 @@ def test_bars_show_avg_and_last_of_every_optimizer(paper_frame: pd.DataFrame) ->
 
 
 def test_task_curves_end_at_last_accuracy(paper_frame: pd.DataFrame) -> None:
-    figure, _ = figure_tasks(paper_frame)
+    figure = figure_tasks(paper_frame).figure
     x, y = figure.axes[0].lines[0].get_data()
     assert list(x) == list(range(1, 11)) and abs(y[-1] - 85.96) < 1.0  # EASE FO-SGD CIFAR-100 Last
 

@@ -143,7 +143,12 @@ def device_name(device: torch.device) -> str:
     """The GPU model on CUDA (what Table 2's memory and time depend on), else the processor."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
+    try:  # Linux names the CPU model here; platform.processor() only says "x86_64"
+        with open("/proc/cpuinfo") as info:
+            models = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    except OSError:
+        models = []
+    return models[0] if models else platform.processor() or platform.machine()
 
 
 def _result(progress: Progress, device: torch.device) -> TrialResult:

@@ -1,0 +1,97 @@
+"""What a run logs for the report beyond the paper's metrics, against a real SQLite MLflow store.
+
+A trial returns its task x task matrix, its loss per epoch and its device; the driver logs them
+(orchestrator/runlog.py) with the code version, names runs by what varies across the grid and
+describes the experiment. The report then reads the task curve back as columns.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+from mlflow.tracking import MlflowClient
+
+from orchestrator.grid import expand
+from orchestrator.gridfile import parse_grid
+from orchestrator.runlog import (
+    KIND,
+    KIND_TAG,
+    NOTE_TAG,
+    code_version,
+    describe_experiment,
+    grid_axes,
+    log_details,
+    run_names,
+)
+from reports.runs import load_runs
+from trainers.config import make_config
+from trainers.trial import run_trial
+
+GRID = """
+name: naming
+description: lr against the sparsity mask, to see every setting in the run names
+fixed: {dataset: digits, method: ease, optimizer: zo-sgd, sparsity: 0.5}
+axes:
+  lr: [0.001, 0.0001, 0.00001]
+  sparsity_mode: [exact, released]
+"""
+
+
+def _specs(tmp_path: pathlib.Path) -> tuple:
+    path = tmp_path / "naming.yaml"
+    path.write_text(GRID)
+    return expand(parse_grid(path))
+
+
+def test_run_names_carry_every_setting_that_varies(tmp_path: pathlib.Path) -> None:
+    specs = _specs(tmp_path)
+    names = run_names(specs)
+    assert len(set(names.values())) == len(specs) == 6
+    assert names[specs[0].config_hash] == "ease/zo-sgd/digits lr=0.001 sparsity_mode=exact"
+    # Settings the optimizer's preset fixes (lr, momentum...) would only repeat the optimizer.
+    smoke = expand(parse_grid(pathlib.Path("grids/smoke.yaml")))
+    assert sorted(run_names(smoke).values())[:2] == ["aper/fo-adam/digits", "aper/fo-sgd/digits"]
+    assert grid_axes(smoke) == ["method", "optimizer"]
+
+
+def test_experiment_gets_the_grid_description_and_opens_on_runs(tmp_path: pathlib.Path) -> None:
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("naming")
+    describe_experiment(client, experiment, "grids/naming.yaml", "lr against the mask", ["lr", "sparsity_mode"])
+    tags = client.get_experiment(experiment).tags
+    assert tags[KIND_TAG] == KIND
+    assert tags[NOTE_TAG].startswith("lr against the mask\n") and "lr, sparsity_mode" in tags[NOTE_TAG]
+
+
+def test_code_version_is_this_checkouts_commit() -> None:
+    version = code_version()
+    assert version is not None and re.fullmatch(r"[0-9a-f]{40}(-dirty)?", version)
+    assert code_version(pathlib.Path("/")) is None
+
+
+def test_a_trial_result_is_logged_and_read_back_as_columns(tmp_path: pathlib.Path) -> None:
+    config = make_config({"dataset": "digits", "method": "ease", "optimizer": "zo-sgd", "epochs": 2,
+                          "device": "cpu"})
+    result = run_trial(config).to_dict()
+    tasks = len(result["acc"])
+    assert result["device"] == "cpu" and result["device_name"]
+    assert len(result["epoch_losses"]) == 2 * tasks  # EASE trains every task
+    assert [len(row) for row in result["task_matrix"]] == list(range(1, tasks + 1))  # tasks seen so far
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("logged", artifact_location=str(tmp_path / "artifacts"))
+    run = client.create_run(experiment).info.run_id
+    log_details(client, run, result, "abc123")
+    client.set_terminated(run)
+    losses = client.get_metric_history(run, "train_loss")
+    assert [m.step for m in losses] == list(range(2 * tasks))
+    tags = client.get_run(run).data.tags
+    assert tags["zfsweep.device"] == "cpu" and tags["mlflow.source.git.commit"] == "abc123"
+    saved = json.loads((tmp_path / "artifacts" / run / "artifacts" / "task_matrix.json").read_text())
+    assert saved == {"acc": result["acc"], "task_matrix": result["task_matrix"]}
+    frame = load_runs(uri)
+    assert frame.loc[0, f"task_acc/{tasks - 1}"] == round(result["acc"][-1], 4)
+    assert frame.loc[0, f"task_matrix/{tasks - 1}/0"] == round(result["task_matrix"][-1][0], 4)
+    assert frame.loc[0, "run_device"] == "cpu" and frame.loc[0, "code_version"] == "abc123"
