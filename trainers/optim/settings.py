@@ -28,6 +28,11 @@ class Settings:
     sparsity: float = 0.0
     sparsity_mode: str = "exact"
     seed: int = 0
+    magnitude_ratio: float = 1.0
+    rank: int = 1
+    period: int = 1
+    hessian_smooth: float = 0.0
+    ns_steps: int = 5
 
 
 def _real(value: Any) -> bool:
@@ -49,7 +54,19 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sparsity": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
     "sparsity_mode": (lambda v: v in SPARSITY_MODES, " or ".join(SPARSITY_MODES)),
     "seed": (lambda v: _integer(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    "magnitude_ratio": (lambda v: _real(v) and 0 < v <= 1, "a ratio in (0, 1]"),
+    "rank": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "period": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (steps)"),
+    "hessian_smooth": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
+    "ns_steps": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
 }
+INTEGER_KEYS = ("q", "seed", "rank", "period", "ns_steps")
+
+
+def setting_error(key: str, value: Any) -> str | None:
+    """What is wrong with `value` for setting `key` ('must be ...'), or None if it is allowed."""
+    test, meaning = _RULES[key]
+    return None if test(value) else f"{value!r} is invalid; allowed: {meaning}"
 
 
 def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Settings:
@@ -66,5 +83,5 @@ def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Settings
     if spec.conserve and values["q"] != 1:
         raise ValueError(f"optimizer '{spec.name}': q={values['q']!r} is invalid; allowed: 1 "
                          "(Conserve compares candidates of a single estimate)")
-    floats = {key: float(value) for key, value in values.items() if key not in ("q", "seed", "sparsity_mode")}
+    floats = {key: float(value) for key, value in values.items() if key not in (*INTEGER_KEYS, "sparsity_mode")}
     return Settings(**{**values, **floats})
