@@ -17,9 +17,11 @@ from torch.utils.data import DataLoader
 
 from trainers.config import TrialConfig
 from trainers.methods import Method
-from trainers.optim import OPTIMIZERS, create_optimizer, fo_counterpart
+from trainers.optim import OPTIMIZERS, Strategy, create_optimizer, create_with_fo_head, fo_counterpart
+from trainers.optim.fo_head import FirstOrderHead
 
-OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode")
+OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode",
+                      "magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
 
 
 @dataclass
@@ -43,7 +45,8 @@ def phases(config: TrialConfig) -> list[tuple[str, int]]:
 def optimizer_settings(name: str, config: TrialConfig, seed: int) -> dict[str, object]:
     """The trial's settings that optimizer `name` takes (its registered defaults name them)."""
     accepted = OPTIMIZERS[name].defaults
-    settings = {key: getattr(config, key) for key in OPTIMIZER_SETTINGS if key in accepted}
+    settings = {key: getattr(config, key) for key in OPTIMIZER_SETTINGS
+                if key in accepted and getattr(config, key) is not None}  # None: the optimizer's default
     if "seed" in accepted:
         settings["seed"] = seed
     return settings
@@ -54,10 +57,9 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
     """Train `method` on the current task's batches; raises FloatingPointError on divergence."""
     stats = TaskStats()
     for name, epochs in phases(config):
-        optimizer = create_optimizer(name, method, **optimizer_settings(name, config, seed))
-        schedule = None
-        if config.schedule == "cosine":
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer.optimizer, T_max=epochs)
+        optimizer = build_optimizer(name, method, config, seed)
+        schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(torch_optimizer, T_max=epochs)
+                     for torch_optimizer, schedule in _scheduled(optimizer, config) if schedule == "cosine"]
         for _ in range(epochs):
             started = time.perf_counter()
             for images, labels in loader:
@@ -67,7 +69,30 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
                     raise FloatingPointError(f"non-finite training loss {loss} with {name}")
                 stats.last_loss = loss
             stats.epoch_seconds.append(time.perf_counter() - started)
-            if schedule is not None:
+            for schedule in schedules:
                 schedule.step()
         stats.forward_passes += optimizer.forward_passes
     return stats
+
+
+# fo_head without fo_* settings: the registered fo-sgd defaults (lr 1e-2, momentum 0.9, weight decay 5e-4).
+FO_HEAD_FALLBACK = OPTIMIZERS["fo-sgd"].defaults
+
+
+def build_optimizer(name: str, method: Method, config: TrialConfig, seed: int) -> Strategy | FirstOrderHead:
+    """Optimizer `name` for this phase; with `fo_head`, a zeroth-order one leaves the head to first-order SGD."""
+    settings = optimizer_settings(name, config, seed)
+    if not (config.fo_head and OPTIMIZERS[name].family == "zeroth-order"):
+        return create_optimizer(name, method, **settings)
+    fo = {key: getattr(config, f"fo_{key}") for key in ("lr", "momentum", "weight_decay")}
+    fo = {key: FO_HEAD_FALLBACK[key] if value is None else value for key, value in fo.items()}
+    return create_with_fo_head(name, method, getattr(method, "head"), fo["lr"], fo["momentum"],
+                               fo["weight_decay"], **settings)
+
+
+def _scheduled(optimizer: Strategy | FirstOrderHead, config: TrialConfig) -> list[tuple[torch.optim.Optimizer, str | None]]:
+    """Each torch optimizer of the phase with its schedule (the head's: fo_schedule, else the trial's)."""
+    pairs: list[tuple[torch.optim.Optimizer, str | None]] = [(optimizer.optimizer, config.schedule)]
+    if isinstance(optimizer, FirstOrderHead):
+        pairs.append((optimizer.head_optimizer, config.fo_schedule or config.schedule))
+    return pairs
