@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from reports.beyond import beyond_table
 from reports.compare import compare_latex, compare_text, comparison_frame, comparisons
 from reports.figures import figure5
 from reports.ratios import table3, table4
@@ -30,7 +31,7 @@ PNG_DPI = 150
 def write_report(
     runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool = False
 ) -> list[str]:
-    """Write runs.parquet, Tables 1-4, Figure 5 and, if asked, the paper comparison.
+    """Write runs.parquet, Tables 1-4, Figure 5, the beyond-the-paper table and, if asked, the paper comparison.
 
     Returns human-readable lines, one per file written or skipped, plus notes on the data.
     """
@@ -42,6 +43,7 @@ def write_report(
         path = out_dir / name
         lines += _guarded(name, lambda path=path, build=build: _write_rendered(build(runs), path))
     lines += _guarded("figure5", lambda: _write_figure(runs, out_dir))
+    lines += _guarded("beyond.tex", lambda: _write_rendered(beyond_table(runs), out_dir / "beyond.tex"))  # type: ignore[arg-type]
     if compare_paper:
         lines += _guarded("compare_paper", lambda: _write_comparison(runs, out_dir))
     return lines

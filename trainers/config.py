@@ -164,23 +164,24 @@ BEYOND_SETTINGS = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_st
 
 
 def _validate_beyond(config: TrialConfig) -> None:
-    """The beyond-the-paper settings and fo_head: only where the optimizer takes them, in range."""
+    """The beyond-the-paper settings: in range, and not given to a zeroth-order optimizer that
+    ignores them. First-order and Forward-Grad trials ignore every zeroth-order setting (q,
+    historical, these, fo_head), as they always have, so that one value can be checked alone."""
     from trainers.optim import OPTIMIZERS
     from trainers.optim.settings import setting_error
 
     spec = OPTIMIZERS[config.optimizer]
+    zeroth_order = spec.family == "zeroth-order"
     for key in BEYOND_SETTINGS:
         value = getattr(config, key)
         if value is None:
             continue
-        if key not in spec.defaults:
-            takers = ", ".join(name for name, other in OPTIMIZERS.items() if key in other.defaults)
-            raise ConfigError(key, f"{config.optimizer} does not take it; allowed with: {takers}")
         problem = setting_error(key, value)
         if problem:
             raise ConfigError(key, problem)
+        if zeroth_order and key not in spec.defaults:
+            takers = ", ".join(name for name, other in OPTIMIZERS.items() if key in other.defaults)
+            raise ConfigError(key, f"{config.optimizer} does not take it; allowed with: {takers}")
     if spec.estimator != "spsa" and (config.historical or config.sparsity):
         key = "historical" if config.historical else "sparsity"
         raise ConfigError(key, f"{config.optimizer} has its own directions; allowed: 0.0")
-    if config.fo_head and not config.optimizer.startswith("zo-"):
-        raise ConfigError("fo_head", f"applies to zeroth-order optimizers only, not {config.optimizer}")
