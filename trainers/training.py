@@ -86,8 +86,10 @@ def build_optimizer(name: str, method: Method, config: TrialConfig, seed: int) -
         return create_optimizer(name, method, **settings)
     fo = {key: getattr(config, f"fo_{key}") for key in ("lr", "momentum", "weight_decay")}
     fo = {key: FO_HEAD_FALLBACK[key] if value is None else value for key, value in fo.items()}
-    return create_with_fo_head(name, method, getattr(method, "head"), fo["lr"], fo["momentum"],
-                               fo["weight_decay"], **settings)
+    head = getattr(method, "head", None)  # EASE's and APER's training head (a CosineHead)
+    if not isinstance(head, torch.nn.Module):
+        raise ValueError(f"fo_head: method '{config.method}' has no head training in this task")
+    return create_with_fo_head(name, method, head, fo["lr"], fo["momentum"], fo["weight_decay"], **settings)
 
 
 def _scheduled(optimizer: Strategy | FirstOrderHead, config: TrialConfig) -> list[tuple[torch.optim.Optimizer, str | None]]:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from trainers.optim.base import Closure
+from trainers.optim.registry import OptimizerSpec
 from trainers.optim.zeroth_order import ZerothOrder
 
 
@@ -58,7 +59,7 @@ class FirstOrderHead:
         return self.strategy.forward_passes
 
     @property
-    def spec(self):  # noqa: ANN201 - the wrapped strategy's spec
+    def spec(self) -> OptimizerSpec:
         return self.strategy.spec
 
     def start_task(self) -> None:
