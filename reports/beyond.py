@@ -25,7 +25,9 @@ BEYOND_LABELS: dict[str, str] = {
     "zo-sgd": "ZO-SGD", "zo-sparse-mezo": "Sparse-MeZO", "zo-lozo": "LOZO", "zo-subzero": "SubZero",
     "zo-hizoo": "HiZOO", "zo-muon": "ZO-Muon",
 }
-KEYS = ("method", "q", "optimizer", "fo_head", "dataset")
+KEYS = ("method", "q", "optimizer", "variant", "fo_head", "dataset")
+# Each estimator's own settings: a row per value a grid states (empty: the registered default).
+VARIANT_SETTINGS = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
 HEAD_LABELS = {"False": "ZO", "True": "FO"}
 
 
@@ -43,7 +45,22 @@ def beyond_runs(runs: pd.DataFrame) -> pd.DataFrame:
     head = selected["fo_head"] if "fo_head" in selected else pd.Series(pd.NA, index=selected.index)
     selected["fo_head"] = head.astype("string").fillna("False").replace({"true": "True", "false": "False"})
     selected["q"] = selected["q"].fillna(1)  # a run without q ran one query
+    selected["variant"] = _variants(selected)
     return selected
+
+
+def _variants(runs: pd.DataFrame) -> pd.Series:
+    """'key=value, ...' of the estimator settings a run states, '' for registered defaults."""
+    parts = []
+    for key in VARIANT_SETTINGS:
+        if key not in runs:
+            continue
+        text = runs[key].astype("string").fillna("None")
+        parts.append(text.where(text == "None", key + "=" + text).replace("None", ""))
+    if not parts:
+        return pd.Series("", index=runs.index, dtype="string")
+    joined = pd.concat(parts, axis=1).apply(lambda row: ", ".join(v for v in row if v), axis=1)
+    return joined.astype("string") if len(joined) else pd.Series("", index=runs.index, dtype="string")
 
 
 def _cell_maps(runs: pd.DataFrame) -> tuple[dict[str, dict[tuple[Any, ...], Cell]], list[str]]:
@@ -51,12 +68,16 @@ def _cell_maps(runs: pd.DataFrame) -> tuple[dict[str, dict[tuple[Any, ...], Cell
     return {metric: cells(chosen, KEYS, metric) for metric, _, _ in ACCURACY}, notes
 
 
-def _rows(runs: pd.DataFrame) -> list[tuple[str, int, str, str]]:
-    """(method, q, optimizer, head) present, in table order: ZO-SGD first, then the registry's order."""
+Row = tuple[str, int, str, str, str]  # method, q, optimizer, variant, head
+
+
+def _rows(runs: pd.DataFrame) -> list[Row]:
+    """Rows present, in table order: ZO-SGD first, then the registry's order, defaults first."""
     order = list(BEYOND_LABELS)
-    present = {(m, int(q), o, h) for m, q, o, h in runs[["method", "q", "optimizer", "fo_head"]].itertuples(index=False)}
+    columns = ["method", "q", "optimizer", "variant", "fo_head"]
+    present = {(m, int(q), o, v, h) for m, q, o, v, h in runs[columns].itertuples(index=False)}
     return sorted(present, key=lambda r: (list(METHOD_LABELS).index(r[0]) if r[0] in METHOD_LABELS else 9,
-                                          r[1], r[3], order.index(r[2])))
+                                          r[1], r[4], order.index(r[2]), r[3]))
 
 
 def _value(cell: Cell | None, latex: bool) -> str:
@@ -67,9 +88,9 @@ def _value(cell: Cell | None, latex: bool) -> str:
     return f"{cell.mean:.2f} $\\pm$ {cell.std:.2f}" if latex else f"{cell.mean:.2f} ± {cell.std:.2f}"
 
 
-def _delta(maps: dict[str, dict[tuple[Any, ...], Cell]], row: tuple[str, int, str, str], dataset: str) -> str:
+def _delta(maps: dict[str, dict[tuple[Any, ...], Cell]], row: Row, dataset: str) -> str:
     own = maps["avg_acc"].get((*row, dataset))
-    reference = maps["avg_acc"].get((row[0], row[1], REFERENCE, row[3], dataset))
+    reference = maps["avg_acc"].get((row[0], row[1], REFERENCE, "", row[4], dataset))
     if own is None or reference is None or row[2] == REFERENCE:
         return ""
     return f"{own.mean - reference.mean:+.2f}"
@@ -80,7 +101,10 @@ def _table_lines(runs: pd.DataFrame, latex: bool) -> tuple[list[str], list[str]]
     datasets = order_datasets(runs["dataset"].dropna().unique())
     lines = []
     for row in _rows(runs):
-        entries = [METHOD_LABELS.get(row[0], row[0]), str(row[1]), BEYOND_LABELS[row[2]], HEAD_LABELS.get(row[3], row[3])]
+        label = BEYOND_LABELS[row[2]] + (f" ({row[3]})" if row[3] else "")
+        if latex:
+            label = label.replace("_", "\\_")
+        entries = [METHOD_LABELS.get(row[0], row[0]), str(row[1]), label, HEAD_LABELS.get(row[4], row[4])]
         for dataset in datasets:
             entries += [_value(maps[metric].get((*row, dataset)), latex) for metric, _, _ in ACCURACY]
             entries.append(_delta(maps, row, dataset))

@@ -46,6 +46,15 @@ def test_rows_reference_first_with_the_difference_from_zo_sgd_under_the_same_hea
     assert rows[3].rstrip(" |").endswith("-15.00")  # 61 vs 76, ZO-SGD with a first-order head
 
 
+def test_a_stated_estimator_setting_gets_its_own_row_compared_with_plain_zo_sgd() -> None:
+    records = _runs() + [_record(100 + seed, "zo-hizoo", seed, 80.0, hessian_smooth=0.01) for seed in (1, 2)]
+    records += [_record(200 + seed, "zo-hizoo", seed, 70.0, hessian_smooth=None) for seed in (1, 2)]
+    rows = beyond_markdown(runs_frame(records)).splitlines()[2:]
+    labels = [row.split(" | ")[2] for row in rows]
+    assert labels[:4] == ["ZO-SGD", "LOZO", "HiZOO", "HiZOO (hessian_smooth=0.01)"]
+    assert rows[3].rstrip(" |").endswith("+9.00")  # 80 vs ZO-SGD's 71
+
+
 def test_latex_is_one_booktabs_float_with_consistent_columns(tmp_path: pathlib.Path) -> None:
     lines = write_report(runs_frame(_runs()), tmp_path)
     assert f"wrote {tmp_path / 'beyond.tex'}" in lines
