@@ -1,4 +1,5 @@
-"""Step time and peak memory of every optimizer strategy on the adapter ViT, next to ZeroFlow Table 2.
+"""Step time and peak memory of every optimizer strategy on the adapter ViT, next to ZeroFlow Table 2,
+and of the five zeroth-order estimators beyond the paper, next to ZO-SGD.
 
 `python -m bench optimizers [--device cpu|cuda] [--batch N] [--steps N]` trains the ViT-B/16-shaped
 adapter ViT (random weights, AdaptFormer adapters, a linear head) with each strategy and with
@@ -31,8 +32,12 @@ from torch import nn
 from trainers.backbone import AdapterViT, build_backbone
 from trainers.optim import OPTIMIZERS, create_optimizer, optimizer_names
 
-# (label, optimizer name, overrides): the nine strategies and ZO-SGD with four queries.
-RUNS: list[tuple[str, str, dict[str, Any]]] = [(n, n, {}) for n in optimizer_names()] + [("zo-sgd-q4", "zo-sgd", {"q": 4})]
+# (label, optimizer name, overrides): the nine strategies, ZO-SGD with four queries, then the five
+# estimators beyond the paper (trainers/optim/registry.py) on their registered defaults.
+PAPER_NAMES = optimizer_names()[:9]
+BEYOND_NAMES = optimizer_names()[9:]
+RUNS: list[tuple[str, str, dict[str, Any]]] = ([(n, n, {}) for n in PAPER_NAMES] + [("zo-sgd-q4", "zo-sgd", {"q": 4})]
+                                              + [(n, n, {}) for n in BEYOND_NAMES])
 # ZeroFlow Table 2 (EASE, CIFAR-100 epoch time; peak GPU memory), relative to FO-SGD (59.3 s, 12.08 GB).
 PAPER_TIME = {"fo-sgd": 1.0, "zo-sgd": 32.4 / 59.3, "zo-sgd-sign": 32.4 / 59.3, "zo-sgd-conserve": 70.1 / 59.3,
               "zo-sgd-q4": 111.7 / 59.3, "forward-grad": 45.9 / 59.3}
@@ -182,6 +187,16 @@ def checks(seconds: dict[str, float], peaks: dict[str, int], on_gpu: bool) -> li
     return lines
 
 
+def beyond_lines(seconds: dict[str, float], peaks: dict[str, int]) -> list[str]:
+    """Each estimator beyond the paper against ZO-SGD: step time, peak memory, forwards (no targets)."""
+    lines = []
+    for name in BEYOND_NAMES:
+        forwards = OPTIMIZERS[name].forwards_per_step() / OPTIMIZERS["zo-sgd"].forwards_per_step()
+        lines.append(f"{name} / zo-sgd: step {seconds[name] / seconds['zo-sgd']:.2f}, "
+                     f"peak memory {peaks[name] / peaks['zo-sgd']:.2f}, forwards {forwards:.2f}")
+    return lines
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench optimizers", description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
@@ -213,12 +228,15 @@ def main(argv: list[str]) -> int:
         note = "peak RSS growth over the built model during two steps, fresh process per strategy (VmHWM)"
     print(render(seconds, peaks, note))
     print("\n".join(checks(seconds, peaks, device.type == "cuda")))
+    print("\n".join(beyond_lines(seconds, peaks)))
     labels = [label for label, _, _ in RUNS]
     print(json.dumps({
         "device": device.type, "batch": batch,
         "step_time_ratio": {label: round(_ratio(seconds, label), 4) for label in labels},
         "peak_memory_ratio": {label: round(_ratio(peaks, label), 4) for label in labels},
         "zo_step_over_two_forwards": round(seconds["zo-sgd"] / seconds[TWO_FORWARDS], 4),
+        "beyond_step_over_zo_sgd": {n: round(seconds[n] / seconds["zo-sgd"], 4) for n in BEYOND_NAMES},
+        "beyond_memory_over_zo_sgd": {n: round(peaks[n] / peaks["zo-sgd"], 4) for n in BEYOND_NAMES},
         "memory_measure": note, "step_seconds": {label: round(seconds[label], 4) for label in seconds},
         "peak_memory_bytes": peaks}))
     return 0

@@ -159,7 +159,7 @@ GRIDS = Path(__file__).resolve().parents[1] / "grids"
 
 @pytest.mark.parametrize("name, trials", [
     ("smoke", 18), ("table1", 72), ("table2", 24), ("table3", 5), ("table4", 10), ("figure5", 12),
-    ("enhancements", 5), ("full", 20824)])
+    ("enhancements", 5), ("full", 20824), ("beyond", 240), ("beyond-digits", 42)])
 def test_shipped_grids_expand_to_their_documented_size(name: str, trials: int) -> None:
     path = GRIDS / f"{name}.yaml"
     grid = load_grid(path)
@@ -187,3 +187,15 @@ def test_table1_is_the_paper_table() -> None:
     cells = {(t.config.method, t.config.optimizer, t.config.dataset) for t in grid.trials}
     assert len(cells) == 72 and {t.config.q for t in grid.trials} == {1}
     assert {t.config.epochs for t in grid.trials if t.config.optimizer.startswith("zo-")} == {100}
+
+
+def test_beyond_grid_runs_each_new_estimator_beside_zo_sgd_on_its_presets() -> None:
+    configs = [t.config for t in load_grid(GRIDS / "beyond.yaml").trials]
+    cells = {(c.method, c.dataset, c.q, c.fo_head) for c in configs if c.q in (1, 4)}
+    assert len(cells) == 2 * 4 * 2 * 2
+    for cell in cells:
+        assert {c.optimizer for c in configs if (c.method, c.dataset, c.q, c.fo_head) == cell} == {
+            "zo-sgd", "zo-sparse-mezo", "zo-lozo", "zo-subzero", "zo-hizoo", "zo-muon"}
+    assert {c.lr for c in configs if c.optimizer != "zo-muon"} == {1e-4} and {c.q for c in configs} == {1, 4, 16}
+    assert {c.lr for c in configs if c.optimizer == "zo-muon"} == {1e-2}
+    assert {c.hessian_smooth for c in configs if c.optimizer == "zo-hizoo"} == {None, 1e-2}

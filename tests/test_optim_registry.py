@@ -27,9 +27,10 @@ def _least_squares(seed: int = 0) -> tuple[nn.Module, Callable[[], torch.Tensor]
     return model, lambda: ((model(inputs).squeeze(-1) - targets) ** 2).mean()
 
 
-def test_the_nine_names_in_canonical_order() -> None:
-    assert NAMES == ["fo-sgd", "fo-adam", "zo-sgd", "zo-sgd-sign", "zo-sgd-conserve", "zo-adam",
-                     "zo-adam-sign", "zo-adam-conserve", "forward-grad"]
+def test_the_nine_names_in_canonical_order_then_the_five_beyond_the_paper() -> None:
+    assert NAMES[:9] == ["fo-sgd", "fo-adam", "zo-sgd", "zo-sgd-sign", "zo-sgd-conserve", "zo-adam",
+                         "zo-adam-sign", "zo-adam-conserve", "forward-grad"]
+    assert NAMES[9:] == ["zo-sparse-mezo", "zo-lozo", "zo-subzero", "zo-hizoo", "zo-muon"]
     assert list(OPTIMIZERS) == NAMES
 
 
@@ -47,7 +48,7 @@ def test_specs_carry_the_released_defaults() -> None:
 
 def test_fo_counterpart_is_the_hybrid_partner() -> None:
     assert [fo_counterpart(n) for n in NAMES] == ["fo-sgd", "fo-adam"] + ["fo-sgd"] * 3 + ["fo-adam"] * 3 + [
-        "forward-grad"]
+        "forward-grad"] + ["fo-sgd"] * 5
     with pytest.raises(ValueError, match="unknown optimizer 'zo-rmsprop'; allowed: fo-sgd, fo-adam"):
         fo_counterpart("zo-rmsprop")
 
@@ -67,18 +68,29 @@ def test_forward_passes_match_the_spec(name: str, q: int) -> None:
     assert opt.forward_passes == len(calls) == 2 * spec.forwards_per_step(q)
 
 
+# The estimators beyond the paper on a 1 x 6 weight: subspaces refreshed often (their defaults keep
+# one for 100-1000 steps, and a rank-1 subspace of a 1 x 6 matrix is one direction), ZO-Muon's
+# orthogonalised step at its own scale. Sparse-MeZO never moves the largest entries, and this
+# problem needs them moved: it only has to halve the loss (tests/test_optim_beyond.py shows it
+# converging where its premise holds).
+BEYOND_CONVEX = {"zo-sparse-mezo": ({"lr": 0.005, "magnitude_ratio": 0.75}, 0.5),
+                 "zo-lozo": ({"lr": 0.005, "period": 5}, 0.1), "zo-subzero": ({"lr": 0.002, "period": 1}, 0.1),
+                 "zo-hizoo": ({"lr": 0.005}, 0.1), "zo-muon": ({"lr": 0.05, "period": 5}, 0.1)}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_strategy_lowers_a_convex_loss(name: str) -> None:
     model, closure = _least_squares()
     # Adam moves each coordinate by about lr; SGD's step scales with the estimate's size.
     lr = 0.1 if "adam" in name else 0.03 if name == "forward-grad" else 0.01 if "sign" in name else 0.005
-    opt = create_optimizer(name, model, lr=lr)
+    settings, bound = BEYOND_CONVEX.get(name, ({"lr": lr}, 0.1))
+    opt = create_optimizer(name, model, **settings)
     with torch.no_grad():
         before = float(closure())
     for _ in range(150):
         opt.step(closure)
     with torch.no_grad():
-        assert float(closure()) < 0.1 * before
+        assert float(closure()) < bound * before
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -171,6 +183,13 @@ def test_a_non_finite_loss_fails_fast_and_leaves_the_parameters(name: str) -> No
     ("fo-adam", {"momentum": 0.9}, "optimizer 'fo-adam': unknown setting 'momentum'; allowed: lr, weight_decay"),
     ("fo-sgd", {"q": 2}, "unknown setting 'q'; allowed: lr, momentum, weight_decay"),
     ("forward-grad", {"historical": 0.2}, "unknown setting 'historical'"),
+    ("zo-lozo", {"rank": 0}, "optimizer 'zo-lozo': rank=0 is invalid; allowed: an integer >= 1"),
+    ("zo-subzero", {"period": 2.5}, "period=2.5 is invalid; allowed: an integer >= 1 (steps)"),
+    ("zo-sparse-mezo", {"magnitude_ratio": 0.0}, "magnitude_ratio=0.0 is invalid; allowed: a ratio in (0, 1]"),
+    ("zo-hizoo", {"hessian_smooth": 1.0}, "hessian_smooth=1.0 is invalid; allowed: a ratio in [0, 1)"),
+    ("zo-muon", {"ns_steps": 0}, "ns_steps=0 is invalid; allowed: an integer >= 1"),
+    ("zo-sgd", {"rank": 4}, "optimizer 'zo-sgd': unknown setting 'rank'"),
+    ("zo-lozo", {"historical": 0.2}, "optimizer 'zo-lozo': unknown setting 'historical'"),
 ])
 def test_invalid_settings_raise_one_clear_line(name: str, overrides: dict, message: str) -> None:
     model, _ = _least_squares()
@@ -181,7 +200,7 @@ def test_invalid_settings_raise_one_clear_line(name: str, overrides: dict, messa
 
 def test_unknown_name_and_empty_trainable_set_are_rejected() -> None:
     model, _ = _least_squares()
-    with pytest.raises(ValueError, match="unknown optimizer 'zo-sgdd'; allowed: fo-sgd, .*, forward-grad$"):
+    with pytest.raises(ValueError, match="unknown optimizer 'zo-sgdd'; allowed: fo-sgd, .*, forward-grad, .*, zo-muon$"):
         create_optimizer("zo-sgdd", model)
     model.requires_grad_(False)
     with pytest.raises(ValueError, match="no parameter with requires_grad"):

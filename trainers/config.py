@@ -66,6 +66,12 @@ class TrialConfig:
     fo_momentum: float | None = None
     fo_weight_decay: float | None = None
     fo_schedule: str | None = None
+    fo_head: bool = False
+    magnitude_ratio: float | None = None
+    rank: int | None = None
+    period: int | None = None
+    hessian_smooth: float | None = None
+    ns_steps: int | None = None
     device: str = "auto"
     num_workers: int = 0
 
@@ -164,3 +170,32 @@ def validate(config: TrialConfig) -> None:
             raise ConfigError("ease_adapters", "applies to EASE only; allowed with APER: per-task or unset")
     if config.num_workers < 0:
         raise ConfigError("num_workers", f"must be >= 0, got {config.num_workers}")
+    _validate_beyond(config)
+
+
+# Settings of the estimators beyond the paper (trainers/optim/registry.py); None: the optimizer's default.
+BEYOND_SETTINGS = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
+
+
+def _validate_beyond(config: TrialConfig) -> None:
+    """The beyond-the-paper settings: in range, and not given to a zeroth-order optimizer that
+    ignores them. First-order and Forward-Grad trials ignore every zeroth-order setting (q,
+    historical, these, fo_head), as they always have, so that one value can be checked alone."""
+    from trainers.optim import OPTIMIZERS
+    from trainers.optim.settings import setting_error
+
+    spec = OPTIMIZERS[config.optimizer]
+    zeroth_order = spec.family == "zeroth-order"
+    for key in BEYOND_SETTINGS:
+        value = getattr(config, key)
+        if value is None:
+            continue
+        problem = setting_error(key, value)
+        if problem:
+            raise ConfigError(key, problem)
+        if zeroth_order and key not in spec.defaults:
+            takers = ", ".join(name for name, other in OPTIMIZERS.items() if key in other.defaults)
+            raise ConfigError(key, f"{config.optimizer} does not take it; allowed with: {takers}")
+    if spec.estimator != "spsa" and (config.historical or config.sparsity):
+        key = "historical" if config.historical else "sparsity"
+        raise ConfigError(key, f"{config.optimizer} has its own directions; allowed: 0.0")

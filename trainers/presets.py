@@ -63,11 +63,19 @@ DIGITS = {
 }
 
 
+# The estimators beyond the paper (trainers/optim/registry.py) train on ZO-SGD's presets (they all
+# apply their estimate with SGD); ZO-Muon's registered lr 1e-2 (its paper's ViT value, for an
+# orthogonalised direction) replaces ZO-SGD's only where a grid sets `lr` to it (grids/beyond.yaml).
+BEYOND_ZO = ("zo-sparse-mezo", "zo-lozo", "zo-subzero", "zo-hizoo", "zo-muon")
+
+
 def optimizer_family(optimizer: str) -> str:
     """fo-sgd, fo-adam, zo-sgd, zo-adam or forward-grad: the Sign/Conserve variants share presets."""
     for family in ("zo-sgd", "zo-adam"):
         if optimizer.startswith(family):
             return family
+    if optimizer in BEYOND_ZO:
+        return "zo-sgd"
     return optimizer
 
 

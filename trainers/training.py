@@ -19,10 +19,11 @@ from torch.utils.data import DataLoader
 
 from trainers.config import TrialConfig
 from trainers.methods import Method
-from trainers.optim import OPTIMIZERS, create_optimizer, fo_counterpart
+from trainers.optim import OPTIMIZERS, Strategy, create_optimizer, create_with_fo_head, fo_counterpart
+from trainers.optim.fo_head import FirstOrderHead
 
 OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode",
-                      "conserve", "adamw")
+                      "conserve", "adamw", "magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
 # The first-order phase of a hybrid trial reads these keys instead of the trial's own.
 FIRST_ORDER_PHASE = {"lr": "fo_lr", "momentum": "fo_momentum", "weight_decay": "fo_weight_decay",
                      "schedule": "fo_schedule"}
@@ -58,6 +59,7 @@ def optimizer_settings(name: str, config: TrialConfig, seed: int) -> dict[str, o
     a hybrid trial's first-order phase takes the fo_* settings."""
     accepted = OPTIMIZERS[name].defaults
     settings = {key: phase_setting(config, key, name) for key in OPTIMIZER_SETTINGS if key in accepted}
+    settings = {key: value for key, value in settings.items() if value is not None}  # None: the optimizer's default
     if "seed" in accepted:
         settings["seed"] = seed
     return settings
@@ -68,10 +70,9 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
     """Train `method` on the current task's batches; raises FloatingPointError on divergence."""
     stats = TaskStats()
     for name, epochs in phases(config):
-        optimizer = create_optimizer(name, method, **optimizer_settings(name, config, seed))
-        schedule = None
-        if phase_setting(config, "schedule", name) == "cosine":
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer.optimizer, T_max=epochs)
+        optimizer = build_optimizer(name, method, config, seed)
+        schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(torch_optimizer, T_max=epochs)
+                     for torch_optimizer, schedule in _scheduled(optimizer, name, config) if schedule == "cosine"]
         for _ in range(epochs):
             started = time.perf_counter()
             losses: list[float] = []
@@ -84,7 +85,33 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
                 losses.append(loss)
             stats.epoch_seconds.append(time.perf_counter() - started)
             stats.epoch_losses.append(sum(losses) / len(losses) if losses else math.nan)
-            if schedule is not None:
+            for schedule in schedules:
                 schedule.step()
         stats.forward_passes += optimizer.forward_passes
     return stats
+
+
+# fo_head without fo_* settings: the registered fo-sgd defaults (lr 1e-2, momentum 0.9, weight decay 5e-4).
+FO_HEAD_FALLBACK = OPTIMIZERS["fo-sgd"].defaults
+
+
+def build_optimizer(name: str, method: Method, config: TrialConfig, seed: int) -> Strategy | FirstOrderHead:
+    """Optimizer `name` for this phase; with `fo_head`, a zeroth-order one leaves the head to first-order SGD."""
+    settings = optimizer_settings(name, config, seed)
+    if not (config.fo_head and OPTIMIZERS[name].family == "zeroth-order"):
+        return create_optimizer(name, method, **settings)
+    fo = {key: getattr(config, f"fo_{key}") for key in ("lr", "momentum", "weight_decay")}
+    fo = {key: FO_HEAD_FALLBACK[key] if value is None else value for key, value in fo.items()}
+    head = getattr(method, "head", None)  # EASE's and APER's training head (a CosineHead)
+    if not isinstance(head, torch.nn.Module):
+        raise ValueError(f"fo_head: method '{config.method}' has no head training in this task")
+    return create_with_fo_head(name, method, head, fo["lr"], fo["momentum"], fo["weight_decay"], **settings)
+
+
+def _scheduled(optimizer: Strategy | FirstOrderHead, name: str,
+               config: TrialConfig) -> list[tuple[torch.optim.Optimizer, object]]:
+    """Each torch optimizer of the phase with its schedule (the head's: fo_schedule, else the trial's)."""
+    pairs: list[tuple[torch.optim.Optimizer, object]] = [(optimizer.optimizer, phase_setting(config, "schedule", name))]
+    if isinstance(optimizer, FirstOrderHead):
+        pairs.append((optimizer.head_optimizer, config.fo_schedule or config.schedule))
+    return pairs

@@ -11,6 +11,10 @@ sparsity masks); creating a new optimizer per task does the same.
 
 The registry (names, families, defaults) imports no torch; the strategies load on first use, so
 validating a grid or listing optimizers stays fast (module __getattr__, PEP 562).
+
+Beyond the paper: five later zeroth-order estimators (`zo-sparse-mezo`, `zo-lozo`, `zo-subzero`,
+`zo-hizoo`, `zo-muon`; one module each, selected by OptimizerSpec.estimator), and
+`create_with_fo_head`, which trains a classifier head first-order beside any zeroth-order strategy.
 """
 
 from __future__ import annotations
@@ -25,22 +29,47 @@ if TYPE_CHECKING:
     from torch import nn
 
     from trainers.optim.base import Strategy
+    from trainers.optim.fo_head import FirstOrderHead
     from trainers.optim.settings import Settings
 
-_LAZY = {"Strategy": "trainers.optim.base", "Settings": "trainers.optim.settings"}
+_LAZY = {"Strategy": "trainers.optim.base", "Settings": "trainers.optim.settings",
+         "FirstOrderHead": "trainers.optim.fo_head"}
+# Strategy class per family, and per estimator beyond the paper ("spsa" is ZerothOrder's): module, class.
+_STRATEGIES = {FIRST_ORDER: ("first_order", "FirstOrder"), ZEROTH_ORDER: ("zeroth_order", "ZerothOrder"),
+               FORWARD_GRAD: ("forward_grad", "ForwardGrad")}
+_ESTIMATORS = {"sparse-mezo": ("sparse_mezo", "SparseMeZO"), "lozo": ("lozo", "Lozo"),
+               "subzero": ("subzero", "SubZero"), "hizoo": ("hizoo", "HiZoo"), "muon": ("zo_muon", "ZoMuon")}
+
+
+def _strategy_class(spec: OptimizerSpec) -> type[Strategy]:
+    module, name = _ESTIMATORS.get(spec.estimator) or _STRATEGIES[spec.family]
+    return getattr(importlib.import_module(f"trainers.optim.{module}"), name)
 
 
 def create_optimizer(name: str, model: nn.Module, **overrides: Any) -> Strategy:
     """The strategy `name` over `model`'s trainable parameters; ValueError on a bad name or setting."""
-    from trainers.optim.first_order import FirstOrder
-    from trainers.optim.forward_grad import ForwardGrad
     from trainers.optim.settings import resolve_settings
-    from trainers.optim.zeroth_order import ZerothOrder
 
-    strategies = {FIRST_ORDER: FirstOrder, ZEROTH_ORDER: ZerothOrder, FORWARD_GRAD: ForwardGrad}
     spec = get_spec(name)
     settings = resolve_settings(spec, overrides)
-    return strategies[spec.family](spec, settings, model)
+    return _strategy_class(spec)(spec, settings, model)
+
+
+def create_with_fo_head(name: str, model: nn.Module, head: nn.Module, head_lr: float, head_momentum: float,
+                        head_weight_decay: float, **overrides: Any) -> FirstOrderHead:
+    """Zeroth-order strategy `name` over `model`'s trainable parameters but `head`'s, which train
+    first-order (trainers/optim/fo_head.py); ValueError for a strategy that is not zeroth-order."""
+    from trainers.optim.fo_head import FirstOrderHead, frozen
+    from trainers.optim.zeroth_order import ZerothOrder
+
+    spec = get_spec(name)
+    if spec.family != ZEROTH_ORDER:
+        raise ValueError(f"fo_head: optimizer '{name}' is not zeroth-order; allowed: the zo-* strategies")
+    head_params = [p for p in head.parameters() if p.requires_grad]
+    with frozen(head_params):
+        strategy = create_optimizer(name, model, **overrides)
+    assert isinstance(strategy, ZerothOrder)
+    return FirstOrderHead(strategy, head_params, head_lr, head_momentum, head_weight_decay)
 
 
 def __getattr__(name: str) -> Any:
@@ -49,5 +78,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OPTIMIZERS", "OptimizerSpec", "Settings", "Strategy", "create_optimizer", "fo_counterpart",
-           "optimizer_names"]
+__all__ = ["OPTIMIZERS", "FirstOrderHead", "OptimizerSpec", "Settings", "Strategy", "create_optimizer",
+           "create_with_fo_head", "fo_counterpart", "optimizer_names"]

@@ -50,6 +50,9 @@ class Directions:
         self.history = None
         self.dropped = [self._mask(p) for p in self.params] if self.sparsity > 0 else None
 
+    def begin_step(self) -> None:
+        """Called at the start of every step while the parameters hold θ (subclasses refresh state)."""
+
     def next_seed(self) -> int:
         return int(torch.randint(_SEED_RANGE, (1,), generator=self._seeds))
 

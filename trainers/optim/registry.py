@@ -1,4 +1,5 @@
-"""The nine optimizer strategies of ZeroFlow (arXiv 2501.01045, Table 1), registered in one place.
+"""The nine optimizer strategies of ZeroFlow (arXiv 2501.01045, Table 1), and five later
+zeroth-order estimators beyond the paper, registered in one place.
 
 Each name maps to a frozen OptimizerSpec: which estimator family it uses (backprop, two-point
 SPSA, forward-mode AD), which torch optimizer applies the estimate, the Sign and Conserve flags,
@@ -35,6 +36,8 @@ class OptimizerSpec:
     defaults: Mapping[str, Any]
     sign: bool = False
     conserve: bool = False
+    estimator: str = "spsa"  # which zeroth-order estimator fills .grad (see trainers/optim/__init__.py)
+    extra_forwards: int = 0  # forwards per step beyond the 2q SPSA points (HiZOO's L(θ))
 
     @property
     def needs_backward(self) -> bool:
@@ -45,11 +48,11 @@ class OptimizerSpec:
         if self.family != ZEROTH_ORDER:
             return 1
         # Conserve: L(θ), the two SPSA points, then one forward per candidate (q = 1 only).
-        return 5 if self.conserve else 2 * q
+        return 5 if self.conserve else 2 * q + self.extra_forwards
 
 
 def _spec(name: str, family: str, base: str, description: str, defaults: dict[str, Any],
-          **flags: bool) -> OptimizerSpec:
+          **flags: Any) -> OptimizerSpec:
     return OptimizerSpec(name, family, base, description, MappingProxyType(dict(defaults)), **flags)
 
 
@@ -68,6 +71,36 @@ def _zeroth_order(base: str, base_defaults: dict[str, Any]) -> list[OptimizerSpe
     ]
 
 
+# Beyond the paper (2024-26 estimators, trainers/optim/beyond_*.py): SPSA on ZO-SGD's settings
+# (released ZeroFlow lr, eps, seed; SGD with momentum applies the estimate) plus each paper's own
+# settings. Defaults are the ViT settings of the OPTML-Group/ZO-Muon repository, which ran all
+# five on ViT (LOZO rank 4 / 100 steps, SubZero rank 48 / 1000 steps, ZO-Muon rank 64 / 100 steps /
+# 5 Newton-Schulz steps / lr 1e-2, HiZOO smoothing 1e-8); Sparse-MeZO's ratio is zfsweep's choice.
+_BEYOND_SETTINGS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "zo-sparse-mezo": ("sparse-mezo", {"magnitude_ratio": 0.25},
+                       {"description": "SPSA on the smallest-magnitude entries of each tensor (Sparse-MeZO)"}),
+    "zo-lozo": ("lozo", {"rank": 4, "period": 100},
+                {"description": "SPSA along low-rank U Vᵀ, V kept for `period` steps (LOZO)"}),
+    "zo-subzero": ("subzero", {"rank": 48, "period": 1000},
+                   {"description": "SPSA in per-layer orthonormal subspaces U Z Vᵀ (SubZero)"}),
+    "zo-hizoo": ("hizoo", {"hessian_smooth": 1e-8},
+                 {"description": "SPSA preconditioned by a diagonal Hessian EMA, 3 forwards (HiZOO)",
+                  "extra_forwards": 1}),
+    "zo-muon": ("muon", {"rank": 64, "period": 100, "ns_steps": 5, "lr": 1e-2},
+                {"description": "subspace SPSA orthogonalised by Newton-Schulz (ZO-Muon)"}),
+}
+
+
+def _beyond() -> list[OptimizerSpec]:
+    base = {**_SGD, **{key: value for key, value in _ZO.items() if key in ("q", "eps", "seed")}, "lr": 1e-4}
+    specs = []
+    for name, (estimator, own, extra) in _BEYOND_SETTINGS.items():
+        extra = dict(extra)
+        description = extra.pop("description")
+        specs.append(_spec(name, ZEROTH_ORDER, "sgd", description, {**base, **own}, estimator=estimator, **extra))
+    return specs
+
+
 def _registry() -> dict[str, OptimizerSpec]:
     specs = [
         _spec("fo-sgd", FIRST_ORDER, "sgd", "backprop gradient, SGD with momentum", _SGD),
@@ -77,6 +110,7 @@ def _registry() -> dict[str, OptimizerSpec]:
         # Released Forward-Grad: plain SGD, lr 1e-3, no momentum, no weight decay, q ignored.
         _spec("forward-grad", FORWARD_GRAD, "sgd", "forward-mode AD estimate (∇L·v)v, plain SGD",
               {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "seed": 1993}),
+        *_beyond(),
     ]
     return {spec.name: spec for spec in specs}
 
@@ -85,7 +119,7 @@ OPTIMIZERS: Mapping[str, OptimizerSpec] = MappingProxyType(_registry())
 
 
 def optimizer_names() -> list[str]:
-    """The nine names in the canonical order (Table 1's rows)."""
+    """Every name in canonical order: Table 1's nine rows, then the five estimators beyond the paper."""
     return list(OPTIMIZERS)
 
 

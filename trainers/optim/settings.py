@@ -31,6 +31,11 @@ class Settings:
     seed: int = 0
     conserve: str = "exact"
     adamw: bool = False
+    magnitude_ratio: float = 1.0
+    rank: int = 1
+    period: int = 1
+    hessian_smooth: float = 0.0
+    ns_steps: int = 5
 
 
 def _real(value: Any) -> bool:
@@ -54,8 +59,19 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda v: _integer(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
     "conserve": (lambda v: v in CONSERVE_MODES, " or ".join(CONSERVE_MODES)),
     "adamw": (lambda v: isinstance(v, bool), "true or false"),
+    "magnitude_ratio": (lambda v: _real(v) and 0 < v <= 1, "a ratio in (0, 1]"),
+    "rank": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "period": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (steps)"),
+    "hessian_smooth": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
+    "ns_steps": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
 }
 _FLOAT_KEYS = tuple(f.name for f in fields(Settings) if f.type == "float")
+
+
+def setting_error(key: str, value: Any) -> str | None:
+    """What is wrong with `value` for setting `key` ('must be ...'), or None if it is allowed."""
+    test, meaning = _RULES[key]
+    return None if test(value) else f"{value!r} is invalid; allowed: {meaning}"
 
 
 def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Settings:

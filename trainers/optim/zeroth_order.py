@@ -30,7 +30,7 @@ Conserve (q = 1), setting `conserve`:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, ContextManager
 
 import torch
 from torch import nn
@@ -48,8 +48,19 @@ class ZerothOrder(Strategy):
 
     def __init__(self, spec: OptimizerSpec, settings: Settings, model: nn.Module) -> None:
         super().__init__(spec, settings, model)
-        self.directions = Directions(self.params, settings.seed, settings.historical,
-                                     settings.sparsity, settings.sparsity_mode)
+        self.directions = self.make_directions()
+        # The forwards run under inference mode; the first-order head (fo_head.py) swaps in
+        # enable_grad so that only the head, whose parameters alone then require grad, records a graph.
+        self.forward_context: Callable[[], ContextManager[Any]] = torch.inference_mode
+
+    def make_directions(self) -> Directions:
+        """The direction generator; the estimators beyond the paper substitute their own."""
+        settings = self.settings
+        return Directions(self.params, settings.seed, settings.historical, settings.sparsity,
+                          settings.sparsity_mode)
+
+    def shape_estimate(self) -> None:
+        """Called once ĝ is in `.grad` and θ restored, before the base optimizer steps (a no-op here)."""
 
     def start_task(self) -> None:
         self.directions.start_task()
@@ -62,6 +73,7 @@ class ZerothOrder(Strategy):
                 self.optimizer.zero_grad(set_to_none=True)
 
     def _step(self, closure: Closure) -> float:
+        self.directions.begin_step()
         for p in self.params:  # the .grad buffers hold θ while the perturbed forwards run
             p.grad = p.detach().clone()
         try:
@@ -77,11 +89,12 @@ class ZerothOrder(Strategy):
             self._replay(closure, coefficients, loss_at_theta)
         else:
             self._write_estimate(coefficients)
+            self.shape_estimate()
             self._conserve(closure, loss_at_theta)
         return loss_at_theta
 
     def _forward(self, closure: Closure, where: str) -> float:
-        with torch.inference_mode():
+        with self.forward_context():
             loss = closure()
             self.forward_passes += 1
             return finite_loss(loss, f"{self.spec.name} forward at {where}")
@@ -118,8 +131,9 @@ class ZerothOrder(Strategy):
                 p.grad.add_(d, alpha=coefficient * scale)
 
     def _apply(self, coefficients: list[tuple[int, float]], scale: float = 1.0) -> None:
-        """One base-optimizer step fed scale·ĝ."""
+        """One base-optimizer step fed scale·ĝ (after the estimator's own shaping of it)."""
         self._write_estimate(coefficients, scale)
+        self.shape_estimate()
         self.optimizer.step()
 
     def _replay(self, closure: Closure, coefficients: list[tuple[int, float]], loss_at_theta: float) -> None:

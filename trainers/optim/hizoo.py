@@ -1,0 +1,85 @@
+"""HiZOO (Zhao et al., "Second-order fine-tuning without pain for LLMs: a Hessian informed
+zeroth-order optimizer", ICLR 2025; Yanjun-Zhao/HiZOO): `zo-hizoo`.
+
+A diagonal Hessian estimate H (one entry per trainable entry, starting at 1 every task) shapes
+the perturbations: with Σ = H⁻¹ and u ~ N(0, I), each query evaluates L(θ ± ε Σ^{1/2} u), and the
+step also evaluates L(θ): 2q + 1 forwards. The estimate is c · Σ^{1/2} u with
+c = (L₊ − L₋) / 2ε, whose expectation is the preconditioned gradient Σ ∇L. The curvature along
+the query, |L₊ + L₋ − 2 L(θ)| / 2ε², updates the estimate as an exponential average with
+smoothing α (`hessian_smooth`):
+    H ← (1 − α) H + α · mean_i(|L₊ + L₋ − 2L|_i / 2ε² · H ⊙ u_i²)
+H stays positive. The update direction uses the Σ the perturbation used; the released code
+updates H first and divides by the new one, which biases the estimate away from Σ ∇L (with the
+default α = 1e-8 the two agree to about 1e-8). Returns L(θ), which it evaluates anyway.
+
+On adapters: H has one entry per adapter weight and bias (and per head entry unless the head
+trains first-order), so the state is one extra copy of the trainable parameters, the same for
+every tensor shape; it is per task, like the optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from trainers.optim.base import Closure
+from trainers.optim.directions import Directions
+from trainers.optim.zeroth_order import ZerothOrder
+
+
+class HessianScaled(Directions):
+    """Directions Σ^{1/2} u = u / √H, with the diagonal estimate H they are scaled by."""
+
+    def __init__(self, params: list[nn.Parameter], seed: int) -> None:
+        self.hessian: list[torch.Tensor] = []
+        super().__init__(params, seed)
+
+    def start_task(self) -> None:
+        super().start_task()
+        self.hessian = [torch.ones_like(p, memory_format=torch.preserve_format).detach() for p in self.params]
+
+    def gaussian(self, seed: int) -> Iterator[torch.Tensor]:
+        """The unscaled u of the query with `seed`."""
+        yield from super().perturbations(seed)
+
+    def perturbations(self, seed: int) -> Iterator[torch.Tensor]:
+        for u, h in zip(self.gaussian(seed), self.hessian):
+            yield u.div_(h.sqrt())
+
+    def update_hessian(self, curvatures: list[tuple[int, float]], smooth: float) -> None:
+        """H ← H ⊙ ((1 − α) + (α/q) Σ_i k_i u_i²) for the queries' (seed, curvature k_i)."""
+        factors = [torch.full_like(h, 1.0 - smooth) for h in self.hessian]
+        weight = smooth / len(curvatures)
+        for seed, curvature in curvatures:
+            for factor, u in zip(factors, self.gaussian(seed)):
+                factor.add_(u.square_(), alpha=weight * curvature)
+        for h, factor in zip(self.hessian, factors):
+            h.mul_(factor)
+
+
+class HiZoo(ZerothOrder):
+    """SPSA along Σ^{1/2} u, Σ the inverse of a diagonal Hessian average; three forwards per query."""
+
+    directions: HessianScaled
+
+    def make_directions(self) -> Directions:
+        return HessianScaled(self.params, self.settings.seed)
+
+    def _queries(self, closure: Closure) -> tuple[list[tuple[int, float]], float]:
+        eps = self.settings.eps
+        loss_at_theta = self._forward(closure, "θ")
+        coefficients, self._curvatures = [], []
+        for _ in range(self.settings.q):
+            seed = self.directions.next_seed()
+            self._perturb(seed, eps)
+            plus = self._forward(closure, "θ+εΣ½u")
+            self._perturb(seed, -eps)
+            minus = self._forward(closure, "θ−εΣ½u")
+            coefficients.append((seed, (plus - minus) / (2 * eps)))
+            self._curvatures.append((seed, abs(plus + minus - 2 * loss_at_theta) / (2 * eps**2)))
+        return coefficients, loss_at_theta
+
+    def shape_estimate(self) -> None:
+        self.directions.update_hessian(self._curvatures, self.settings.hessian_smooth)
