@@ -18,6 +18,8 @@ DEVICES = ("auto", "cpu", "cuda")
 PROFILES = ("released", "corrected")
 CONSERVE_MODES = ("exact", "replay")
 EASE_ADAPTERS = ("per-task", "first-task")
+INPUT_PATHS = ("device", "per-image")  # trainers/data/device_loader.py vs a DataLoader per image
+PRECISIONS = ("fp32", "tf32", "bf16")  # trainers/precision.py
 
 
 class ConfigError(ValueError):
@@ -63,6 +65,8 @@ class TrialConfig:
     fo_momentum: float | None = None
     fo_weight_decay: float | None = None
     fo_schedule: str | None = None
+    input_path: str = "device"
+    precision: str = "fp32"
     device: str = "auto"
     num_workers: int = 0
 
@@ -148,5 +152,18 @@ def validate(config: TrialConfig) -> None:
         value = getattr(config, key)
         if value is not None and value < 0:
             raise ConfigError(key, f"must be >= 0, got {value}")
+    _check_choice("input_path", config.input_path, INPUT_PATHS)
+    _check_precision(config)
     if config.num_workers < 0:
         raise ConfigError("num_workers", f"must be >= 0, got {config.num_workers}")
+
+
+def _check_precision(config: TrialConfig) -> None:
+    """Zeroth-order estimates difference two nearby losses, so ZO trials take only the modes measured safe."""
+    from trainers.precision import ZO_PRECISIONS
+
+    _check_choice("precision", config.precision, PRECISIONS)
+    if config.optimizer.startswith("zo-") and config.precision not in ZO_PRECISIONS:
+        raise ConfigError("precision", f"'{config.precision}' is not allowed with {config.optimizer} (its ZO estimate "
+                                       f"drifts from fp32's, see `python -m bench precision`); allowed: "
+                                       f"{', '.join(ZO_PRECISIONS)}")

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from trainers.config import TrialConfig
 from trainers.methods import Method
 from trainers.optim import OPTIMIZERS, create_optimizer, fo_counterpart
+from trainers.precision import with_precision
 
 OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode")
 
@@ -62,7 +63,7 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
             started = time.perf_counter()
             for images, labels in loader:
                 images, labels = images.to(device), labels.to(device)
-                loss = optimizer.step(lambda: method.loss(images, labels))
+                loss = optimizer.step(with_precision(lambda: method.loss(images, labels), config.precision, device))
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"non-finite training loss {loss} with {name}")
                 stats.last_loss = loss
