@@ -76,7 +76,8 @@ def resize_weights(lengths: torch.Tensor, window: int, out: int) -> torch.Tensor
 def resized_crops(windows: torch.Tensor, boxes: torch.Tensor, flips: torch.Tensor, size: int) -> torch.Tensor:
     """Float (N, C, size, size) in [0, 1]: each uint8 window (its crop at the top left) resized, maybe flipped.
 
-    The two products run in the cheaper order for the window's shape (1/255 is folded into the first).
+    The two products run as batched matmuls in the cheaper order for the window's shape (1/255 is
+    folded into the first), each writing a contiguous result.
     """
     n, channels, height, width = windows.shape
     rows = resize_weights(boxes[:, 2].to(windows.device), height, size).float()
@@ -85,9 +86,11 @@ def resized_crops(windows: torch.Tensor, boxes: torch.Tensor, flips: torch.Tenso
     images = windows.float()
     if height * (width + size) <= width * (height + size):  # columns first: (N, C*H, W) @ (N, W, size)
         narrow = torch.bmm(images.view(n, channels * height, width), columns.div_(255.0))
-        return torch.matmul(rows[:, None], narrow.view(n, channels, height, size))
-    narrow = torch.matmul(rows.div_(255.0)[:, None], images)  # (N, C, size, W)
-    return torch.bmm(narrow.view(n, channels * size, width), columns).view(n, channels, size, size)
+        per_channel = rows[:, None].expand(n, channels, size, height).reshape(n * channels, size, height)
+        return torch.bmm(per_channel, narrow.view(n * channels, height, size)).view(n, channels, size, size)
+    by_row = images.permute(0, 2, 1, 3).reshape(n, height, channels * width)  # rows first: (N, size, C*W)
+    narrow = torch.bmm(rows.div_(255.0), by_row).view(n, size, channels, width).permute(0, 2, 1, 3)
+    return torch.bmm(narrow.reshape(n, channels * size, width), columns).view(n, channels, size, size)
 
 
 def resize_side(size: int) -> int:
