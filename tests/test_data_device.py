@@ -29,15 +29,16 @@ TINY = {"backbone": "test_vit", "weights": "random", "image_size": 32, "tasks": 
         "device": "cpu"}
 
 
+@pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("shape", [(32, 32), (256, 341), (341, 256), (20, 500)])
-def test_train_crops_equal_torchvision_given_the_same_boxes(shape: tuple[int, int]) -> None:
+def test_train_crops_equal_torchvision_given_the_same_boxes(shape: tuple[int, int], dense: bool) -> None:
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (6, 3, *shape), dtype=torch.uint8, generator=generator)
     boxes, flips = crop_boxes(torch.tensor([shape] * 6), generator)
     windows = torch.zeros(6, 3, int(boxes[:, 2].max()), int(boxes[:, 3].max()), dtype=torch.uint8)
     for k, (top, left, height, width) in enumerate(boxes.tolist()):
         windows[k, :, :height, :width] = images[k, :, top:top + height, left:left + width]
-    batched = resized_crops(windows, boxes, flips, 224)
+    batched = resized_crops(windows, boxes, flips, 224, dense=dense)
     for k in range(6):
         single = v2.functional.resized_crop(images[k].float() / 255, *boxes[k].tolist(), [224, 224], antialias=True)
         single = single.flip(-1) if flips[k] else single

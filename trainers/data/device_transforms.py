@@ -4,8 +4,8 @@ Training (LAMDA-PILOT's RandomResizedCrop(224, scale 0.05-1, ratio 3/4-4/3) and 
 `crop_boxes` draws every sample's box the way torchvision's `RandomResizedCrop.get_params` does
 (ten tries of a uniform area fraction and log-uniform aspect ratio, else the centre fallback), for
 the whole batch at once from a private generator. `resized_crops` then crops and resizes all
-samples in two batched matrix products, out = R_y · X · R_xᵀ, whose rows hold the weights of
-torch's antialiased bilinear resize (the filter `torch.nn.functional.interpolate(...,
+samples by out = R_y · X · R_xᵀ in batched matmuls, where the rows of R hold the weights of
+torch's antialiased bilinear resize (large crops on a CPU: a loop of that fused resize per sample) (the filter `torch.nn.functional.interpolate(...,
 antialias=True)` applies, which torchvision's `resized_crop` calls). Given the same boxes and flips
 the result equals the per-image transform up to float rounding (tests/test_data_device.py); what
 differs is the random stream (a private generator instead of torch's global one) and, for image
@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torchvision.transforms import v2
 
 from trainers.data.transforms import TEST_RESIZE_RATIO, TRAIN_CROP_SCALE
@@ -64,32 +65,58 @@ def resize_weights(lengths: torch.Tensor, window: int, out: int) -> torch.Tensor
     max(scale, 1) and weight 1 − |distance| / radius, renormalised over the pixels inside the crop:
     the weights of torch's `_upsample_bilinear2d_aa` (and of PIL's bilinear resize).
     """
-    lengths = lengths.double()[:, None, None]
+    lengths = lengths.float()[:, None, None]
     scale = lengths / out
     radius = scale.clamp(min=1.0)
-    centre = (torch.arange(out, dtype=torch.float64, device=lengths.device)[None, :, None] + 0.5) * scale
-    source = torch.arange(window, dtype=torch.float64, device=lengths.device)[None, None, :] + 0.5
-    weights = (1.0 - (source - centre).abs() / radius).clamp(min=0.0) * (source < lengths)
-    return weights / weights.sum(-1, keepdim=True)
+    centre = (torch.arange(out, dtype=torch.float32, device=lengths.device)[None, :, None] + 0.5) * scale
+    source = torch.arange(window, dtype=torch.float32, device=lengths.device)[None, None, :] + 0.5
+    weights = (source - centre).abs_().div_(radius).neg_().add_(1.0).clamp_(min=0.0).mul_(source < lengths)
+    return weights.div_(weights.sum(-1, keepdim=True))
 
 
-def resized_crops(windows: torch.Tensor, boxes: torch.Tensor, flips: torch.Tensor, size: int) -> torch.Tensor:
+DENSE_CPU_UP_TO = 64
+
+
+def resized_crops(windows: torch.Tensor, boxes: torch.Tensor, flips: torch.Tensor, size: int,
+                  dense: bool | None = None) -> torch.Tensor:
     """Float (N, C, size, size) in [0, 1]: each uint8 window (its crop at the top left) resized, maybe flipped.
 
-    The two products run as batched matmuls in the cheaper order for the window's shape (1/255 is
-    folded into the first), each writing a contiguous result.
+    Dense: rows · window · columnsᵀ for the whole batch in two batched matmuls (on a GPU always; on
+    a CPU for windows up to DENSE_CPU_UP_TO pixels, CIFAR's). Large windows on a CPU go through a
+    loop of torch's fused antialiased resize per sample, which costs less there than the dense
+    products (measured with bench data) and computes the same. `dense` forces one way.
     """
-    n, channels, height, width = windows.shape
-    rows = resize_weights(boxes[:, 2].to(windows.device), height, size).float()
-    columns = resize_weights(boxes[:, 3].to(windows.device), width, size).float()
-    columns = torch.where(flips.to(windows.device)[:, None, None], columns.flip(1), columns).transpose(1, 2)
-    images = windows.float()
+    if dense is None:
+        dense = windows.device.type != "cpu" or max(windows.shape[-2:]) <= DENSE_CPU_UP_TO
+    if not dense:
+        return _per_sample(windows, boxes, flips, size)
+    rows = resize_weights(boxes[:, 2].to(windows.device), windows.shape[-2], size).div_(255.0)
+    columns = resize_weights(boxes[:, 3].to(windows.device), windows.shape[-1], size)
+    columns = torch.where(flips.to(windows.device)[:, None, None], columns.flip(1), columns)
+    return _dense(windows.float(), rows, columns)
+
+
+def _per_sample(windows: torch.Tensor, boxes: torch.Tensor, flips: torch.Tensor, size: int) -> torch.Tensor:
+    images = windows.float().div_(255.0)
+    out = torch.empty(len(windows), windows.shape[1], size, size)
+    for k, (height, width, flip) in enumerate(zip(boxes[:, 2].tolist(), boxes[:, 3].tolist(), flips.tolist())):
+        crop = images[k:k + 1, :, :height, :width]
+        crop = crop.flip(-1) if flip else crop  # the filter is symmetric: flipping before equals flipping after
+        out[k] = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True)[0]
+    return out
+
+
+def _dense(images: torch.Tensor, rows: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """rows · image · columnsᵀ per sample, as two batched matmuls in the cheaper order, contiguous results."""
+    n, channels, height, width = images.shape
+    size = rows.shape[1]
+    columns = columns.transpose(1, 2)
     if height * (width + size) <= width * (height + size):  # columns first: (N, C*H, W) @ (N, W, size)
-        narrow = torch.bmm(images.view(n, channels * height, width), columns.div_(255.0))
+        narrow = torch.bmm(images.view(n, channels * height, width), columns)
         per_channel = rows[:, None].expand(n, channels, size, height).reshape(n * channels, size, height)
         return torch.bmm(per_channel, narrow.view(n * channels, height, size)).view(n, channels, size, size)
     by_row = images.permute(0, 2, 1, 3).reshape(n, height, channels * width)  # rows first: (N, size, C*W)
-    narrow = torch.bmm(rows.div_(255.0), by_row).view(n, size, channels, width).permute(0, 2, 1, 3)
+    narrow = torch.bmm(rows, by_row).view(n, size, channels, width).permute(0, 2, 1, 3)
     return torch.bmm(narrow.reshape(n, channels * size, width), columns).view(n, channels, size, size)
 
 
