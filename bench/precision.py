@@ -83,7 +83,7 @@ def measure(model: Bench, device: torch.device, queries: int, steps: int) -> dic
         if precision == "tf32" and device.type != "cuda":
             results[precision] = {"cosine": "not measured (tf32 is CUDA-only; on CPU it computes fp32)"}
             continue
-        found = estimate(model, precision, device, queries, first_seed=0)
+        found = reference if precision == "fp32" else estimate(model, precision, device, queries, first_seed=0)
         cosine = float(torch.cosine_similarity(reference, found, dim=0))
         times = step_seconds(model, precision, device, steps)
         results[precision] = {"cosine": cosine, "zo_ok": cosine >= ZO_MIN_COSINE,
