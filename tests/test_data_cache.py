@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -21,14 +22,14 @@ SHAPES = [(4, 5), (6, 3), (2, 2)]
 
 
 def _counting_spec(log: Path) -> CacheSpec:
-    def images():  # appends one line per build, so the test can count builds
+    def images() -> Iterator[np.ndarray]:  # appends one line per build, so the test can count builds
         with log.open("a") as file:
             file.write("build\n")
         time.sleep(0.3)  # long enough for builds that were not serialised to overlap
         for k, (h, w) in enumerate(SHAPES):
             yield np.full((3, h, w), k + 1, dtype=np.uint8)
 
-    return CacheSpec("counting", 7, SHAPES, images)
+    return CacheSpec("counting", 7, lambda: (SHAPES, images()))
 
 
 def _open(root: str, log: str) -> None:
@@ -53,7 +54,7 @@ def test_trials_starting_together_build_the_cache_once(tmp_path: Path) -> None:
 
 
 def test_a_failed_build_leaves_no_cache(tmp_path: Path) -> None:
-    spec = CacheSpec("bad", 7, SHAPES, lambda: iter([np.zeros((3, 1, 1), dtype=np.uint8)]))
+    spec = CacheSpec("bad", 7, lambda: (SHAPES, iter([np.zeros((3, 1, 1), dtype=np.uint8)])))
     with pytest.raises(ValueError, match="image 0"):
         open_store(spec, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.lock"]

@@ -86,12 +86,15 @@ class PixelStore:
 
 @dataclass(frozen=True)
 class CacheSpec:
-    """What to build: a name (hashing the source), the stored short side, image shapes, and a writer."""
+    """What to build: a name (hashing the source), the stored short side, and the contents, read only to build.
+
+    `contents()` gives the (height, width) of every stored image and an iterator over the uint8
+    C x H x W images in that order; a cache that exists is opened without calling it.
+    """
 
     name: str
     side: int
-    shapes: list[tuple[int, int]]  # (height, width) of each stored image
-    images: Callable[[], Iterator[np.ndarray]]  # yields each uint8 C x H x W image, in order
+    contents: Callable[[], tuple[list[tuple[int, int]], Iterator[np.ndarray]]]
 
 
 def open_store(spec: CacheSpec, root: Path | None = None) -> PixelStore:
@@ -111,20 +114,21 @@ def open_store(spec: CacheSpec, root: Path | None = None) -> PixelStore:
 def _build(spec: CacheSpec, root: Path, final: Path) -> None:
     temporary = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=root))
     try:
-        sizes = np.array([CHANNELS * h * w for h, w in spec.shapes], dtype=np.int64)
+        shapes, images = spec.contents()
+        sizes = np.array([CHANNELS * h * w for h, w in shapes], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        index = np.stack([offsets, [h for h, _ in spec.shapes], [w for _, w in spec.shapes]], axis=1)
+        index = np.stack([offsets, [h for h, _ in shapes], [w for _, w in shapes]], axis=1)
         pixels = np.lib.format.open_memmap(temporary / "pixels.npy", mode="w+", dtype=np.uint8,
                                            shape=(int(sizes.sum()),))
         count = 0
-        for k, image in enumerate(spec.images()):
-            if image.shape != (CHANNELS, *spec.shapes[k]) or image.dtype != np.uint8:
-                raise ValueError(f"cache {spec.name}: image {k} is {image.dtype} {image.shape}, "
-                                 f"expected uint8 {(CHANNELS, *spec.shapes[k])}")
+        for k, image in enumerate(images):
+            if k >= len(shapes) or image.shape != (CHANNELS, *shapes[k]) or image.dtype != np.uint8:
+                raise ValueError(f"cache {spec.name}: image {k} is {image.dtype} {image.shape}, expected uint8 "
+                                 f"{(CHANNELS, *shapes[k]) if k < len(shapes) else 'no more images'}")
             pixels[offsets[k]:offsets[k] + sizes[k]] = image.reshape(-1)
             count += 1
-        if count != len(spec.shapes):
-            raise ValueError(f"cache {spec.name}: {count} images written, {len(spec.shapes)} expected")
+        if count != len(shapes):
+            raise ValueError(f"cache {spec.name}: {count} images written, {len(shapes)} expected")
         pixels.flush()
         del pixels
         np.save(temporary / "index.npy", index)

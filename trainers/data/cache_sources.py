@@ -22,11 +22,15 @@ StorePair = tuple[PixelStore, PixelStore]  # (train, test)
 ImageLoader = Callable[[int], torch.Tensor]  # image i as a float CHW tensor in [0, 1]
 
 
-def cifar_spec(name: str, split: str, path: Path, pixels: np.ndarray, side: int) -> CacheSpec:
-    """The pickle's N x 3072 rows as N images of 3 x side x side."""
+def cifar_spec(name: str, split: str, path: Path, pixels: Callable[[], np.ndarray], side: int) -> CacheSpec:
+    """The pickle's N x 3072 rows as N images of 3 x side x side; `pixels` is read only to build."""
     key = source_key([name, split, "cifar"], [str(path)])
-    images = pixels.reshape(-1, 3, side, side)
-    return CacheSpec(f"{name}-{split}-{key}", side, [(side, side)] * len(images), lambda: iter(images))
+
+    def contents() -> tuple[list[tuple[int, int]], Iterator[np.ndarray]]:
+        images = pixels().reshape(-1, 3, side, side)
+        return [(side, side)] * len(images), iter(images)
+
+    return CacheSpec(f"{name}-{split}-{key}", side, contents)
 
 
 def stored_shape(path: str, side: int) -> tuple[int, int]:
@@ -47,8 +51,11 @@ def _resized(paths: list[str], side: int, load: ImageLoader) -> Iterator[np.ndar
 def folder_spec(name: str, split: str, paths: list[str], image_size: int, load: ImageLoader) -> CacheSpec:
     side = resize_side(image_size)
     key = source_key([name, split, "folder", side], paths)
-    shapes = [stored_shape(path, side) for path in paths]
-    return CacheSpec(f"{name}-{split}-{key}", side, shapes, lambda: _resized(paths, side, load))
+
+    def contents() -> tuple[list[tuple[int, int]], Iterator[np.ndarray]]:
+        return [stored_shape(path, side) for path in paths], _resized(paths, side, load)
+
+    return CacheSpec(f"{name}-{split}-{key}", side, contents)
 
 
 def open_pair(train: CacheSpec, test: CacheSpec) -> StorePair:

@@ -110,12 +110,15 @@ class CifarData:
         _read_all(self.name, data_root)
 
     def pixel_stores(self, data_root: str, image_size: int) -> StorePair:
-        """The decode-once caches of both splits (trainers/data/cache.py), built on first use."""
+        """The decode-once caches of both splits (trainers/data/cache.py); unpickles only to build one."""
         expected = _expected(data_root)
         base = locate(self.name, data_root, FOLDER, expected)
-        splits, _ = _read_all(self.name, data_root)
-        train, test = (cifar_spec(self.name, split, base / split, pixels, SIDE)
-                       for split, (pixels, _) in zip(SPLITS, splits))
+
+        def pixels(split: str) -> np.ndarray:
+            return _read_all(self.name, data_root)[0][SPLITS.index(split)][0]
+
+        train, test = (cifar_spec(self.name, split, base / split, lambda split=split: pixels(split), SIDE)
+                       for split in SPLITS)
         return open_pair(train, test)
 
     def load(self, data_root: str, image_size: int) -> Splits:
