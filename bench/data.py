@@ -1,6 +1,6 @@
 """Images per second of the per-image and the device-side input paths, on generated CIFAR-100 and image-folder data.
 
-`python -m bench data [--folder-images N] [--rounds N] [--keep DIR]` writes, in a temporary folder,
+`python -m bench data [--folder-images N] [--rounds N] [--keep DIR] [--datasets cifar100,cub]` writes, in a temporary folder,
 (1) CIFAR-100-shaped data in torchvision's pickle format (50,000 + 10,000 32x32 images, 100
 classes) and (2) an image-folder tree of JPEGs the size of CUB-200's (500x375, smooth random
 content, 20 classes). For each it builds the decode-once cache (timed once: what the first trial on
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import statistics
 import tempfile
@@ -110,8 +111,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def run(root: Path, args: argparse.Namespace) -> dict[str, object]:
-    import os
-
     os.environ["ZFSWEEP_CACHE_DIR"] = str(root / "cache")
     if not (root / "data").exists():  # --keep reuses what an earlier run wrote
         write_cifar(root / "data")
