@@ -21,8 +21,8 @@ from test_data import write_cifar, write_folders
 from trainers.config import make_config
 from trainers.data import build_benchmark, pixel_stores
 from trainers.data.device_loader import DeviceBatches
-from trainers.data.device_transforms import crop_boxes, resized_crops
-from trainers.data.transforms import TRAIN_CROP_SCALE
+from trainers.data.device_transforms import centre_crops, crop_boxes, resized_crops
+from trainers.data.transforms import TRAIN_CROP_SCALE, eval_transform
 from trainers.trial import run_trial
 
 TINY = {"backbone": "test_vit", "weights": "random", "image_size": 32, "tasks": 2, "epochs": 1, "batch_size": 4,
@@ -125,3 +125,10 @@ def test_a_cifar_trial_runs_on_either_input_path_and_repeats_exactly(tmp_path: P
                           "optimizer": "zo-sgd"})
     first, second = run_trial(config), run_trial(config)
     assert first.acc == second.acc and len(first.acc) == 2
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (20, 30), (30, 20)])
+def test_centre_crops_equal_resize_then_centre_crop(shape: tuple[int, int]) -> None:
+    images = torch.randint(0, 256, (4, 3, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    reference = torch.stack([eval_transform(224)(image.float() / 255) for image in images])
+    assert (centre_crops(images, 224) - reference).abs().max() < 1e-5

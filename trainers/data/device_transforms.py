@@ -11,7 +11,8 @@ the result equals the per-image transform up to float rounding (tests/test_data_
 differs is the random stream (a private generator instead of torch's global one) and, for image
 folders, that crops are taken from the cached short-side-256 copy instead of the original file.
 
-Test: Resize(round(size * 256/224), bicubic) and CenterCrop(size), batched (`centre_crops`).
+Test: Resize(round(size * 256/224), bicubic) and CenterCrop(size), batched (`centre_crops`): only the kept
+centre is computed, with the resize's own weights (obtained by resizing the identity).
 """
 
 from __future__ import annotations
@@ -130,12 +131,27 @@ def centre_box(height: int, width: int, size: int) -> tuple[int, int]:
     return int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
 
 
+def _bicubic_rows(source: int, resized: int, first: int, size: int, device: torch.device) -> torch.Tensor:
+    """(size, source): rows first..first+size of torchvision's bicubic antialiased resize source -> resized.
+
+    The resize is linear and separable, so resizing the identity gives its matrix exactly.
+    """
+    identity = torch.eye(source, device=device)[None]  # (1, source, source): column j is a delta at j
+    matrix = v2.functional.resize(identity, [resized, source], interpolation=v2.InterpolationMode.BICUBIC,
+                                  antialias=True)[0]
+    return matrix[first:first + size]
+
+
 def centre_crops(images: torch.Tensor, size: int) -> torch.Tensor:
     """Float (N, C, size, size): Resize(short side resize_side(size), bicubic), CenterCrop, clip to [0, 1].
 
-    `images` is a uint8 batch of equal-sized images; the resize is torchvision's on the whole batch.
+    `images` is a uint8 batch of equal-sized images. Only the kept centre is computed, as
+    rows · image · columnsᵀ with the resize's own weights (equal to resizing then cropping).
     """
-    resized = v2.functional.resize(images.float().div_(255.0), resize_side(size),
-                                   interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
-    top, left = centre_box(resized.shape[-2], resized.shape[-1], size)
-    return resized[..., top:top + size, left:left + size].clamp_(0.0, 1.0)
+    n, channels, height, width = images.shape
+    side = resize_side(size)
+    new_height, new_width = (side, int(side * width / height)) if height <= width else (int(side * height / width), side)
+    top, left = centre_box(new_height, new_width, size)
+    rows = _bicubic_rows(height, new_height, top, size, images.device).div_(255.0)
+    columns = _bicubic_rows(width, new_width, left, size, images.device)
+    return _dense(images.float(), rows.expand(n, -1, -1), columns.expand(n, -1, -1)).clamp_(0.0, 1.0)
