@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainers.config import make_config
+from trainers.config import ConfigError, make_config
 from trainers.data.inputs import Inputs
 from trainers.precision import with_precision
 from trainers.presets import resolve
@@ -170,6 +170,11 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("bench gpu: no CUDA device is visible; run it on a GPU machine (or --device cpu for a smoke run)")
+        return 2
+    try:
+        _config(args, "zo-sgd", 1, 1)
+    except ConfigError as error:
+        print(f"bench gpu: {error}")
         return 2
     if args.child:
         return _child(args)

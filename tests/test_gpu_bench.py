@@ -20,6 +20,12 @@ def test_without_cuda_it_refuses_with_one_line(capsys: pytest.CaptureFixture[str
     assert "\n" not in out and "no CUDA device" in out
 
 
+def test_a_precision_refused_for_zo_trials_is_refused_here_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gpu.main(["--device", "cpu", "--model", "test_vit", "--precision", "bf16"]) == 2
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out and "'precision'" in out and "allowed: fp32" in out
+
+
 @pytest.mark.parametrize("label", [label for label, _, _ in gpu.RUNS] + [gpu.FLOOR])
 def test_each_strategy_trains_one_measured_epoch_of_ease_task_zero(tmp_path: Path, label: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
