@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("optimizers", "sweep", "report", "knobs", "cli")
+BENCHMARKS = ("optimizers", "sweep", "report", "knobs", "cli", "data", "precision", "gpu")
 
 
 def main(argv: list[str]) -> int:

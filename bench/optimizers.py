@@ -49,10 +49,10 @@ TWO_FORWARDS = "two inference forwards"
 class Bench(nn.Module):
     """Adapter ViT-B/16 plus a 100-way linear head on one fixed batch."""
 
-    def __init__(self, batch: int, image_size: int, device: torch.device) -> None:
+    def __init__(self, batch: int, image_size: int, device: torch.device, backbone: str = "vit_base_patch16_224") -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.backbone = AdapterViT(build_backbone("vit_base_patch16_224", weights="random", image_size=image_size))
+        self.backbone = AdapterViT(build_backbone(backbone, weights="random", image_size=image_size))
         self.backbone.add_adapter_set()
         self.head = nn.Linear(self.backbone.feature_dim, 100)
         self.to(device)

@@ -20,6 +20,8 @@ PROFILES = ("released", "corrected")
 CONSERVE_MODES = ("exact", "replay")
 EASE_ADAPTERS = ("per-task", "first-task")
 SEED_MAX = 2**32 - 1  # numpy's RandomState (the class order) takes seeds in [0, 2**32 - 1]
+INPUT_PATHS = ("device", "per-image")  # trainers/data/device_loader.py vs a DataLoader per image
+PRECISIONS = ("fp32", "tf32", "bf16")  # trainers/precision.py
 
 
 class ConfigError(ValueError):
@@ -72,6 +74,8 @@ class TrialConfig:
     period: int | None = None
     hessian_smooth: float | None = None
     ns_steps: int | None = None
+    input_path: str = "device"
+    precision: str = "fp32"
     device: str = "auto"
     num_workers: int = 0
 
@@ -168,6 +172,8 @@ def validate(config: TrialConfig) -> None:
             raise ConfigError("perturb_test_head", "applies to EASE only (APER has no test head that trains)")
         if config.ease_adapters == "first-task":
             raise ConfigError("ease_adapters", "applies to EASE only; allowed with APER: per-task or unset")
+    _check_choice("input_path", config.input_path, INPUT_PATHS)
+    _check_precision(config)
     if config.num_workers < 0:
         raise ConfigError("num_workers", f"must be >= 0, got {config.num_workers}")
     _validate_beyond(config)
@@ -199,3 +205,14 @@ def _validate_beyond(config: TrialConfig) -> None:
     if spec.estimator != "spsa" and (config.historical or config.sparsity):
         key = "historical" if config.historical else "sparsity"
         raise ConfigError(key, f"{config.optimizer} has its own directions; allowed: 0.0")
+
+
+def _check_precision(config: TrialConfig) -> None:
+    """Zeroth-order estimates difference two nearby losses, so ZO trials take only the modes measured safe."""
+    from trainers.precision import ZO_PRECISIONS
+
+    _check_choice("precision", config.precision, PRECISIONS)
+    if config.optimizer.startswith("zo-") and config.precision not in ZO_PRECISIONS:
+        raise ConfigError("precision", f"'{config.precision}' is not allowed with {config.optimizer} (its ZO estimate "
+                                       f"drifts from fp32's, see `python -m bench precision`); allowed: "
+                                       f"{', '.join(ZO_PRECISIONS)}")

@@ -21,6 +21,7 @@ from trainers.config import TrialConfig
 from trainers.methods import Method
 from trainers.optim import OPTIMIZERS, Strategy, create_optimizer, create_with_fo_head, fo_counterpart
 from trainers.optim.fo_head import FirstOrderHead
+from trainers.precision import with_precision
 
 OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode",
                       "conserve", "adamw", "magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
@@ -78,7 +79,7 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
             losses: list[float] = []
             for images, labels in loader:
                 images, labels = images.to(device), labels.to(device)
-                loss = optimizer.step(lambda: method.loss(images, labels))
+                loss = optimizer.step(with_precision(lambda: method.loss(images, labels), config.precision, device))
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"non-finite training loss {loss} with {name}")
                 stats.last_loss = loss

@@ -19,9 +19,11 @@ from torch.utils.data import DataLoader
 from trainers.backbone import AdapterViT, build_backbone
 from trainers.config import TrialConfig
 from trainers.data import Benchmark, build_benchmark
+from trainers.data.inputs import Batches, Inputs
 from trainers.evaluation import evaluate
 from trainers.methods import Method, build_method
 from trainers.metrics import summarize
+from trainers.precision import precision_context
 from trainers.presets import resolve
 from trainers.resources import PeakMemory, pick_device
 from trainers.training import train_task
@@ -89,7 +91,10 @@ def load_data(config: TrialConfig) -> Benchmark:
                            image_size=int(config.image_size))
 
 
-def _train_loader(benchmark: Benchmark, config: TrialConfig, task: int, train_transform: bool) -> DataLoader:
+def _train_loader(benchmark: Benchmark, config: TrialConfig, task: int, train_transform: bool,
+                  inputs: Inputs) -> Batches:
+    if inputs.stores is not None:
+        return inputs.train_batches(benchmark, task, train=train_transform, seed=task_seed(config.seed, task))
     images = benchmark.train if train_transform else benchmark.train.with_transform(benchmark.test.transform)
     return DataLoader(images.subset(benchmark.task_classes(task)), batch_size=int(config.batch_size),
                       shuffle=train_transform, num_workers=config.num_workers,
@@ -97,19 +102,21 @@ def _train_loader(benchmark: Benchmark, config: TrialConfig, task: int, train_tr
 
 
 def _run_task(method: Method, benchmark: Benchmark, config: TrialConfig, task: int,
-              device: torch.device, progress: Progress) -> None:
+              device: torch.device, progress: Progress, inputs: Inputs) -> None:
     classes = benchmark.task_classes(task)
     # Dropout draws from the global RNG; seeding it per task makes a resumed trial exact.
     torch.manual_seed(task_seed(config.seed, task))
     if method.begin_task(task, classes):
         progress.trainable_params = progress.trainable_params or method.trainable_parameters()
-        stats = train_task(method, config, _train_loader(benchmark, config, task, True), device,
+        stats = train_task(method, config, _train_loader(benchmark, config, task, True, inputs), device,
                            task_seed(config.seed, task))
         progress.epoch_seconds.extend(stats.epoch_seconds)
         progress.epoch_losses.extend(stats.epoch_losses)
         progress.forward_passes += stats.forward_passes
-    method.end_task(task, classes, _train_loader(benchmark, config, task, False))
-    accuracy, per_task = evaluate(method, benchmark, task, int(config.batch_size), device, config.num_workers)
+    with precision_context(config.precision, device):
+        method.end_task(task, classes, _train_loader(benchmark, config, task, False, inputs))
+        accuracy, per_task = evaluate(method, benchmark, task, int(config.batch_size), device, config.num_workers,
+                                      inputs.test_batches(benchmark, task))
     progress.accuracy.append(accuracy)
     progress.task_matrix.append(per_task)
 
@@ -121,6 +128,7 @@ def run_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
     started = time.perf_counter()
     device = pick_device(config.device)
     benchmark = load_data(config)
+    inputs = Inputs.for_trial(config, device)
     method = build_model(config, benchmark.num_classes, device)
     progress = Progress()
     if resume is not None:
@@ -129,7 +137,7 @@ def run_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
     with torch.random.fork_rng(devices=[]):
         for task in range(len(progress.accuracy), benchmark.tasks):
             with PeakMemory(device) as memory:
-                _run_task(method, benchmark, config, task, device, progress)
+                _run_task(method, benchmark, config, task, device, progress, inputs)
             progress.peak_memory_gb = max(progress.peak_memory_gb, memory.gigabytes)
             progress.wall_seconds += time.perf_counter() - started
             started = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from trainers.data.cache_sources import StorePair
 from trainers.data.cifar import CifarData
 from trainers.data.core import Benchmark, DataError, LabeledImages, Splits, class_order, make_benchmark
 from trainers.data.digits import load_digits_splits
@@ -52,6 +53,12 @@ def check_available(dataset: str, data_root: str) -> None:
     _source(dataset).check(data_root)
 
 
+def pixel_stores(dataset: str, data_root: str, image_size: int) -> StorePair | None:
+    """(train, test) decode-once caches of `dataset` for the device-side input path; None if it has none (digits)."""
+    stores = getattr(_source(dataset), "pixel_stores", None)
+    return None if stores is None else stores(data_root, image_size)
+
+
 def build_benchmark(dataset: str, data_root: str, *, seed: int, tasks: int, image_size: int) -> Benchmark:
     """Load `dataset` under `data_root` and split it into `tasks` tasks in the seeded class order."""
     train, test, num_classes = _source(dataset).load(data_root, image_size)
@@ -59,4 +66,4 @@ def build_benchmark(dataset: str, data_root: str, *, seed: int, tasks: int, imag
 
 
 __all__ = ["Benchmark", "DataError", "LabeledImages", "SOURCES", "Source", "build_benchmark", "check_available",
-           "class_order"]
+           "class_order", "pixel_stores"]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainers.data.cache_sources import StorePair, cifar_spec, open_pair
 from trainers.data.core import DataError, LabeledImages, Splits, one_line
 from trainers.data.layout import SPLITS, locate, split_path
 from trainers.data.transforms import eval_transform, train_transform
@@ -130,6 +131,18 @@ class CifarData:
     def check(self, data_root: str) -> None:
         """Unpickles both splits (about a second for the real files): a malformed pickle fails here."""
         _read_all(self.name, data_root)
+
+    def pixel_stores(self, data_root: str, image_size: int) -> StorePair:
+        """The decode-once caches of both splits (trainers/data/cache.py); unpickles only to build one."""
+        expected = _expected(data_root)
+        base = locate(self.name, data_root, FOLDER, expected)
+
+        def pixels(split: str) -> np.ndarray:
+            return _read_all(self.name, data_root)[0][SPLITS.index(split)][0]
+
+        train, test = (cifar_spec(self.name, split, base / split, lambda split=split: pixels(split), SIDE)
+                       for split in SPLITS)
+        return open_pair(train, test)
 
     def load(self, data_root: str, image_size: int) -> Splits:
         """(train with the training transform, test with the test transform, number of classes)."""

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2.functional import pil_to_tensor
 
+from trainers.data.cache_sources import StorePair, folder_spec, open_pair
 from trainers.data.core import DataError, LabeledImages, Splits, one_line
 from trainers.data.layout import SPLITS, locate, split_path
 from trainers.data.transforms import eval_transform, train_transform
@@ -103,6 +104,13 @@ class ImageFolderData:
             paths.extend(files)
             labels.extend([label] * len(files))
         return paths, labels
+
+    def pixel_stores(self, data_root: str, image_size: int) -> StorePair:
+        """The decode-once caches of both splits (trainers/data/cache.py), built on first use."""
+        splits, classes = self._classes(data_root)
+        train, test = (folder_spec(self.name, split.name, paths, image_size, ImageFiles(paths))
+                       for split, (paths, _) in ((s, self._split(s, classes, data_root)) for s in splits))
+        return open_pair(train, test)
 
     def load(self, data_root: str, image_size: int) -> Splits:
         """(train with the training transform, test with the test transform, number of classes)."""
