@@ -22,6 +22,10 @@ EASE_ADAPTERS = ("per-task", "first-task")
 SEED_MAX = 2**32 - 1  # numpy's RandomState (the class order) takes seeds in [0, 2**32 - 1]
 INPUT_PATHS = ("device", "per-image")  # trainers/data/device_loader.py vs a DataLoader per image
 PRECISIONS = ("fp32", "tf32", "bf16")  # trainers/precision.py
+# Zeroth-order trials take only the modes whose averaged ZO estimate kept a cosine >= ZO_MIN_COSINE
+# with fp32's (`python -m bench precision`); first-order trials take every mode.
+ZO_MIN_COSINE = 0.99
+ZO_PRECISIONS = ("fp32",)
 
 
 class ConfigError(ValueError):
@@ -209,8 +213,6 @@ def _validate_beyond(config: TrialConfig) -> None:
 
 def _check_precision(config: TrialConfig) -> None:
     """Zeroth-order estimates difference two nearby losses, so ZO trials take only the modes measured safe."""
-    from trainers.precision import ZO_PRECISIONS
-
     _check_choice("precision", config.precision, PRECISIONS)
     if config.optimizer.startswith("zo-") and config.precision not in ZO_PRECISIONS:
         raise ConfigError("precision", f"'{config.precision}' is not allowed with {config.optimizer} (its ZO estimate "

@@ -21,8 +21,9 @@ from typing import Callable, ContextManager, Iterator
 
 import torch
 
-ZO_MIN_COSINE = 0.99
-ZO_PRECISIONS = ("fp32",)
+from trainers.config import ZO_MIN_COSINE, ZO_PRECISIONS
+
+__all__ = ["ZO_MIN_COSINE", "ZO_PRECISIONS", "precision_context", "with_precision"]
 
 
 @contextmanager
