@@ -23,20 +23,11 @@ from mlflow.tracking import MlflowClient
 from orchestrator.grid import TrialSpec
 from orchestrator.runindex import ERROR_TAG, HASH_TAG, RunState, prefer, runs_from_tables
 
-DEFAULT_STORE = "mlflow.db"
 GRID_TAG = "zfsweep.grid"
 RESULT_METRICS = ("avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
                   "forward_passes", "wall_seconds", "trainable_params")
 SQLITE = "sqlite:///"
 PAGE = 5000  # the largest page an MLflow search may ask for
-
-
-def resolve_tracking_uri(uri: str | None) -> str:
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else an SQLite file in the working directory."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    return f"sqlite:///{Path(DEFAULT_STORE).resolve()}"
 
 
 def _params(spec: TrialSpec) -> list[Param]:
