@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.grid import EXECUTION_KEYS, TrialSpec
@@ -112,5 +113,8 @@ def log_details(client: MlflowClient, run_id: str, result: Mapping[str, Any], co
     for start in range(0, max(len(metrics), 1), 1000):  # log_batch takes at most 1000 metrics
         client.log_batch(run_id, metrics=metrics[start:start + 1000], tags=tags if start == 0 else [])
     if result.get("task_matrix"):
-        client.log_dict(run_id, {"acc": result.get("acc", []), "task_matrix": result["task_matrix"]},
-                        MATRIX_ARTIFACT)
+        try:
+            client.log_dict(run_id, {"acc": result.get("acc", []), "task_matrix": result["task_matrix"]},
+                            MATRIX_ARTIFACT)
+        except (OSError, MlflowException):
+            pass  # an unreachable artifact store must not cost the result; the metrics hold the matrix

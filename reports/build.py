@@ -109,8 +109,16 @@ def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool 
         suffixes = FIGURE_FORMATS if stem in FIGURE_STEMS else ("tex", "txt")
         lines += [line for s in suffixes for line in _remove_stale(out_dir / f"{stem}.{s}")]
     notes = [*report.notes, *report.skipped.values()]
-    page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes)
+    page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes, _summary(runs))
     return lines + _write(out_dir / "report.html", page)
+
+
+def _summary(runs: pd.DataFrame) -> str:
+    """Which runs the page was made from: how many, from which experiments, which profiles."""
+    experiments = sorted(set(runs["experiment"].dropna().astype(str)))
+    profiles = sorted(set(runs["profile"].fillna("unrecorded").astype(str))) if "profile" in runs else []
+    return (f"{len(runs)} FINISHED runs from experiment(s) {', '.join(experiments) or '(none)'}; "
+            f"profile(s) {', '.join(profiles) or 'unrecorded'}.")
 
 
 def _write(path: pathlib.Path, text: str) -> list[str]:

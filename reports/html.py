@@ -50,11 +50,12 @@ def styled(table: Table) -> str:
 
 
 def page(tables: Sequence[Table], figures: Sequence[Figure], comparison: str | None,
-         notes: Sequence[str]) -> str:
-    """The complete page."""
+         notes: Sequence[str], summary: str = "") -> str:
+    """The complete page; ``summary`` says which runs it was made from."""
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<title>zfsweep report</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>zfsweep report: ZeroFlow (arXiv 2501.01045) reproduced</h1>"]
+             "<h1>zfsweep report: ZeroFlow (arXiv 2501.01045) reproduced</h1>",
+             f"<p class='caption'>{html.escape(summary)}</p>"]
     for table in tables:
         parts += [f"<h2>{html.escape(table.title)}</h2>",
                   f"<p class='caption'>{html.escape(table.caption)}</p>", styled(table)]

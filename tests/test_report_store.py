@@ -163,6 +163,7 @@ def test_html_report_is_one_self_contained_page(written: tuple[pathlib.Path, lis
     for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Comparison with the paper"):
         assert f"<h2>{title}" in page, title
     assert "91.23" in page and "font-weight: bold" in page
+    assert f"{PAPER_RUNS + 4} FINISHED runs from experiment(s) extra, paper; profile(s) released, unrecorded." in page
 
 
 def test_cli_exits_2_on_mixed_configs_and_a_rule_or_experiment_resolves_it(tmp_path: pathlib.Path) -> None:
