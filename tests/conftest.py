@@ -1,5 +1,6 @@
-"""Every test builds its decode-once data caches in one session folder, never in ~/.cache; tests marked
-`cuda` are skipped where no CUDA device is visible."""
+"""Shared test set-up: decode-once data caches in one session folder (never in ~/.cache), tests
+marked `cuda` skipped where no CUDA device is visible, and one real MLflow tracking server for the
+tracking tests of the session."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 from typing import Iterator
 
 import pytest
+
+from servers import MlflowServer
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -29,3 +32,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """`mlflow server` on an SQLite store (starting one takes most of a minute on a small machine)."""
+    folder = tmp_path_factory.mktemp("tracking_server")
+    server = MlflowServer(f"sqlite:///{folder / 'server.db'}", folder).start()
+    yield server
+    server.stop()

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -88,6 +89,63 @@ class MlflowServer:
         if self.process is not None:
             kill_group(self.process)
             self.process = None
+
+
+class Link:
+    """A TCP link to a server on this machine that a test can cut and restore: a network outage.
+
+    Cut, it refuses new connections and drops open ones, as an unreachable host does; restored,
+    it listens on the same port again. Cheaper than stopping and restarting the server.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target = target_port
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.sockets: list[socket.socket] = []
+        self.restore()
+
+    def restore(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                return  # cut
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (close alone would not)
+        except OSError:
+            pass
+        self.listener.close()
+        for end in self.sockets:
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            end.close()
+        self.sockets = []
 
 
 def postgres_binaries() -> Path | None:
@@ -164,6 +222,11 @@ class Postgres:
 
     def stop(self) -> None:
         if self.process is not None:
-            kill_group(self.process, signal.SIGTERM)
+            # SIGINT is PostgreSQL's fast shutdown: it ends open sessions (SIGTERM waits for them).
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                kill_group(self.process)
             self.process = None
         shutil.rmtree(self.folder, ignore_errors=True)

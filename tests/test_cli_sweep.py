@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.grid import load_grid
+from orchestrator.lease import Lease
 from orchestrator.tracking import Tracker
 
 GRID = "name: cli\nfixed: {dataset: digits, method: aper}\naxes: {optimizer: [fo-sgd, zo-sgd, zo-adam, forward-grad]}\n"
@@ -55,6 +56,10 @@ def test_status_counts_runs_from_mlflow_alone(tmp_path: Path) -> None:
     tracker.log_task(tracker.start(running, None), 0, 50.0, 0.25)
     tracker.fail(tracker.start(failed, None), "RuntimeError: boom", 0.25)
     code, output = cli("status", str(tmp_path / "grid.yaml"), "--tracking-uri", uri)
+    # No driver holds the experiment: the RUNNING run was left by one that is gone.
+    assert output.strip() == "4 trials: 1 finished, 0 running, 1 interrupted, 1 failed, 1 pending, 1.00 GPU-hours, ETA ?"
+    with Lease(uri, tracker.experiment_id):  # a live driver
+        code, output = cli("status", str(tmp_path / "grid.yaml"), "--tracking-uri", uri)
     # ETA: 2 trials left (running + pending) of an hour each, 1 running at a time
     assert output.strip() == "4 trials: 1 finished, 1 running, 1 failed, 1 pending, 1.00 GPU-hours, ETA 2h00m"
     assert len(MlflowClient(uri).search_runs([tracker.experiment_id])) == 3

@@ -125,7 +125,9 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[P
     # Ray 2.60 clusters require a token; this one is private to the test, not ~/.ray/auth_token.
     for key, value in {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)  # a local instance's token, left by another test
+    # What a private local instance started by another test leaves in this process's environment.
+    for key in ("RAY_AUTH_TOKEN", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"):
+        monkeypatch.delenv(key, raising=False)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     processes = Processes(tmp_path, env)
     # Ray's socket paths must stay under 108 bytes: its temp dirs live in a short folder of their own.

@@ -10,8 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
-
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -24,12 +22,9 @@ from servers import MlflowServer
 GRID = "name: leased\nfixed: {dataset: digits, method: aper, optimizer: zo-sgd, epochs: 1}\nseeds: [1, 2, 3]\n"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("server")
-    running = MlflowServer(f"sqlite:///{folder / 'server.db'}", folder).start()
-    yield running.uri
-    running.stop()
+@pytest.fixture()
+def server(tracking_server: MlflowServer) -> str:
+    return tracking_server.uri
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +98,27 @@ def test_status_shows_a_dead_drivers_runs_as_interrupted_and_lists_failures(tmp_
         assert status_counts(grid_path, uri, None).line().startswith("3 trials: 0 finished, 1 running, 1 failed, ")
     assert failed_trials(grid_path, uri, None) == [
         f"{second.config_hash}  {second.label}: RuntimeError: broken trial (injected)"]
+
+
+RACER = """
+import sys, time
+from orchestrator.lease import Lease, LeaseRefused
+from orchestrator.tracking import Tracker
+uri = sys.argv[1]
+try:
+    with Lease(uri, Tracker(uri, "raced").experiment_id):
+        print("held")
+        time.sleep(5)
+except LeaseRefused as refused:
+    print("refused:", refused)
+"""
+
+
+def test_two_drivers_racing_on_a_new_sqlite_store(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'new.db'}"  # neither the file nor its tables exist yet
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    outputs = [racer.communicate(timeout=300) for racer in racers]
+    assert all(racer.returncode == 0 for racer in racers), [err[-2000:] for _, err in outputs]
+    assert sorted(out.split(":")[0].strip() for out, _ in outputs) == ["held", "refused"]
+    assert all("Traceback" not in err for _, err in outputs)

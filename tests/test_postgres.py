@@ -6,6 +6,7 @@ server's search API."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -14,9 +15,9 @@ from typing import Iterator
 
 import pytest
 
-from orchestrator.commands import plan
+from orchestrator.commands import plan, run_grid
 from orchestrator.grid import load_grid
-from orchestrator.lease import Lease
+from orchestrator.lease import Lease, LeaseRefused
 from orchestrator.runindex import runs_from_tables
 from orchestrator.tracking import Tracker
 from servers import MlflowServer, Postgres, postgres_binaries
@@ -47,6 +48,13 @@ def zfsweep_run(folder: Path, uri: str) -> subprocess.CompletedProcess:
                            "--tracking-uri", uri], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
 
+def run_in_process(folder: Path, uri: str) -> list[str]:
+    out = io.StringIO()
+    assert run_grid(str(folder / "grid.yaml"), tracking_uri=uri, experiment=None, address=None, dry_run=False,
+                    max_concurrent=None, max_failures=0, storage=str(folder / "ray_results"), out=out)
+    return out.getvalue().splitlines()
+
+
 def test_a_sweep_through_a_tracking_server_on_postgresql(stack: tuple[Postgres, MlflowServer], tmp_path: Path) -> None:
     database, server = stack
     (tmp_path / "grid.yaml").write_text(GRID)
@@ -54,9 +62,8 @@ def test_a_sweep_through_a_tracking_server_on_postgresql(stack: tuple[Postgres, 
     experiment_id = Tracker(server.uri, "onPostgres").experiment_id
 
     with Lease(server.uri, experiment_id):  # a first driver holds the experiment
-        refused = zfsweep_run(tmp_path, server.uri)
-    assert refused.returncode == 3 and refused.stderr.strip().count("\n") == 0, refused.stderr
-    assert f"another driver is running this experiment (host " in refused.stderr and f"pid {os.getpid()}" in refused.stderr
+        with pytest.raises(LeaseRefused, match=f"another driver is running this experiment .*pid {os.getpid()}, "):
+            run_in_process(tmp_path, server.uri)
 
     done = zfsweep_run(tmp_path, server.uri)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -68,5 +75,5 @@ def test_a_sweep_through_a_tracking_server_on_postgresql(stack: tuple[Postgres, 
         spec.config_hash: "FINISHED" for spec in grid.trials}
     assert plan(grid, database.uri, "onPostgres").pending == []
 
-    again = zfsweep_run(tmp_path, server.uri)  # skip-finished through the server: nothing runs
-    assert again.returncode == 0 and again.stdout.strip().splitlines() == ["2 trials: 2 finished, 0 failed, 0 not run"]
+    again = run_in_process(tmp_path, server.uri)  # skip-finished through the server: nothing runs
+    assert again == ["2 trials: 2 finished, 0 failed, 0 not run"]

@@ -79,3 +79,16 @@ def load_grid_text(folder: Path) -> Grid:
     path = folder / "grid.yaml"
     path.write_text("fixed: {dataset: digits}\n")
     return load_grid(path)
+
+
+def test_an_outage_note_rides_on_the_line_and_a_log_gets_a_line_when_it_comes_or_goes() -> None:
+    stream = io.StringIO()
+    live = LiveLine(stream)
+    counts = Counts(total=3, finished=1, running=1, failed=0, gpu_hours=0.0, eta_seconds=None)
+    live.show(counts, note="tracking store unreachable for 3 s, 2 writes queued")
+    live.show(counts, note="tracking store unreachable for 9 s, 5 writes queued")  # only its numbers tick on
+    live.show(counts)  # the store answers again
+    assert stream.getvalue().splitlines() == [
+        counts.line() + " | tracking store unreachable for 3 s, 2 writes queued", counts.line()]
+    stopped = Counts(total=5, finished=1, running=0, failed=1, gpu_hours=0.5, eta_seconds=None, interrupted=2)
+    assert stopped.pending == 1 and " 0 running, 2 interrupted, 1 failed, 1 pending, " in stopped.line()

@@ -1,6 +1,11 @@
 """What clusters do to a sweep, done to real `zfsweep run` drivers (subprocesses, local Ray, real
 digits trials): two drivers on one new store, a killed driver, a tracking server that goes away
-for a while and one that stays away, and a corrupt checkpoint."""
+for a while and one that stays away, and a corrupt checkpoint.
+
+Each test starts drivers, Ray instances and an MLflow server, minutes on a small machine, so they
+are marked slow: tests/test_lease.py (the lease, the race on a new store, status), test_outbox.py
+(writes through an outage) and test_sweep_tracking.py (a corrupt checkpoint set aside) cover the
+same behaviour more cheaply in the default suite."""
 
 from __future__ import annotations
 
@@ -59,6 +64,7 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_two_drivers_on_a_new_store_then_a_killed_one(folder: Path) -> None:
     uri = f"sqlite:///{folder / 'new.db'}"
     run = ["run", "grid.yaml", "--tracking-uri", uri, "--max-concurrent", "1"]
@@ -94,6 +100,7 @@ def server(folder: Path) -> Iterator[MlflowServer]:
     running.stop()
 
 
+@pytest.mark.slow
 def test_a_tracking_outage_is_ridden_out(folder: Path, server: MlflowServer) -> None:
     driver = zfsweep(folder, "driver", "run", "grid.yaml", "--tracking-uri", server.uri, "--max-concurrent", "1")
     try:
@@ -112,6 +119,7 @@ def test_a_tracking_outage_is_ridden_out(folder: Path, server: MlflowServer) -> 
     all_finished_once(server.uri, 3, 5)
 
 
+@pytest.mark.slow
 def test_an_outage_past_the_limit_stops_and_a_corrupt_checkpoint_is_set_aside(folder: Path,
                                                                               server: MlflowServer) -> None:
     run = ["run", "grid.yaml", "--tracking-uri", server.uri, "--max-concurrent", "1"]

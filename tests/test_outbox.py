@@ -1,0 +1,66 @@
+"""Tracking writes through an outage, against a real MLflow server that is stopped and started:
+queued in order while it is away (the progress note says so), all made once it is back, and a
+stop with one line past the limit. tests/test_sweep_survival.py does the same to a whole sweep."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.commands import quick_http_failures
+from orchestrator.grid import load_grid
+from orchestrator.outbox import Outbox, TrackingUnreachable
+from orchestrator.tracking import Tracker
+from servers import Link, MlflowServer
+
+GRID = "name: outage\nfixed: {dataset: digits, method: aper, optimizer: zo-sgd, epochs: 1}\nseeds: [1, 2]\n"
+
+
+@pytest.fixture()
+def link(tracking_server: MlflowServer) -> Iterator[Link]:
+    quick_http_failures()  # as a driver does: each request fails in seconds, the outbox retries
+    through = Link(tracking_server.port)
+    yield through
+    through.cut()
+
+
+def test_writes_wait_in_order_through_an_outage_and_stop_past_the_limit(link: Link, tmp_path: Path) -> None:
+    (tmp_path / "grid.yaml").write_text(GRID)
+    first, second = load_grid(tmp_path / "grid.yaml").trials
+    tracker = Tracker(link.uri, f"outage-{tmp_path.name}")
+    outbox = Outbox(tracker, outage_limit=3600, retry_seconds=0.1)
+    removed: list[str] = []
+    link.cut()
+    digest = first.config_hash
+    outbox.start(first, None)  # the run cannot be created yet: its id is resolved when it is
+    outbox.task(digest, 0, 50.0, 0.1)
+    outbox.task(digest, 1, 60.0, 0.2)
+    result = {"avg_acc": 55.0, "last_acc": 60.0, "forgetting": 1.0, "wall_seconds": 3.0}
+    outbox.finish(digest, result, [50.0, 60.0], 0.3, after=lambda: removed.append(digest))
+    assert outbox.status().startswith("tracking store unreachable for ") and outbox.status().endswith(
+        ", 4 writes queued")
+    time.sleep(0.2)
+    outbox.tick()  # still away, well within the limit: no stop
+    assert removed == [] and len(outbox.waiting) == 4
+
+    link.restore()
+    assert outbox.flush() and outbox.status() == "" and removed == [digest]
+    client = MlflowClient(link.uri)
+    (run,) = client.search_runs([tracker.experiment_id])
+    assert run.info.status == "FINISHED" and run.data.metrics["avg_acc"] == 55.0
+    assert sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "acc")) == [(0, 50.0), (1, 60.0)]
+    assert run.data.metrics["gpu_hours"] == 0.3  # the last write made is the last one queued
+
+    link.cut()
+    short = Outbox(tracker, outage_limit=0.5, retry_seconds=0.1)
+    short.start(second, None)
+    time.sleep(0.7)
+    with pytest.raises(TrackingUnreachable) as stopped:
+        short.tick()
+    message = str(stopped.value)
+    assert message.startswith(f"tracking store {link.uri} unreachable for 0 s (1 writes not made")
+    assert "run the same command again" in message and "\n" not in message
