@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainers.config import ConfigError, make_config
-from trainers.data.inputs import Inputs
+from trainers.config import ConfigError, TrialConfig, make_config
+from trainers.data.inputs import Batches, Inputs
+from trainers.methods import Method
 from trainers.precision import with_precision
 from trainers.presets import resolve
 from trainers.resources import PeakMemory
@@ -58,7 +59,7 @@ def write_cifar(root: Path, per_class: int, classes: int = 100) -> None:
         (base / split).write_bytes(pickle.dumps({b"data": pixels, b"fine_labels": labels}))
 
 
-def _config(args: argparse.Namespace, optimizer: str, q: int, epochs: int):
+def _config(args: argparse.Namespace, optimizer: str, q: int, epochs: int) -> TrialConfig:
     return resolve(make_config({
         "method": "ease", "optimizer": optimizer, "q": q, "dataset": "cifar100", "data_root": str(args.data),
         "backbone": args.model, "weights": "random", "image_size": 32 if args.model == "test_vit" else 224,
@@ -87,7 +88,7 @@ def measure(args: argparse.Namespace, optimizer: str, q: int, epochs: int) -> di
 
 
 @torch.inference_mode()
-def _floor_epoch(method: torch.nn.Module, batches, precision: str, device: torch.device) -> float:
+def _floor_epoch(method: Method, batches: Batches, precision: str, device: torch.device) -> float:
     method.eval()
     started = time.perf_counter()
     for images, labels in batches:

@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
     print(f"{args.model} adapter ViT (random weights), batch {batch}, {queries} queries, eps {EPS}, {device.type}, "
           f"{torch.get_num_threads()} threads", flush=True)
     results = measure(model, device, queries, args.steps)
-    print(f"{'mode':<18}{'cosine vs fp32':>16}{'ZO ok':>7}{'ZO step s':>11}{'FO step s':>11}")
+    print(f"{'mode':<18}{'cosine vs fp32':>16}{'>=' + str(ZO_MIN_COSINE):>7}{'ZO step s':>11}{'FO step s':>11}")
     for mode, row in results.items():
         cosine = row["cosine"]
         if isinstance(cosine, str):
@@ -123,7 +123,8 @@ def main(argv: list[str]) -> int:
         timing = (f"{row['zo_ok']!s:>7}{row['zo_step_s']:>11.3f}{row['fo_step_s']:>11.3f}" if "zo_ok" in row
                   else "   (reference: two fp32 estimates, independent directions)")
         print(f"{mode:<18}{cosine:>16.4f}{timing}")
-    print(f"ZO trials may use: {', '.join(ZO_PRECISIONS)} (cosine >= {ZO_MIN_COSINE} measured; trainers/precision.py)")
+    print(f"ZO trials may use: {', '.join(ZO_PRECISIONS)} (the modes that kept cosine >= {ZO_MIN_COSINE} in every "
+          "measurement so far; trainers/precision.py, README 'Precision')")
     print(json.dumps({"device": device.type, "model": args.model, "batch": batch, "queries": queries,
                       "min_cosine": ZO_MIN_COSINE, "zo_precisions": list(ZO_PRECISIONS), "modes": results}))
     return 0

@@ -92,8 +92,9 @@ def load_data(config: TrialConfig) -> Benchmark:
 
 
 def _train_loader(benchmark: Benchmark, config: TrialConfig, task: int, train_transform: bool,
-                  inputs: Inputs) -> Batches:
-    if inputs.stores is not None:
+                  inputs: Inputs | None = None) -> Batches:
+    """The task's training images: device-side batches when `inputs` has caches, else a per-image DataLoader."""
+    if inputs is not None and inputs.stores is not None:
         return inputs.train_batches(benchmark, task, train=train_transform, seed=task_seed(config.seed, task))
     images = benchmark.train if train_transform else benchmark.train.with_transform(benchmark.test.transform)
     return DataLoader(images.subset(benchmark.task_classes(task)), batch_size=int(config.batch_size),
