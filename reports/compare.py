@@ -24,6 +24,7 @@ from reports.select import (
     TABLE2_ROWS,
     dataset_label,
     is_in,
+    plain,
     setting,
 )
 from reports.table import EMPTY_NOTE, SPREAD_NOTE, Builder, Column, Table
@@ -126,7 +127,7 @@ def _ratio(
 
 def _combined(runs: pd.DataFrame, prefer: str | None) -> list[Comparison]:
     """Combined enhancements on EASE / ImageNet-A at q = 1."""
-    mask = is_in(runs, "method", ["ease"]) & is_in(runs, "dataset", [paper.ENHANCEMENT_DATASET])
+    mask = is_in(runs, "method", ["ease"]) & is_in(runs, "dataset", [paper.ENHANCEMENT_DATASET]) & plain(runs)
     base = runs[mask]
     base = base[setting(base, "q") == 1]
     items = []

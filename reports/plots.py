@@ -20,7 +20,8 @@ from matplotlib.ticker import NullFormatter
 
 from reports.cells import cells, prepare
 from reports.figures import Drawn, FigureSkipped, add_legend, line_label, panel_grid, paper_style
-from reports.select import METHOD_LABELS, OPTIMIZER_LABELS, dataset_label, is_in, off, order_datasets, table1_runs
+from reports.select import (METHOD_LABELS, OPTIMIZER_LABELS, dataset_label, is_in, off, order_datasets, plain,
+                            table1_runs)
 from reports.tables import TABLE1_KEYS, TABLE1_OPTIMIZERS, table1_cells
 
 TASK_COLUMN = re.compile(r"^task_acc/(\d+)$")
@@ -115,7 +116,8 @@ def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
 
 def figure_queries(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
     """Avg against forward passes for the ZO family and Forward-Grad, a line through each q."""
-    mask = is_in(runs, "optimizer", QUERY_OPTIMIZERS) & is_in(runs, "method", METHOD_LABELS) & off(runs)
+    mask = is_in(runs, "optimizer", QUERY_OPTIMIZERS) & is_in(runs, "method", METHOD_LABELS)
+    mask &= off(runs) & plain(runs)
     selected = runs[mask & runs["dataset"].notna() & (runs["forward_passes"].fillna(0) > 0)]
     if selected.empty:
         raise FigureSkipped("figure_queries skipped: no FINISHED zeroth-order or Forward-Grad run with "

@@ -4,7 +4,10 @@ The paper defines every table by a setting, not by the grid that produced it (Ze
 Tables 1-4, Figure 5), so selection looks only at the params: a plain ZO-SGD run counts in Table 1, as the
 0 % column of Tables 3 and 4, and as the q = 1 point of Figure 5, whichever experiment logged it.
 A param missing from a run takes the value that means "off" (q = 1, ratios 0), as the trainers'
-defaults do.
+defaults do. The paper's tables and figures take only plain runs (``plain``): a run with a head
+trained first-order (``fo_head``) or a setting of an estimator beyond the paper is left out of
+them whatever its optimizer (first-order trials ignore both, but a cell must not mix them), so it
+never shares a cell with the paper's runs; the beyond table (reports.beyond) shows such runs.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ TABLE2_ROWS: tuple[tuple[str, int, str], ...] = (
     ("forward-grad", 1, "Forward-Grad"),
 )
 FIGURE5_OPTIMIZERS: tuple[str, ...] = ("zo-sgd", "zo-adam")
+# Settings only the estimators beyond the paper take (trainers.config.BEYOND_SETTINGS; unset: the
+# estimator's registered default), and the switch for a first-order head inside a ZO trial.
+BEYOND_SETTINGS: tuple[str, ...] = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
+FO_HEAD = "fo_head"
+UNSET_TEXTS: frozenset[str] = frozenset({"", "none", "nan", "<na>"})
 
 
 def setting(runs: pd.DataFrame, name: str) -> pd.Series:
@@ -67,39 +75,61 @@ def off(runs: pd.DataFrame, names: Iterable[str] = ENHANCEMENTS) -> pd.Series:
     return mask
 
 
+def unset(runs: pd.DataFrame, name: str) -> pd.Series:
+    """Mask of runs that leave a param unset: no column, missing, or logged as None."""
+    if name not in runs:
+        return pd.Series(True, index=runs.index)
+    return runs[name].astype("string").str.strip().str.lower().fillna("").isin(UNSET_TEXTS)
+
+
+def head_first_order(runs: pd.DataFrame) -> pd.Series:
+    """Mask of runs whose head trained first-order; unset (runs before fo_head) reads as False."""
+    if FO_HEAD not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs[FO_HEAD].astype("string").str.strip().str.lower().isin(["true", "1"]).fillna(False).astype(bool)
+
+
+def plain(runs: pd.DataFrame) -> pd.Series:
+    """Mask of runs in the paper's setting: zeroth-order head, no beyond-the-paper setting."""
+    mask = ~head_first_order(runs)
+    for name in BEYOND_SETTINGS:
+        mask &= unset(runs, name)
+    return mask
+
+
 def is_in(runs: pd.DataFrame, name: str, values: Iterable[str]) -> pd.Series:
     """Membership that reads a missing string as "no" instead of propagating NA."""
     return runs[name].isin(list(values)).fillna(False).astype(bool)
 
 
 def table1_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: q = 1, no enhancement, a known method and optimizer."""
-    mask = (setting(runs, "q") == 1) & off(runs)
+    """Table 1: q = 1, no enhancement, a plain run of a known method and optimizer."""
+    mask = (setting(runs, "q") == 1) & off(runs) & plain(runs)
     mask &= is_in(runs, "method", METHOD_LABELS) & is_in(runs, "optimizer", OPTIMIZER_LABELS)
     return runs[mask & runs["dataset"].notna()]
 
 
 def table2_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Table 2: EASE, no enhancement, one of the six (optimizer, q) rows."""
+    """Table 2: EASE, no enhancement, a plain run of one of the six (optimizer, q) rows."""
     q = setting(runs, "q")
     row = pd.Series(False, index=runs.index)
     for optimizer, queries, _ in TABLE2_ROWS:
         row |= is_in(runs, "optimizer", [optimizer]) & (q == queries)
-    mask = row & off(runs) & is_in(runs, "method", ["ease"]) & runs["dataset"].notna()
+    mask = row & off(runs) & plain(runs) & is_in(runs, "method", ["ease"]) & runs["dataset"].notna()
     return runs[mask]
 
 
 def ratio_runs(runs: pd.DataFrame, ratio: str) -> pd.DataFrame:
-    """Tables 3 and 4: EASE with ZO-SGD at q = 1, ``ratio`` free, the other enhancements off."""
+    """Tables 3 and 4: plain EASE with ZO-SGD at q = 1, ``ratio`` free, the other enhancements off."""
     others = [name for name in ENHANCEMENTS if name != ratio]
     mask = is_in(runs, "method", ["ease"]) & is_in(runs, "optimizer", ["zo-sgd"])
-    mask &= (setting(runs, "q") == 1) & off(runs, others) & runs["dataset"].notna()
+    mask &= (setting(runs, "q") == 1) & off(runs, others) & plain(runs) & runs["dataset"].notna()
     return runs[mask]
 
 
 def figure5_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Figure 5: ZO-SGD and ZO-Adam at any q, no enhancement."""
-    mask = is_in(runs, "optimizer", FIGURE5_OPTIMIZERS) & off(runs)
+    """Figure 5: plain ZO-SGD and ZO-Adam at any q, no enhancement."""
+    mask = is_in(runs, "optimizer", FIGURE5_OPTIMIZERS) & off(runs) & plain(runs)
     mask &= is_in(runs, "method", METHOD_LABELS) & runs["dataset"].notna()
     return runs[mask & runs["q"].notna()]
 
