@@ -5,7 +5,8 @@ it can be pasted into a two-column paper or ``\\input`` into any document that l
 When the columns would be wider than ``TEXT_WIDTH_PT`` (6.75 in, an ICML/NeurIPS page), they are
 split at column groups (datasets, metrics) into several tabulars stacked in the same float, each
 repeating the row labels, as papers do; a float that would then be taller than a page becomes one
-float per first-level row group (per method in Table 1). Widths are estimated from the printed characters; the
+float per first-level row group (per method in Table 1), or per group of the first two labels
+when one method alone is too tall (the beyond table's method and q). Widths are estimated from the printed characters; the
 compile tests (tests/test_report_latex.py) check the estimate with pdflatex. A spread prints as a
 subscript (91.23 with ±0.12 below the line), which keeps seeded tables narrow.
 """
@@ -153,27 +154,37 @@ def _height(table: Table) -> float:
 
 
 def parts(table: Table) -> list[Table]:
-    """The table, or one table per first-level row group when it is too tall for a page."""
-    firsts = list(dict.fromkeys(labels[0] for labels in table.rows))
-    if _height(table) <= MAX_FLOAT_PT or len(firsts) < 2 or len(table.row_header) < 2:
+    """The table, or one table per row group when it is too tall for a page: groups of the first
+    row label (per method), or of the first two labels and so on where one of those is still too tall."""
+    if _height(table) <= MAX_FLOAT_PT or len(table.row_header) < 2:
         return [table]
-    packed: list[list[str]] = [[]]
-    for first in firsts:
-        if packed[-1] and _height(_subset(table, [*packed[-1], first], "")) > MAX_FLOAT_PT:
+    for depth in range(1, len(table.row_header)):
+        groups = list(dict.fromkeys(labels[:depth] for labels in table.rows))
+        if len(groups) >= 2 and all(_height(_subset(table, [g], "")) <= MAX_FLOAT_PT for g in groups):
+            break
+    if len(groups) < 2:
+        return [table]
+    packed: list[list[tuple[str, ...]]] = [[]]
+    for group in groups:
+        if packed[-1] and _height(_subset(table, [*packed[-1], group], "")) > MAX_FLOAT_PT:
             packed.append([])
-        packed[-1].append(first)
-    if len(packed) == 1:
-        packed = [[first] for first in firsts]
-    return [_subset(table, group, f"Part {i + 1} of {len(packed)}: {', '.join(group)}. ")
-            for i, group in enumerate(packed)]
+        packed[-1].append(group)
+    return [_subset(table, part, f"Part {i + 1} of {len(packed)}: {'; '.join(_named(table, g) for g in part)}. ")
+            for i, part in enumerate(packed)]
 
 
-def _subset(table: Table, firsts: list[str], prefix: str) -> Table:
-    """The rows under the given first-level labels, as a table of their own."""
-    keep = [r for r, labels in enumerate(table.rows) if labels[0] in firsts]
+def _named(table: Table, group: tuple[str, ...]) -> str:
+    """A row group as the caption names it: "EASE", or "EASE, q = 4" below the first level."""
+    return ", ".join([group[0], *(f"{head} = {label}" for head, label in zip(table.row_header[1:], group[1:]))])
+
+
+def _subset(table: Table, groups: list[tuple[str, ...]], prefix: str) -> Table:
+    """The rows under the given leading labels, as a table of their own."""
+    keep = [r for r, labels in enumerate(table.rows) if any(labels[:len(g)] == g for g in groups)]
     position = {old: new for new, old in enumerate(keep)}
+    slug = re.sub("[^a-z0-9]+", "-", " ".join(groups[0]).lower()).strip("-")
     return replace(
-        table, name=f"{table.name}-{re.sub('[^a-z0-9]+', '-', firsts[0].lower())}" if prefix else table.name,
+        table, name=f"{table.name}-{slug}" if prefix else table.name,
         rows=tuple(table.rows[r] for r in keep), cells=tuple(table.cells[r] for r in keep),
         bold=frozenset((position[r], c) for r, c in table.bold if r in position),
         caption=prefix + table.caption)
