@@ -1,146 +1,98 @@
-"""Beyond the paper: the later zeroth-order estimators beside ZO-SGD, as LaTeX and Markdown.
+"""Beyond the paper: the later zeroth-order estimators beside ZO-SGD, as a reports.table.Table.
 
-Rows are (method, q, optimizer, head) with ZO-SGD first in each block, the head being
-zeroth-order (the paper's setting) or first-order (`fo_head`); columns are Avg / Last / Fgt per
-data set, mean ± sample std over seeds, and each row's Avg difference from ZO-SGD with the same
-head in the same block. Runs come from any grid (grids/beyond.yaml, grids/beyond-digits.yaml,
-Table 1's ZO-SGD runs): a run counts when its optimizer is one of these and no enhancement
-(historical, sparsity, hybrid) is on. A run logged before `fo_head` existed counts as a
-zeroth-order head. Cells pick one config as the other tables do (reports.cells).
+The estimators are Sparse-MeZO (Liu et al. 2024), LOZO (Chen et al. 2024), SubZero (Yu et al.
+2024), HiZOO (Zhao et al. 2024) and ZO-Muon (the OPTML-Group/ZO-Muon repository), trained as
+ZeroFlow (arXiv 2501.01045) trains ZO-SGD. Rows are (method, q, head, optimizer): the head trained
+zeroth-order as in the paper (ZO) or first-order (FO, ``fo_head``), and an estimator with a stated
+setting of its own (say HiZOO's ``hessian_smooth``) on a row of its own. Columns are Avg / Last /
+Fgt per data set and ΔAvg, the row's Avg minus ZO-SGD's with the same method, q and head.
+
+A run counts when no enhancement (historical, sparsity, hybrid) is on and it is a run of one of the
+five estimators, of ZO-SGD with a first-order head, or of plain ZO-SGD where one of those exists
+for the same method, q and data set (the reference; Table 1 keeps the others). Runs from any grid
+count (grids/beyond.yaml, grids/beyond-digits.yaml, the paper's grids); cells pick one config as
+every table does (reports.cells), and the paper's tables never take these runs (select.plain).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any
-
 import pandas as pd
 
 from reports.cells import Cell, cells, prepare
-from reports.select import ACCURACY, METHOD_LABELS, dataset_label, is_in, off, order_datasets
+from reports.select import (ACCURACY, BEYOND_SETTINGS, METHOD_LABELS, dataset_label, head_first_order, is_in,
+                            off, present_datasets, unset)
+from reports.table import EMPTY_NOTE, SPREAD_NOTE, Builder, Column, Table, provenance
+from reports.tables import Skipped
 
 REFERENCE = "zo-sgd"
 BEYOND_LABELS: dict[str, str] = {
     "zo-sgd": "ZO-SGD", "zo-sparse-mezo": "Sparse-MeZO", "zo-lozo": "LOZO", "zo-subzero": "SubZero",
     "zo-hizoo": "HiZOO", "zo-muon": "ZO-Muon",
 }
-KEYS = ("method", "q", "optimizer", "variant", "fo_head", "dataset")
-# Each estimator's own settings: a row per value a grid states (empty: the registered default).
-VARIANT_SETTINGS = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
-HEAD_LABELS = {"False": "ZO", "True": "FO"}
-
-
-@dataclass(frozen=True)
-class BeyondTable:
-    """The rendered table (None when no run qualifies) and lines for the user."""
-
-    text: str | None
-    notes: tuple[str, ...] = ()
+KEYS = ("method", "q", "_head", "optimizer", "_variant", "dataset")
+HEADS = ("ZO", "FO")
 
 
 def beyond_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs of ZO-SGD and the five estimators, enhancements off, with a string `fo_head` column."""
-    selected = runs[is_in(runs, "optimizer", BEYOND_LABELS) & off(runs)].copy()
-    head = selected["fo_head"] if "fo_head" in selected else pd.Series(pd.NA, index=selected.index)
-    selected["fo_head"] = head.astype("string").fillna("False").replace({"true": "True", "false": "False"})
-    selected["q"] = selected["q"].fillna(1)  # a run without q ran one query
-    selected["variant"] = _variants(selected)
-    return selected
+    """The runs the table takes (module docstring), with ``_head`` (ZO/FO) and ``_variant`` columns."""
+    selected = runs[is_in(runs, "optimizer", BEYOND_LABELS) & off(runs) & runs["dataset"].notna()]
+    selected = selected.assign(q=selected["q"].fillna(1), _variant=_variants(selected),
+                               _head=head_first_order(selected).map({False: "ZO", True: "FO"}))
+    beyond = (selected["optimizer"] != REFERENCE) | (selected["_head"] == "FO")
+    blocks = pd.MultiIndex.from_frame(selected.loc[beyond, ["method", "q", "dataset"]])
+    reference = pd.MultiIndex.from_frame(selected[["method", "q", "dataset"]]).isin(blocks)
+    return selected[beyond.to_numpy() | reference]
 
 
 def _variants(runs: pd.DataFrame) -> pd.Series:
     """'key=value, ...' of the estimator settings a run states, '' for registered defaults."""
-    parts = []
-    for key in VARIANT_SETTINGS:
-        if key not in runs:
-            continue
-        text = runs[key].astype("string").fillna("None")
-        parts.append(text.where(text == "None", key + "=" + text).replace("None", ""))
-    if not parts:
-        return pd.Series("", index=runs.index, dtype="string")
-    joined = pd.concat(parts, axis=1).apply(lambda row: ", ".join(v for v in row if v), axis=1)
-    return joined.astype("string") if len(joined) else pd.Series("", index=runs.index, dtype="string")
+    stated = [(key, runs[key].astype("string"), ~unset(runs, key)) for key in BEYOND_SETTINGS if key in runs]
+    return pd.Series([", ".join(f"{key}={values.iat[i]}" for key, values, on in stated if on.iat[i])
+                      for i in range(len(runs))], index=runs.index, dtype="string")
 
 
-def _cell_maps(runs: pd.DataFrame) -> tuple[dict[str, dict[tuple[Any, ...], Cell]], list[str]]:
-    chosen, notes = prepare(runs, KEYS, "beyond")
-    return {metric: cells(chosen, KEYS, metric) for metric, _, _ in ACCURACY}, notes
+def beyond(runs: pd.DataFrame, prefer: str | None = None) -> Table:
+    """The table of the estimators beyond the paper beside ZO-SGD; Skipped when no run qualifies."""
+    selected = beyond_runs(runs)
+    if selected.empty:
+        raise Skipped("beyond.tex skipped: no FINISHED run of Sparse-MeZO, LOZO, SubZero, HiZOO, ZO-Muon or "
+                      "ZO-SGD with a first-order head (fo_head), with no enhancement")
+    chosen, notes = prepare(selected, KEYS, "beyond", prefer)
+    maps = {metric: cells(chosen, KEYS, metric) for metric, _, _ in ACCURACY}
+    if not any(maps.values()):
+        raise Skipped(f"beyond.tex skipped: its {len(selected)} runs logged no accuracy")
+    datasets = present_datasets(chosen)
+    build = Builder(tuple(Column(dataset_label(d), label, signed=label == "ΔAvg")
+                          for d in datasets for label in [*(label for _, label, _ in ACCURACY), "ΔAvg"]))
+    for row in _rows(chosen):
+        method, q, head, optimizer, variant = row
+        entries: list[Cell | None] = []
+        for dataset in datasets:
+            entries += [maps[metric].get((*row, dataset)) for metric, _, _ in ACCURACY]
+            entries.append(_delta(maps["avg_acc"], row, dataset))
+        label = BEYOND_LABELS[optimizer] + (f" ({variant})" if variant else "")
+        build.add((METHOD_LABELS.get(method, method), str(q), head, label), entries)
+    caption = ("Avg / Last / Fgt (%) of the zeroth-order estimators beyond ZeroFlow beside ZO-SGD, with no "
+               "enhancement. Head ZO: trained zeroth-order, as in the paper; FO: trained first-order "
+               "(fo_head). ΔAvg: Avg minus that of ZO-SGD with the same method, q and head (-- where "
+               "that has no run). " + provenance(chosen, prefer, notes) + SPREAD_NOTE + EMPTY_NOTE)
+    return build.table("beyond", "Beyond the paper: later zeroth-order estimators beside ZO-SGD",
+                       ("Method", "q", "Head", "Optimizer"), caption, notes)
 
 
-Row = tuple[str, int, str, str, str]  # method, q, optimizer, variant, head
+Row = tuple[str, int, str, str, str]  # method, q, head, optimizer, variant
 
 
 def _rows(runs: pd.DataFrame) -> list[Row]:
-    """Rows present, in table order: ZO-SGD first, then the registry's order, defaults first."""
-    order = list(BEYOND_LABELS)
-    columns = ["method", "q", "optimizer", "variant", "fo_head"]
-    present = {(m, int(q), o, v, h) for m, q, o, v, h in runs[columns].itertuples(index=False)}
-    return sorted(present, key=lambda r: (list(METHOD_LABELS).index(r[0]) if r[0] in METHOD_LABELS else 9,
-                                          r[1], r[4], order.index(r[2]), r[3]))
+    """Rows present in table order: method, q, head, then ZO-SGD and the estimators, defaults first."""
+    present = {(m, int(q), h, o, v) for m, q, h, o, v in runs[list(KEYS[:5])].itertuples(index=False)}
+    methods, optimizers = list(METHOD_LABELS), list(BEYOND_LABELS)
+    return sorted(present, key=lambda r: (methods.index(r[0]) if r[0] in methods else len(methods), r[0],
+                                          r[1], HEADS.index(r[2]), optimizers.index(r[3]), r[4]))
 
 
-def _value(cell: Cell | None, latex: bool) -> str:
-    if cell is None:
-        return "--"
-    if cell.n < 2 or math.isnan(cell.std):
-        return f"{cell.mean:.2f}"
-    return f"{cell.mean:.2f} $\\pm$ {cell.std:.2f}" if latex else f"{cell.mean:.2f} ± {cell.std:.2f}"
-
-
-def _delta(maps: dict[str, dict[tuple[Any, ...], Cell]], row: Row, dataset: str) -> str:
-    own = maps["avg_acc"].get((*row, dataset))
-    reference = maps["avg_acc"].get((row[0], row[1], REFERENCE, "", row[4], dataset))
-    if own is None or reference is None or row[2] == REFERENCE:
-        return ""
-    return f"{own.mean - reference.mean:+.2f}"
-
-
-def _table_lines(runs: pd.DataFrame, latex: bool) -> tuple[list[str], list[str]]:
-    maps, notes = _cell_maps(runs)
-    datasets = order_datasets(runs["dataset"].dropna().unique())
-    lines = []
-    for row in _rows(runs):
-        label = BEYOND_LABELS[row[2]] + (f" ({row[3]})" if row[3] else "")
-        if latex:
-            label = label.replace("_", "\\_")
-        entries = [METHOD_LABELS.get(row[0], row[0]), str(row[1]), label, HEAD_LABELS.get(row[4], row[4])]
-        for dataset in datasets:
-            entries += [_value(maps[metric].get((*row, dataset)), latex) for metric, _, _ in ACCURACY]
-            entries.append(_delta(maps, row, dataset))
-        lines.append(" & ".join(entries) + r" \\" if latex else "| " + " | ".join(entries) + " |")
-    return lines, notes
-
-
-def _header(datasets: list[str], latex: bool) -> list[str]:
-    metrics = [label for _, label, _ in ACCURACY] + ["ΔAvg" if not latex else r"$\Delta$Avg"]
-    if latex:
-        groups = " & ".join(f"\\multicolumn{{4}}{{c}}{{{dataset_label(d)}}}" for d in datasets)
-        return [f"& & & & {groups} \\\\", "Method & $q$ & Optimizer & Head & " + " & ".join(metrics * len(datasets)) + r" \\"]
-    names = [f"{dataset_label(d)} {m}" for d in datasets for m in metrics]
-    row = ["Method", "q", "Optimizer", "Head", *names]
-    return ["| " + " | ".join(row) + " |", "|" + "---|" * len(row)]
-
-
-def beyond_table(runs: pd.DataFrame) -> BeyondTable:
-    """booktabs LaTeX of the estimators beyond the paper beside ZO-SGD."""
-    selected = beyond_runs(runs)
-    if selected.empty:
-        return BeyondTable(None, ("beyond.tex skipped: no run of ZO-SGD or the estimators beyond the paper",))
-    datasets = order_datasets(selected["dataset"].dropna().unique())
-    body, notes = _table_lines(selected, latex=True)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             r"\caption{Zeroth-order estimators beyond ZeroFlow beside ZO-SGD. Mean $\pm$ sample std over seeds; "
-             r"$\Delta$Avg: difference from ZO-SGD with the same head (ZO: trained zeroth-order, "
-             r"FO: \texttt{fo\_head}). --: no run.}", r"\label{tab:beyond}",
-             f"\\begin{{tabular}}{{llll{'rrrr' * len(datasets)}}}", r"\toprule", *_header(datasets, True),
-             r"\midrule", *body, r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return BeyondTable("\n".join(lines) + "\n", tuple(notes))
-
-
-def beyond_markdown(runs: pd.DataFrame) -> str:
-    """The same table as Markdown (for the README)."""
-    selected = beyond_runs(runs)
-    datasets = order_datasets(selected["dataset"].dropna().unique())
-    body, _ = _table_lines(selected, latex=False)
-    return "\n".join([*_header(datasets, False), *body]) + "\n"
+def _delta(avg: dict[tuple[object, ...], Cell], row: Row, dataset: str) -> Cell | None:
+    """The row's mean Avg minus the reference's, as a one-value cell; +0.00 on the reference row."""
+    own = avg.get((*row, dataset))
+    reference = avg.get((row[0], row[1], row[2], REFERENCE, "", dataset))
+    return None if own is None or reference is None else Cell((own.mean - reference.mean,))

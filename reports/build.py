@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from reports import html, latex
+from reports.beyond import beyond
 from reports.compare import compare_tables, compare_text, comparison_frame, comparisons, of_profile
 from reports.figures import Drawn, FigureSkipped, figure5
 from reports.plots import figure_bars, figure_queries, figure_tasks
@@ -25,7 +26,7 @@ from reports.ratios import table3, table4
 from reports.table import Table, provenance
 from reports.tables import Skipped, table1, table2
 
-TABLES: tuple[Callable[[pd.DataFrame, str | None], Table], ...] = (table1, table2, table3, table4)
+TABLES: tuple[Callable[[pd.DataFrame, str | None], Table], ...] = (table1, table2, table3, table4, beyond)
 FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], Drawn]], ...] = (
     ("figure5", "Figure 5: Avg accuracy against the number of queries q", figure5),
     ("figure_bars", "Avg and Last per optimizer (the paper's Figures 2 and 4)", figure_bars),

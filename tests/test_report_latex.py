@@ -21,6 +21,7 @@ from reports.compare import compare_tables, comparisons
 from reports.cells import Cell
 from reports.runs import runs_frame
 from reports.table import Column, Table
+from reports.tables import Skipped
 
 # The preamble the README lists: booktabs is the only package the tables need.
 DOCUMENT = r"""\documentclass{article}
@@ -44,7 +45,10 @@ def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     out = tmp_path_factory.mktemp(request.param)
     runs = runs_frame(r.record(f"r{i}", end_time_ms=i) for i, r in enumerate(STORES[request.param]()))
     for build in TABLES:
-        table = build(runs, None)
+        try:
+            table = build(runs, None)
+        except Skipped:  # the beyond table: these stores hold none of its runs (test_report_beyond.py)
+            continue
         (out / f"{table.name}.tex").write_text(latex.render(table))
     compared = compare_tables(comparisons(runs), "all")
     (out / "compare_paper.tex").write_text("\n".join(latex.render(t) for t in compared))
