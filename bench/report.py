@@ -3,8 +3,8 @@
 Target (issue 6): under 15 s on the 2-core dev machine. Building the store is not timed; it logs
 through MlflowClient (create_run, one log_batch, set_terminated), as the orchestrator would, with
 SQLite's fsync switched off for this throwaway file only. The runs cover every table and the
-figure: Table 1's grid, the q sweep, both ratio sweeps (both sparsity masks) and the combined
-enhancements, with seeds filling the rest. ``log_runs`` is also what the tests use to write stores.
+figure: Table 1's grid, the q sweep, both ratio sweeps (both sparsity masks), the combined
+enhancements and the beyond table's estimators and first-order heads, with seeds filling the rest. ``log_runs`` is also what the tests use to write stores.
 
     python -m bench report [--runs N] [--keep DIR]
 
@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from reports import paper
 from reports.runs import TAG_COLUMNS
 
+BEYOND_OPTIMIZERS = ("zo-sparse-mezo", "zo-lozo", "zo-subzero", "zo-hizoo", "zo-muon")
 OPTIMIZERS = ("fo-sgd", "fo-adam", "zo-sgd", "zo-sgd-sign", "zo-sgd-conserve", "zo-adam",
               "zo-adam-sign", "zo-adam-conserve", "forward-grad")
 DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
@@ -103,6 +104,17 @@ def _configs() -> Iterator[dict[str, Any]]:
     for dataset in DATASETS:
         yield {**ease, "dataset": dataset, "hybrid": 0.875}
         yield {**ease, "dataset": dataset, "hybrid": 0.875, "historical": 0.2, "sparsity": 0.5}
+    yield from _beyond_configs()
+
+
+def _beyond_configs() -> Iterator[dict[str, Any]]:
+    """grids/beyond.yaml's settings: the five estimators and ZO-SGD with a first-order head."""
+    for method, dataset, q in itertools.product(("ease", "aper"), DATASETS, (1, 4)):
+        base = {**BASE_CONFIG, "method": method, "dataset": dataset, "q": q}
+        yield {**base, "optimizer": "zo-sgd", "fo_head": True}
+        for optimizer, head in itertools.product(BEYOND_OPTIMIZERS, (False, True)):
+            yield {**base, "optimizer": optimizer, "fo_head": head}
+        yield {**base, "optimizer": "zo-hizoo", "hessian_smooth": 0.01}
 
 
 def fake_runs(count: int, seed: int = 0) -> list[FakeRun]:

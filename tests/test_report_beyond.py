@@ -108,6 +108,7 @@ def test_a_crowded_beyond_cell_needs_a_rule_and_the_caption_names_it() -> None:
         build_report(runs_frame(records))
     table = beyond(runs_frame(records), "most-seeds")
     assert "--prefer most-seeds" in table.caption and table.notes
+    assert table.display().iloc[1, 0] == "50.00 ± 0.00"  # LOZO: the config with three seeds
 
 
 def test_latex_html_and_skip_through_write_report(tmp_path: pathlib.Path) -> None:
