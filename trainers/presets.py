@@ -44,6 +44,25 @@ DIGITS = {
 }
 
 
+# glyphs: the pretrained tiny glyph ViT on 10 tasks of 10 symbols (trainers.data.glyphs). Values
+# chosen by zfsweep on this CPU benchmark (README "What to expect"): few epochs and larger steps than
+# the paper's, as for digits, and a batch of 32 (240 training images per task).
+GLYPHS_BACKBONE = {"backbone": "glyph_vit", "weights": "glyphs", "image_size": 32, "tasks": 10}
+GLYPHS_COMMON = {"batch_size": 32, "weight_decay": 5e-4, "alpha": 0.1}
+GLYPHS = {
+    "fo-sgd": {"lr": 0.05, "epochs": 5, "momentum": 0.9, "schedule": "cosine"},
+    "fo-adam": {"lr": 1e-3, "epochs": 5, "momentum": 0.0, "schedule": "cosine"},
+    "zo-sgd": {"lr": 1e-2, "epochs": 5, "momentum": 0.9, "schedule": "constant"},
+    "zo-adam": {"lr": 1e-3, "epochs": 5, "momentum": 0.0, "schedule": "constant"},
+    "forward-grad": {"lr": 1e-2, "epochs": 5, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant"},
+}
+
+
+def glyphs_preset(family: str) -> dict[str, Any]:
+    """The glyphs backbone and this optimizer family's settings."""
+    return {**GLYPHS_BACKBONE, **GLYPHS_COMMON, **GLYPHS[family]}
+
+
 def optimizer_family(optimizer: str) -> str:
     """fo-sgd, fo-adam, zo-sgd, zo-adam or forward-grad: the Sign/Conserve variants share presets."""
     for family in ("zo-sgd", "zo-adam"):
@@ -73,6 +92,8 @@ def preset(config: TrialConfig) -> dict[str, Any]:
     values["use_pretrained_branch"] = config.dataset == "omnibenchmark"
     if config.dataset == "digits":
         values.update(DIGITS[family])
+    if config.dataset == "glyphs":
+        values.update(glyphs_preset(family))
     return values
 
 
