@@ -20,6 +20,7 @@ from reports.select import (
     ACCURACY,
     METHOD_LABELS,
     TABLE2_ROWS,
+    UNTRAINED,
     column_datasets,
     dataset_label,
     table1_runs,
@@ -36,6 +37,8 @@ TABLE1_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("", (("forward-grad", "Forward"),)),
 )
 TABLE1_OPTIMIZERS: tuple[str, ...] = tuple(o for _, rows in TABLE1_GROUPS for o, _ in rows)
+# Shown below the optimizers when runs with `epochs: 0` exist; never bold (it is no optimizer).
+UNTRAINED_GROUP = ("", ((UNTRAINED, "Untrained ($0$ epochs)"),))
 TABLE1_KEYS = ("method", "optimizer", "dataset")
 TABLE2_KEYS = ("optimizer", "q", "dataset")
 TABLE2_METRICS: tuple[tuple[str, str, int], ...] = (
@@ -89,7 +92,8 @@ def table1(runs: pd.DataFrame) -> Rendered:
     datasets = column_datasets(selected)
     bold = _table1_bold(data, datasets)
     width = 3 + 3 * len(datasets)
-    blocks = [_table1_block(m, data, bold, datasets, width) for m in METHOD_LABELS]
+    groups = TABLE1_GROUPS + ((UNTRAINED_GROUP,) if any(key[1] == UNTRAINED for key in data) else ())
+    blocks = [_table1_block(m, data, bold, datasets, width, groups) for m in METHOD_LABELS]
     header = latex.group_header(3, [(latex.escape(dataset_label(d)), 3) for d in datasets])
     metric_labels = [label for _, label, _ in ACCURACY] * len(datasets)
     header.append(latex.row(["Method", "Optimizer", "Strategy", *metric_labels]))
@@ -116,11 +120,12 @@ def _table1_bold(data: CellMap, datasets: list[str]) -> set[tuple[Any, ...]]:
 
 
 def _table1_block(
-    method: str, data: CellMap, bold: set[tuple[Any, ...]], datasets: list[str], width: int
+    method: str, data: CellMap, bold: set[tuple[Any, ...]], datasets: list[str], width: int,
+    groups: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = TABLE1_GROUPS,
 ) -> list[str]:
     """One method's rows; a cmidrule separates the SGD, Adam and Forward groups."""
     lines: list[str] = []
-    for g, (group, rows) in enumerate(TABLE1_GROUPS):
+    for g, (group, rows) in enumerate(groups):
         if g:
             lines.append(f"\\cmidrule(lr){{2-{width}}}")
         for r, (optimizer, strategy) in enumerate(rows):

@@ -86,3 +86,24 @@ def test_epochs_zero_is_a_setting_and_negative_epochs_are_not() -> None:
     assert make_config({"epochs": 0, "dataset": "glyphs"}).epochs == 0
     with pytest.raises(ConfigError, match="'epochs': must be >= 0"):
         make_config({"epochs": -1})
+
+
+def test_an_unwritable_data_root_is_one_clear_error(tmp_path: Path) -> None:
+    from trainers.data import DataError, check_available
+
+    check_available("glyphs", str(tmp_path / "new" / "folder"))  # creatable: fine
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataError, match="glyphs: cannot write the rendered images under"):
+        check_available("glyphs", str(tmp_path / "file"))
+
+
+def test_demo_and_mini_grids_run_on_glyphs_with_the_untrained_reference() -> None:
+    from orchestrator.grid import load_grid
+
+    grids = Path(__file__).resolve().parents[1] / "grids"
+    smoke = load_grid(grids / "smoke.yaml")
+    assert len(smoke.trials) == 18 and {t.config.dataset for t in smoke.trials} == {"glyphs"}
+    mini = load_grid(grids / "mini.yaml")
+    assert len(mini.trials) == 39 and {t.config.seed for t in mini.trials} == {1993, 1994, 1995}
+    assert sum(t.config.epochs == 0 for t in mini.trials) == 3
+    assert {t.config.q for t in mini.trials if t.config.optimizer == "zo-sgd"} == {1, 2, 4, 8}

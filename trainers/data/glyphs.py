@@ -7,10 +7,11 @@ This data set reproduces that regime without a download (trainers.data.glyphfont
   symbols (arrows, mathematical operators, miscellaneous technical, geometric shapes, letterlike).
 - Deduplication by rendering: every candidate is drawn without augmentation in each font that has
   it; two candidates are the same glyph when, in some font that has both, the cosine similarity of
-  their renderings is >= 0.97 (Latin "A" and Greek "Alpha" score 1.0, "l" and "I" 0.98, "O" and
-  "0" 0.97; "E" and "F" 0.96 stay apart). Candidates are visited letters first, in code point
-  order, and one is dropped when it matches one kept before it. A symbol whose similarity to any
-  kept letter is >= 0.9 is not a CIL class either, so no CIL class looks like a pretraining class.
+  their renderings is >= 0.97 (merged: Latin "A" and Greek "Alpha" 1.0, "l" and "I" 0.98,
+  "increment" and "Delta" 0.975; kept apart: "O" and "0" 0.966, "E" and "F" 0.955). Candidates
+  are visited letters first, in code point order, and one is dropped when it matches one kept
+  before it. A symbol whose similarity to any kept letter is >= 0.9 is not a CIL class either,
+  so no CIL class looks like a pretraining class.
 - A class needs at least 2 training fonts and 1 test font (glyphfonts.TEST_FONTS) that have it.
 - Pools: the pretraining pool is every kept letter; the class-incremental (CIL) pool is 100 kept
   symbols drawn with a fixed seed. They are disjoint, and no CIL class matches a letter.
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainers.data.core import LabeledImages, Splits
+from trainers.data.core import DataError, LabeledImages, Splits
 from trainers.data.glyphfonts import FONT_FILES, IMAGE_SIZE, TEST_FONTS, TRAIN_FONTS, coverage, render, render_many
 
 CACHE_VERSION = 1
@@ -146,9 +147,13 @@ def _build_cil() -> dict[str, np.ndarray]:
             "test": render_split(chars, TEST_FONTS, CIL_TEST, DATA_SEED * 2 + 1)}
 
 
-def cil_arrays(data_root: str) -> dict[str, np.ndarray]:
+def cil_path(data_root: str) -> Path:
     settings = {"seed": DATA_SEED, "classes": CIL_CLASSES, "train": CIL_TRAIN, "test": CIL_TEST}
-    return cached_arrays(Path(data_root) / "glyphs" / cache_name("cil", settings), _build_cil)
+    return Path(data_root) / "glyphs" / cache_name("cil", settings)
+
+
+def cil_arrays(data_root: str) -> dict[str, np.ndarray]:
+    return cached_arrays(cil_path(data_root), _build_cil)
 
 
 class GlyphImages:
@@ -175,7 +180,14 @@ class GlyphsData:
     """The CIL pool of `glyphs`: rendered on first use, nothing to check on disk."""
 
     def check(self, data_root: str) -> None:
-        return None
+        """The cache exists, or the nearest existing folder above it is writable (nothing is written here)."""
+        path = cil_path(data_root)
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not path.is_file() and not (folder.is_dir() and os.access(folder, os.W_OK)):
+            raise DataError(f"glyphs: cannot write the rendered images under '{path.parent}' ('{folder}' is "
+                            "not a writable folder); set data_root to a writable folder")
 
     def load(self, data_root: str, image_size: int) -> Splits:
         arrays = cil_arrays(data_root)
