@@ -68,7 +68,7 @@ def test_pretrain_command_runs_end_to_end_on_a_tiny_setting(tmp_path: Path) -> N
     manifest = json.loads((tmp_path / "glyph_vit.json").read_text())
     assert manifest["seed"] == 3 and manifest["data"]["classes"] == 8 and manifest["data"]["train_images"] == 32
     assert manifest["sha256"] == sha256(tmp_path / "glyph_vit.safetensors")
-    assert manifest["command"] == ("zfsweep pretrain --seed 3 --epochs 1 --per-class 4 --classes 8 --batch-size 64 "
+    assert manifest["command"] == ("zfsweep pretrain --seed 3 --epochs 1 --per-class 4 --classes 8 --batch-size 32 "
                                    "--lr 0.0005 --threads 1")
     vit = build_backbone("glyph_vit", str(tmp_path / "glyph_vit.safetensors"), image_size=32)
     assert vit(torch.rand(1, 3, 32, 32)).shape == (1, 128)
