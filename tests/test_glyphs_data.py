@@ -102,7 +102,7 @@ def test_demo_and_mini_grids_run_on_glyphs_with_the_untrained_reference() -> Non
 
     grids = Path(__file__).resolve().parents[1] / "grids"
     smoke = load_grid(grids / "smoke.yaml")
-    assert len(smoke.trials) == 18 and {t.config.dataset for t in smoke.trials} == {"glyphs"}
+    assert len(smoke.trials) == 18 and {(t.config.dataset, t.config.tasks) for t in smoke.trials} == {("glyphs", 5)}
     mini = load_grid(grids / "mini.yaml")
     assert len(mini.trials) == 39 and {t.config.seed for t in mini.trials} == {1993, 1994, 1995}
     assert sum(t.config.epochs == 0 for t in mini.trials) == 3
