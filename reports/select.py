@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-DATASETS: tuple[str, ...] = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
+DATASETS: tuple[str, ...] = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits", "glyphs")
 PAPER_DATASETS: tuple[str, ...] = DATASETS[:4]
 DATASET_LABELS: dict[str, str] = {
     "cifar100": "CIFAR-100",
@@ -21,6 +21,7 @@ DATASET_LABELS: dict[str, str] = {
     "imagenet-a": "ImageNet-A",
     "omnibenchmark": "OmniBenchmark",
     "digits": "Digits",
+    "glyphs": "Glyphs",
 }
 METHOD_LABELS: dict[str, str] = {"ease": "EASE", "aper": "APER"}
 OPTIMIZER_LABELS: dict[str, str] = {
