@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-DATASETS: tuple[str, ...] = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
+DATASETS: tuple[str, ...] = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits", "glyphs")
 PAPER_DATASETS: tuple[str, ...] = DATASETS[:4]
 DATASET_LABELS: dict[str, str] = {
     "cifar100": "CIFAR-100",
@@ -21,6 +21,7 @@ DATASET_LABELS: dict[str, str] = {
     "imagenet-a": "ImageNet-A",
     "omnibenchmark": "OmniBenchmark",
     "digits": "Digits",
+    "glyphs": "Glyphs",
 }
 METHOD_LABELS: dict[str, str] = {"ease": "EASE", "aper": "APER"}
 OPTIMIZER_LABELS: dict[str, str] = {
@@ -33,7 +34,10 @@ OPTIMIZER_LABELS: dict[str, str] = {
     "zo-adam-sign": "ZO-Adam-Sign",
     "zo-adam-conserve": "ZO-Adam-Conserve",
     "forward-grad": "Forward-Grad",
+    "untrained": "Untrained",
 }
+# Table 1's reference row: runs with `epochs: 0` trained nothing, whatever optimizer they name.
+UNTRAINED = "untrained"
 # Accuracy metrics in table order; True where higher is better.
 ACCURACY: tuple[tuple[str, str, bool], ...] = (
     ("avg_acc", "Avg", True),
@@ -72,8 +76,16 @@ def is_in(runs: pd.DataFrame, name: str, values: Iterable[str]) -> pd.Series:
     return runs[name].isin(list(values)).fillna(False).astype(bool)
 
 
+def untrained(runs: pd.DataFrame) -> pd.Series:
+    """Mask of runs with `epochs: 0`: the untrained reference, not an optimizer's result."""
+    if "epochs" not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs["epochs"].astype("float64").eq(0).fillna(False).astype(bool)
+
+
 def table1_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: q = 1, no enhancement, a known method and optimizer."""
+    """Table 1: q = 1, no enhancement, a known method and optimizer; untrained runs as UNTRAINED."""
+    runs = runs.assign(optimizer=runs["optimizer"].where(~untrained(runs), UNTRAINED))
     mask = (setting(runs, "q") == 1) & off(runs)
     mask &= is_in(runs, "method", METHOD_LABELS) & is_in(runs, "optimizer", OPTIMIZER_LABELS)
     return runs[mask & runs["dataset"].notna()]
@@ -85,7 +97,7 @@ def table2_runs(runs: pd.DataFrame) -> pd.DataFrame:
     row = pd.Series(False, index=runs.index)
     for optimizer, queries, _ in TABLE2_ROWS:
         row |= is_in(runs, "optimizer", [optimizer]) & (q == queries)
-    mask = row & off(runs) & is_in(runs, "method", ["ease"]) & runs["dataset"].notna()
+    mask = row & off(runs) & is_in(runs, "method", ["ease"]) & runs["dataset"].notna() & ~untrained(runs)
     return runs[mask]
 
 
@@ -93,13 +105,13 @@ def ratio_runs(runs: pd.DataFrame, ratio: str) -> pd.DataFrame:
     """Tables 3 and 4: EASE with ZO-SGD at q = 1, ``ratio`` free, the other enhancements off."""
     others = [name for name in ENHANCEMENTS if name != ratio]
     mask = is_in(runs, "method", ["ease"]) & is_in(runs, "optimizer", ["zo-sgd"])
-    mask &= (setting(runs, "q") == 1) & off(runs, others) & runs["dataset"].notna()
+    mask &= (setting(runs, "q") == 1) & off(runs, others) & runs["dataset"].notna() & ~untrained(runs)
     return runs[mask]
 
 
 def figure5_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Figure 5: ZO-SGD and ZO-Adam at any q, no enhancement."""
-    mask = is_in(runs, "optimizer", FIGURE5_OPTIMIZERS) & off(runs)
+    mask = is_in(runs, "optimizer", FIGURE5_OPTIMIZERS) & off(runs) & ~untrained(runs)
     mask &= is_in(runs, "method", METHOD_LABELS) & runs["dataset"].notna()
     return runs[mask & runs["q"].notna()]
 
