@@ -75,3 +75,9 @@ def test_pretrain_command_runs_end_to_end_on_a_tiny_setting(tmp_path: Path) -> N
                                    "--lr 0.0005 --threads 1")
     vit = build_backbone("glyph_vit", str(tmp_path / "glyph_vit.safetensors"), image_size=32)
     assert vit(torch.rand(1, 3, 32, 32)).shape == (1, 128)
+
+
+def test_the_up_front_check_accepts_the_bundled_weights_by_name() -> None:
+    from trainers.weights import check_weights
+
+    check_weights("glyph_vit", "glyphs", 32)  # raises WeightsError if the name were not resolved
