@@ -185,6 +185,36 @@ def list_names(what: str) -> None:
 
 
 @main.command()
+@click.option("--seed", type=int, default=0, show_default=True, help="rendering, initialisation and batch order")
+@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--per-class", type=click.IntRange(min=1), default=24, show_default=True,
+              help="training images per letter")
+@click.option("--classes", type=click.IntRange(min=0), default=0, show_default=True,
+              help="use only the first N letters of the pool (0: all), for a quick run")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=5e-4, show_default=True,
+              help="AdamW peak learning rate")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch CPU threads")
+@click.option("--out", type=click.Path(file_okay=False), help="output folder (default: the bundled weights folder)")
+def pretrain(seed: int, epochs: int, per_class: int, classes: int, batch_size: int, lr: float, threads: int,
+             out: str | None) -> None:
+    """Pretrain the tiny glyph ViT on the letters of `glyphs`; write its weights and manifest."""
+    from pathlib import Path
+
+    import torch
+
+    from trainers.pretrain import WEIGHTS_DIR, PretrainSettings
+    from trainers.pretrain import pretrain as run_pretrain
+
+    torch.set_num_threads(threads)
+    command = (f"zfsweep pretrain --seed {seed} --epochs {epochs} --per-class {per_class} --classes {classes} "
+               f"--batch-size {batch_size} --lr {lr:g} --threads {threads}")
+    settings = PretrainSettings(seed=seed, epochs=epochs, per_class=per_class, classes=classes,
+                                batch_size=batch_size, lr=lr)
+    run_pretrain(settings, Path(out) if out else WEIGHTS_DIR, command, log=click.echo)
+
+
+@main.command()
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on (this machine only by default)")
 @click.option("--port", type=int, default=5000, show_default=True)

@@ -1,15 +1,15 @@
 """Beyond the paper: the later zeroth-order estimators beside ZO-SGD, as a reports.table.Table.
 
-The estimators are Sparse-MeZO (Liu et al. 2024), LOZO (Chen et al. 2024), SubZero (Yu et al.
-2024), HiZOO (Zhao et al. 2024) and ZO-Muon (the OPTML-Group/ZO-Muon repository), trained as
-ZeroFlow (arXiv 2501.01045) trains ZO-SGD. Rows are (method, q, head, optimizer): the head trained
+The estimators are Sparse-MeZO (NeurIPS 2025), LOZO (ICLR 2025), SubZero (ICCV 2025), HiZOO
+(ICLR 2025) and ZO-Muon (arXiv 2602.17155), trained as ZeroFlow (arXiv 2501.01045) trains ZO-SGD
+(trainers/optim/registry.py). Rows are (method, q, head, optimizer): the head trained
 zeroth-order as in the paper (ZO) or first-order (FO, ``fo_head``), and an estimator with a stated
 setting of its own (say HiZOO's ``hessian_smooth``) on a row of its own. Columns are Avg / Last /
 Fgt per data set and ΔAvg, the row's Avg minus ZO-SGD's with the same method, q and head.
 
-A run counts when no enhancement (historical, sparsity, hybrid) is on and it is a run of one of the
-five estimators, of ZO-SGD with a first-order head, or of plain ZO-SGD where one of those exists
-for the same method, q and data set (the reference; Table 1 keeps the others). Runs from any grid
+A run counts when it trained (``epochs`` > 0), no enhancement (historical, sparsity, hybrid) is on,
+and it is a run of one of the five estimators, of ZO-SGD with a first-order head, or of plain
+ZO-SGD where one of those exists for the same method, q and data set (the reference; Table 1 keeps the others). Runs from any grid
 count (grids/beyond.yaml, grids/beyond-digits.yaml, the paper's grids); cells pick one config as
 every table does (reports.cells), and the paper's tables never take these runs (select.plain).
 """
@@ -20,7 +20,7 @@ import pandas as pd
 
 from reports.cells import Cell, cells, prepare
 from reports.select import (ACCURACY, BEYOND_SETTINGS, METHOD_LABELS, dataset_label, head_first_order, is_in,
-                            off, present_datasets, unset)
+                            off, present_datasets, unset, untrained)
 from reports.table import EMPTY_NOTE, SPREAD_NOTE, Builder, Column, Table, provenance
 from reports.tables import Skipped
 
@@ -35,7 +35,8 @@ HEADS = ("ZO", "FO")
 
 def beyond_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs the table takes (module docstring), with ``_head`` (ZO/FO) and ``_variant`` columns."""
-    selected = runs[is_in(runs, "optimizer", BEYOND_LABELS) & off(runs) & runs["dataset"].notna()]
+    mask = is_in(runs, "optimizer", BEYOND_LABELS) & off(runs) & ~untrained(runs) & runs["dataset"].notna()
+    selected = runs[mask]
     selected = selected.assign(q=selected["q"].fillna(1), _variant=_variants(selected),
                                _head=head_first_order(selected).map({False: "ZO", True: "FO"}))
     beyond = (selected["optimizer"] != REFERENCE) | (selected["_head"] == "FO")

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-DATASETS: tuple[str, ...] = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
+DATASETS: tuple[str, ...] = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits", "glyphs")
 PAPER_DATASETS: tuple[str, ...] = DATASETS[:4]
 DATASET_LABELS: dict[str, str] = {
     "cifar100": "CIFAR-100",
@@ -24,6 +24,7 @@ DATASET_LABELS: dict[str, str] = {
     "imagenet-a": "ImageNet-A",
     "omnibenchmark": "OmniBenchmark",
     "digits": "Digits",
+    "glyphs": "Glyphs",
 }
 METHOD_LABELS: dict[str, str] = {"ease": "EASE", "aper": "APER"}
 OPTIMIZER_LABELS: dict[str, str] = {
@@ -36,7 +37,10 @@ OPTIMIZER_LABELS: dict[str, str] = {
     "zo-adam-sign": "ZO-Adam-Sign",
     "zo-adam-conserve": "ZO-Adam-Conserve",
     "forward-grad": "Forward-Grad",
+    "untrained": "Untrained",
 }
+# Table 1's reference row: runs with `epochs: 0` trained nothing, whatever optimizer they name.
+UNTRAINED = "untrained"
 # Accuracy metrics in table order; True where higher is better.
 ACCURACY: tuple[tuple[str, str, bool], ...] = (
     ("avg_acc", "Avg", True),
@@ -102,8 +106,16 @@ def is_in(runs: pd.DataFrame, name: str, values: Iterable[str]) -> pd.Series:
     return runs[name].isin(list(values)).fillna(False).astype(bool)
 
 
+def untrained(runs: pd.DataFrame) -> pd.Series:
+    """Mask of runs with `epochs: 0`: the untrained reference, not an optimizer's result."""
+    if "epochs" not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs["epochs"].astype("float64").eq(0).fillna(False).astype(bool)
+
+
 def table1_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: q = 1, no enhancement, a plain run of a known method and optimizer."""
+    """Table 1: q = 1, no enhancement, plain runs of a known method and optimizer; untrained as UNTRAINED."""
+    runs = runs.assign(optimizer=runs["optimizer"].where(~untrained(runs), UNTRAINED))
     mask = (setting(runs, "q") == 1) & off(runs) & plain(runs)
     mask &= is_in(runs, "method", METHOD_LABELS) & is_in(runs, "optimizer", OPTIMIZER_LABELS)
     return runs[mask & runs["dataset"].notna()]
@@ -116,6 +128,7 @@ def table2_runs(runs: pd.DataFrame) -> pd.DataFrame:
     for optimizer, queries, _ in TABLE2_ROWS:
         row |= is_in(runs, "optimizer", [optimizer]) & (q == queries)
     mask = row & off(runs) & plain(runs) & is_in(runs, "method", ["ease"]) & runs["dataset"].notna()
+    mask &= ~untrained(runs)
     return runs[mask]
 
 
@@ -124,12 +137,13 @@ def ratio_runs(runs: pd.DataFrame, ratio: str) -> pd.DataFrame:
     others = [name for name in ENHANCEMENTS if name != ratio]
     mask = is_in(runs, "method", ["ease"]) & is_in(runs, "optimizer", ["zo-sgd"])
     mask &= (setting(runs, "q") == 1) & off(runs, others) & plain(runs) & runs["dataset"].notna()
+    mask &= ~untrained(runs)
     return runs[mask]
 
 
 def figure5_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Figure 5: plain ZO-SGD and ZO-Adam at any q, no enhancement."""
-    mask = is_in(runs, "optimizer", FIGURE5_OPTIMIZERS) & off(runs) & plain(runs)
+    mask = is_in(runs, "optimizer", FIGURE5_OPTIMIZERS) & off(runs) & plain(runs) & ~untrained(runs)
     mask &= is_in(runs, "method", METHOD_LABELS) & runs["dataset"].notna()
     return runs[mask & runs["q"].notna()]
 

@@ -20,6 +20,7 @@ from reports.select import (
     ACCURACY,
     METHOD_LABELS,
     TABLE2_ROWS,
+    UNTRAINED,
     dataset_label,
     present_datasets,
     table1_runs,
@@ -37,6 +38,8 @@ TABLE1_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("", (("forward-grad", "Forward"),)),
 )
 TABLE1_OPTIMIZERS: tuple[str, ...] = tuple(o for _, rows in TABLE1_GROUPS for o, _ in rows)
+# Shown below the optimizers when runs with `epochs: 0` exist; never bold (it is no optimizer).
+UNTRAINED_GROUP = ("", ((UNTRAINED, "Untrained (0 epochs)"),))
 TABLE1_KEYS = ("method", "optimizer", "dataset")
 TABLE2_KEYS = ("_device", "optimizer", "q", "dataset")
 TABLE2_METRICS: tuple[tuple[str, str, int], ...] = (
@@ -109,9 +112,10 @@ def table1(runs: pd.DataFrame, prefer: str | None = None) -> Table:
         raise Skipped(f"table1.tex skipped: its {len(selected)} runs logged no accuracy")
     datasets = present_datasets(chosen)
     build = Builder(_accuracy_columns(datasets))
+    groups = TABLE1_GROUPS + ((UNTRAINED_GROUP,) if any(key[1] == UNTRAINED for key in data) else ())
     for method in [m for m in METHOD_LABELS if (chosen["method"] == m).any()]:
         marks = _table1_bold(data, method, datasets)
-        for group, rows in TABLE1_GROUPS:
+        for group, rows in groups:
             for optimizer, strategy in rows:
                 keys = [(method, optimizer, d, metric) for d in datasets for metric, _, _ in ACCURACY]
                 build.add((METHOD_LABELS[method], group, strategy), [data.get(k) for k in keys],

@@ -71,9 +71,10 @@ def test_a_failed_step_leaves_flags_and_gradients_clean() -> None:
     assert all(p.requires_grad and p.grad is None for p in model.parameters())
 
 
-def test_trial_builds_the_head_optimizer_from_fo_settings_or_the_fo_sgd_defaults() -> None:
-    for fo, expected in (({}, (1e-2, 0.9, 5e-4)), ({"fo_lr": 0.05, "fo_momentum": 0.5, "fo_weight_decay": 0.0},
-                                                     (0.05, 0.5, 0.0))):
+def test_trial_builds_the_head_optimizer_from_fo_settings_or_the_first_order_preset() -> None:
+    # Unset fo_* take the FO-SGD preset of the method and dataset (digits EASE: lr 0.05, momentum 0.9, wd 5e-4).
+    for fo, expected in (({}, (0.05, 0.9, 5e-4)), ({"fo_lr": 0.2, "fo_momentum": 0.5, "fo_weight_decay": 0.0},
+                                                    (0.2, 0.5, 0.0))):
         config = resolve(make_config({"dataset": "digits", "method": "ease", "optimizer": "zo-lozo", "fo_head": True,
                                       **fo}))
         method = build_model(config, 10, torch.device("cpu"))

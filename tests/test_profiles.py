@@ -20,7 +20,7 @@ from trainers.training import optimizer_settings, phase_setting, phases
 from trainers.trial import build_model
 
 PAPER_DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark")
-EASE_ALPHA = {"cifar100": 0.1, "cub": 0.05, "imagenet-a": 0.1, "omnibenchmark": 1.0, "digits": 0.1}
+EASE_ALPHA = {"cifar100": 0.1, "cub": 0.05, "imagenet-a": 0.1, "omnibenchmark": 1.0, "digits": 0.1, "glyphs": 0.1}
 FORWARD_ONLY = ("zo-sgd", "zo-adam", "forward-grad")
 
 
@@ -42,7 +42,8 @@ def test_each_profile_presets_every_method_optimizer_and_dataset(method: str, op
         # Every setting has a value; an estimator's own settings only where that estimator runs.
         unset = {key for key, value in config.to_dict().items() if value is None}
         assert unset <= set(BEYOND_SETTINGS)
-        assert config.backbone == (PAPER_BACKBONE if dataset in PAPER_DATASETS else "test_vit")
+        embedded = {"digits": "test_vit", "glyphs": "glyph_vit"}
+        assert config.backbone == (PAPER_BACKBONE if dataset in PAPER_DATASETS else embedded[dataset])
         assert config.ease_adapters == ("first-task" if (method, dataset) == ("ease", "omnibenchmark")
                                         else "per-task")
         assert config.adamw == (method == "aper" and optimizer == "fo-adam")

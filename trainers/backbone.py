@@ -16,6 +16,11 @@ import timm
 import torch
 from torch import nn
 
+import trainers.glyph_vit  # noqa: F401  (registers the timm name `glyph_vit`)
+
+# Weights shipped with zfsweep, by the name a config gives in `weights`.
+BUNDLED_WEIGHTS = {"glyphs": Path(__file__).resolve().parent / "weights" / "glyph_vit.safetensors"}
+
 
 class WeightsError(RuntimeError):
     """Pretrained weights were asked for but cannot be had."""
@@ -45,7 +50,8 @@ def build_backbone(name: str, weights: str, *, image_size: int | None = None) ->
     """A timm ViT without classifier, every parameter frozen.
 
     `weights` is `hub` (timm's pretrained weights, from the hub or its local cache), `random`,
-    or the path of a local weights file (.safetensors, .pth, .bin) for that model.
+    the name of bundled weights (BUNDLED_WEIGHTS: `glyphs`, for `glyph_vit`), or the path of a
+    local weights file (.safetensors, .pth, .bin) for that model.
     """
     kwargs: dict[str, object] = {"num_classes": 0}
     if image_size is not None:
@@ -60,9 +66,10 @@ def build_backbone(name: str, weights: str, *, image_size: int | None = None) ->
                 f"cannot load pretrained weights of '{name}' from the timm hub ({type(error).__name__}: "
                 f"{error}); set 'weights' to a local weights file or to 'random'") from error
     else:
-        path = Path(weights).expanduser()
+        path = BUNDLED_WEIGHTS.get(weights, Path(weights).expanduser())
         if not path.is_file():
-            raise WeightsError(f"weights file '{weights}' does not exist; 'weights' is 'hub', 'random' or a file")
+            raise WeightsError(f"weights file '{path}' does not exist; 'weights' is 'hub', 'random', "
+                               f"{', '.join(repr(name) for name in BUNDLED_WEIGHTS)} or a file")
         try:
             model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
         except Exception as error:  # not a weights file, or the weights of another architecture

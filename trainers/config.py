@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 METHODS = ("ease", "aper")
-DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
+DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits", "glyphs")
 SPARSITY_MODES = ("exact", "released")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
@@ -156,7 +156,9 @@ def validate(config: TrialConfig) -> None:
         value = getattr(config, key)
         if value is not None:
             _check_choice(key, value, allowed)
-    _check_positive(config, ("image_size", "tasks", "epochs", "batch_size", "lr", "fo_lr", "eps", "q"))
+    _check_positive(config, ("image_size", "tasks", "batch_size", "lr", "fo_lr", "eps", "q"))
+    if config.epochs is not None and config.epochs < 0:
+        raise ConfigError("epochs", f"must be >= 0 (0: no training, the untrained reference), got {config.epochs}")
     for key in ("historical", "sparsity", "hybrid"):
         value = getattr(config, key)
         if not 0.0 <= value < 1.0:

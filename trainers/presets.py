@@ -69,6 +69,27 @@ DIGITS = {
 BEYOND_ZO = ("zo-sparse-mezo", "zo-lozo", "zo-subzero", "zo-hizoo", "zo-muon")
 
 
+# glyphs: the pretrained tiny glyph ViT on 10 tasks of 10 symbols (trainers.data.glyphs). Values
+# chosen by zfsweep on this CPU benchmark (README "What to expect"): a task has 240 training images,
+# so 8 epochs of batch 16 are 120 steps (the paper's CIFAR-100 tasks take about 2,000), hence
+# first-order steps far larger than the paper's (FO-SGD lr 1.0; lr 0.05 left the adapters
+# nearly untouched). Zeroth-order steps keep the digits values.
+GLYPHS_BACKBONE = {"backbone": "glyph_vit", "weights": "glyphs", "image_size": 32, "tasks": 10}
+GLYPHS_COMMON = {"batch_size": 16, "epochs": 8, "weight_decay": 5e-4, "alpha": 0.1}
+GLYPHS = {
+    "fo-sgd": {"lr": 1.0, "momentum": 0.9, "schedule": "cosine"},
+    "fo-adam": {"lr": 1e-2, "momentum": 0.0, "schedule": "cosine"},
+    "zo-sgd": {"lr": 1e-2, "momentum": 0.9, "schedule": "constant"},
+    "zo-adam": {"lr": 1e-3, "momentum": 0.0, "schedule": "constant"},
+    "forward-grad": {"lr": 1e-2, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant"},
+}
+
+
+def glyphs_preset(family: str) -> dict[str, Any]:
+    """The glyphs backbone and this optimizer family's settings."""
+    return {**GLYPHS_BACKBONE, **GLYPHS_COMMON, **GLYPHS[family]}
+
+
 def optimizer_family(optimizer: str) -> str:
     """fo-sgd, fo-adam, zo-sgd, zo-adam or forward-grad: the Sign/Conserve variants share presets."""
     for family in ("zo-sgd", "zo-adam"):
@@ -92,6 +113,8 @@ def _family_preset(method: str, family: str, dataset: str) -> dict[str, Any]:
         values = dict({"zo-sgd": ZO_SGD, "zo-adam": ZO_ADAM, "forward-grad": FORWARD_GRAD}[family])
     if dataset == "digits":
         values.update(DIGITS[family])
+    if dataset == "glyphs":
+        values.update(glyphs_preset(family))
     return values
 
 

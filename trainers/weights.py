@@ -19,7 +19,7 @@ from typing import Any
 import timm
 import torch
 
-from trainers.backbone import WeightsError, build_backbone
+from trainers.backbone import BUNDLED_WEIGHTS, WeightsError, build_backbone
 
 HUB_TIMEOUT = 3.0  # seconds the hub may take to answer before the sweep is refused
 HUB_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -41,15 +41,17 @@ def check_backbone(name: str, image_size: int) -> int:
 
 
 def check_weights(name: str, weights: str, image_size: int) -> None:
-    """WeightsError unless `weights` ('random', 'hub' or a file) can be had for backbone `name`."""
+    """WeightsError unless `weights` ('random', 'hub', bundled weights or a file) can be had for `name`."""
     if weights == "random":
         return
     if weights == "hub":
         _check_hub(name)
         return
-    path = Path(weights).expanduser()
+    path = BUNDLED_WEIGHTS.get(weights, Path(weights).expanduser())
     if not path.is_file():
-        raise WeightsError(f"'weights': file '{weights}' does not exist; allowed: 'hub', 'random' or a weights file")
+        bundled = ", ".join(repr(bundle) for bundle in BUNDLED_WEIGHTS)
+        raise WeightsError(f"'weights': file '{weights}' does not exist; allowed: 'hub', 'random', {bundled} "
+                           "or a weights file")
     build_backbone(name, str(path), image_size=image_size)  # raises a WeightsError naming the file
 
 

@@ -15,6 +15,7 @@ from trainers.data.cifar import CifarData
 from trainers.data.core import Benchmark, DataError, LabeledImages, Splits, class_order, make_benchmark
 from trainers.data.digits import load_digits_splits
 from trainers.data.folders import ImageFolderData
+from trainers.data.glyphs import GlyphsData
 
 
 class Source(Protocol):
@@ -39,6 +40,7 @@ SOURCES: dict[str, Source] = {
     "imagenet-a": ImageFolderData("imagenet-a", "imagenet-a"),
     "omnibenchmark": ImageFolderData("omnibenchmark", "omnibenchmark"),
     "digits": DigitsData(),
+    "glyphs": GlyphsData(),
 }
 
 
