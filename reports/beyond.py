@@ -9,9 +9,10 @@ Fgt per data set and ΔAvg, the row's Avg minus ZO-SGD's with the same method, q
 
 A run counts when it trained (``epochs`` > 0), no enhancement (historical, sparsity, hybrid) is on,
 and it is a run of one of the five estimators, of ZO-SGD with a first-order head, or of plain
-ZO-SGD where one of those exists for the same method, q and data set (the reference; Table 1 keeps the others). Runs from any grid
-count (grids/beyond.yaml, grids/beyond-digits.yaml, the paper's grids); cells pick one config as
-every table does (reports.cells), and the paper's tables never take these runs (select.plain).
+ZO-SGD where one of those exists for the same method, q and data set (the reference; Table 1
+keeps the others). Runs from any grid count (grids/beyond.yaml, grids/beyond-digits.yaml, the
+paper's grids); cells pick one config as every table does (reports.cells), and the paper's
+tables never take these runs (select.plain).
 """
 
 from __future__ import annotations

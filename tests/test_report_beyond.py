@@ -75,11 +75,13 @@ def test_a_stated_estimator_setting_gets_its_own_row_compared_with_plain_zo_sgd(
     assert rows[3][-1] == "+9.00"  # 80 vs ZO-SGD's 71
 
 
-def test_plain_zo_sgd_counts_only_beside_a_beyond_run_of_its_method_q_and_dataset() -> None:
+def test_plain_zo_sgd_counts_only_beside_a_trained_beyond_run_of_its_method_q_and_dataset() -> None:
     elsewhere = [_record(300 + seed, "zo-sgd", seed, 50.0, dataset="cub") for seed in (1, 2)]
     elsewhere += [_record(310 + seed, "zo-sgd", seed, 50.0, q=4) for seed in (1, 2)]
+    elsewhere += [_record(320 + seed, "zo-lozo", seed, 10.0, epochs=0) for seed in (1, 2)]  # untrained
     selected = beyond_runs(runs_frame(_runs() + elsewhere))
     assert set(selected["dataset"]) == {"digits"} and set(selected["q"]) == {1}
+    assert not selected["run_id"].isin(["r321", "r322"]).any()
     only_paper = [r for r in _runs() if r["optimizer"] in ("zo-sgd", "fo-sgd") and "fo_head" not in r]
     with pytest.raises(Skipped, match="beyond.tex skipped"):
         beyond(runs_frame(only_paper))
