@@ -42,12 +42,18 @@ def _input_errors() -> tuple[type[Exception], ...]:
 
 
 def _guarded(action: Callable[[], Any]) -> Any:
-    """Run `action`; bad input becomes one line on stderr and exit code 2."""
+    """Run `action`; bad input becomes one line on stderr and exit code 2, a sweep stopped on purpose
+    (another driver holds the experiment, the tracking store does not answer) one line and exit code 3."""
     try:
         return action()
     except _input_errors() as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
+    except Exception as stop:
+        if not isinstance(stop, _loaded(_STOP_ERRORS)):
+            raise
+        click.echo(f"error: {stop}", err=True)
+        sys.exit(3)
 
 
 @click.group()
@@ -85,16 +91,9 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
         _guarded(lambda: commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address,
                                           as_json=as_json, verbose=verbose, gpus=gpus, overrides=overrides))
         sys.exit(0)
-    try:
-        ok = _guarded(lambda: commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
-                                                dry_run=False, max_concurrent=max_concurrent,
-                                                max_failures=retries, storage=storage_path,
-                                                outage_limit=outage_limit, overrides=overrides))
-    except Exception as stop:
-        if not isinstance(stop, _loaded(_STOP_ERRORS)):
-            raise
-        click.echo(f"error: {stop}", err=True)
-        sys.exit(3)
+    ok = _guarded(lambda: commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
+                                            dry_run=False, max_concurrent=max_concurrent, max_failures=retries,
+                                            storage=storage_path, outage_limit=outage_limit, overrides=overrides))
     sys.exit(0 if ok else 1)
 
 

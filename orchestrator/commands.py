@@ -36,11 +36,24 @@ class Plan:
 
 
 def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
-    """Skip-finished: the trials without a FINISHED run, read without creating anything."""
+    """Skip-finished: the trials without a FINISHED run, read without creating anything.
+
+    A store that does not answer stops the command with one line (TrackingUnreachable), within
+    seconds, before anything is written.
+    """
+    from orchestrator.outbox import TrackingUnreachable, is_outage
     from orchestrator.tracking import Tracker
 
-    tracker = Tracker.existing(tracking_uri, experiment)
-    runs = tracker.runs_by_hash() if tracker else {}
+    quick_http_failures()
+    try:
+        tracker = Tracker.existing(tracking_uri, experiment)
+        runs = tracker.runs_by_hash() if tracker else {}
+    except Exception as error:  # noqa: BLE001 - only an outage becomes the one line
+        if not is_outage(error):
+            raise
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise TrackingUnreachable(f"tracking store {tracking_uri} does not answer ({reason}); nothing was "
+                                  "written: start it, or pass another --tracking-uri") from error
     pending = [spec for spec in grid.trials if getattr(runs.get(spec.config_hash), "status", None) != "FINISHED"]
     return Plan(grid, experiment, runs, pending)
 
