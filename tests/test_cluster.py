@@ -18,11 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+
+from servers import http_ok
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,14 +108,6 @@ def alive_nodes(address: str) -> int:
             "print(sum(n['Alive'] for n in ray.nodes()))" % address)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     return int(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else 0
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import itertools
 import pathlib
-import shutil
-import subprocess
 from typing import Any
 
 import pytest
@@ -19,13 +17,8 @@ from reports.runs import runs_frame
 from reports.select import figure5_runs, ratio_runs, table1_runs, table2_runs
 from reports.tables import Skipped
 
-DOCUMENT = r"""\documentclass{article}
-\usepackage[paperwidth=8.5in,paperheight=11in,textwidth=6.75in,textheight=9in]{geometry}
-\usepackage{booktabs}
-\begin{document}
-\input{%s}
-\end{document}
-"""
+from latexpage import assert_fits_a_page, needs_pdflatex
+
 
 
 def _record(index: int, optimizer: str, seed: int, avg: float, **params: Any) -> dict[str, Any]:
@@ -143,15 +136,9 @@ def _full_grid() -> list[dict[str, Any]]:
     return records
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+@needs_pdflatex
 @pytest.mark.parametrize("store", ["digits", "full-grid"])
 def test_beyond_tex_compiles_and_fits_a_page(store: str, tmp_path: pathlib.Path) -> None:
     records = _runs() if store == "digits" else _full_grid()
     (tmp_path / "beyond.tex").write_text(latex.render(beyond(runs_frame(records))))
-    (tmp_path / "doc.tex").write_text(DOCUMENT % (tmp_path / "beyond.tex"))
-    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout[-3000:]
-    log = (tmp_path / "doc.log").read_text(errors="replace")
-    assert "Overfull \\hbox" not in log, log[log.find("Overfull"):][:500]
-    assert "Float too large" not in log
+    assert_fits_a_page(tmp_path / "beyond.tex", tmp_path)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import pathlib
 import re
-import shutil
-import subprocess
 
 import pytest
 
@@ -25,14 +23,8 @@ from reports.runs import runs_frame
 from reports.table import Column, Table
 from reports.tables import Skipped
 
-# The preamble the README lists: booktabs is the only package the tables need.
-DOCUMENT = r"""\documentclass{article}
-\usepackage[paperwidth=8.5in,paperheight=11in,textwidth=6.75in,textheight=9in]{geometry}
-\usepackage{booktabs}
-\begin{document}
-\input{%s}
-\end{document}
-"""
+from latexpage import assert_fits_a_page, needs_pdflatex
+
 STORES = {
     "paper-1-seed": lambda: paper_runs(1),
     "paper-3-seeds": lambda: paper_runs(3, spread=0.5),
@@ -112,14 +104,8 @@ def test_a_wide_table_is_split_into_stacked_tabulars_at_column_groups() -> None:
     assert latex.render(table).count("\\begin{tabular}") == len(chunks)
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+@needs_pdflatex
 @pytest.mark.parametrize("name", TEX)
 def test_each_output_compiles_and_fits_a_page(report: pathlib.Path, name: str, tmp_path: pathlib.Path) -> None:
     _written(report, name)
-    (tmp_path / "doc.tex").write_text(DOCUMENT % (report / name))
-    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout[-3000:]
-    log = (tmp_path / "doc.log").read_text(errors="replace")
-    assert "Overfull \\hbox" not in log, log[log.find("Overfull"):][:500]
-    assert "Float too large" not in log
+    assert_fits_a_page(report / name, tmp_path)
