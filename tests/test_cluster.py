@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from servers import http_ok
-from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
