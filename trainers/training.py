@@ -92,17 +92,15 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
     return stats
 
 
-# fo_head without fo_* settings: the registered fo-sgd defaults (lr 1e-2, momentum 0.9, weight decay 5e-4).
-FO_HEAD_FALLBACK = OPTIMIZERS["fo-sgd"].defaults
-
-
 def build_optimizer(name: str, method: Method, config: TrialConfig, seed: int) -> Strategy | FirstOrderHead:
-    """Optimizer `name` for this phase; with `fo_head`, a zeroth-order one leaves the head to first-order SGD."""
+    """Optimizer `name` for this phase; with `fo_head`, a zeroth-order one leaves the head to first-order SGD
+    at the fo_* settings (preset: the method's first-order preset)."""
     settings = optimizer_settings(name, config, seed)
     if not (config.fo_head and OPTIMIZERS[name].family == "zeroth-order"):
         return create_optimizer(name, method, **settings)
     fo = {key: getattr(config, f"fo_{key}") for key in ("lr", "momentum", "weight_decay")}
-    fo = {key: FO_HEAD_FALLBACK[key] if value is None else value for key, value in fo.items()}
+    if None in fo.values():
+        raise ValueError("fo_head needs a resolved config: fo_lr, fo_momentum and fo_weight_decay set (presets)")
     head = getattr(method, "head", None)  # EASE's and APER's training head (a CosineHead)
     if not isinstance(head, torch.nn.Module):
         raise ValueError(f"fo_head: method '{config.method}' has no head training in this task")
