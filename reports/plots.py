@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from reports.cells import cells, prepare
@@ -36,11 +37,14 @@ def _panels(keys: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
     return methods, order_datasets(d for _, d in keys)
 
 
-def _titled(figure_axes: np.ndarray, methods: list[str], datasets: list[str]) -> None:
+def _finish(figure: Figure, figure_axes: np.ndarray, methods: list[str], datasets: list[str], ylabel: str) -> None:
+    """Panel titles (method, dataset), grids, the y label of each row, and the legend inside the canvas."""
     for r, method in enumerate(methods):
         for c, dataset in enumerate(datasets):
             figure_axes[r][c].set_title(f"{METHOD_LABELS[method]}, {dataset_label(dataset)}")
             figure_axes[r][c].grid(alpha=0.3)
+        figure_axes[r][0].set_ylabel(ylabel)
+    add_legend(figure, list(figure_axes.flat))
 
 
 def figure_bars(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
@@ -67,10 +71,7 @@ def figure_bars(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
                 low = min((data[(method, o, dataset, "last_acc")].mean for o in present
                            if (method, o, dataset, "last_acc") in data), default=0.0)
                 ax.set_ylim(max(0.0, low - 10), None)
-        _titled(axes, methods, datasets)
-        for row in axes:
-            row[0].set_ylabel("accuracy (%)")
-        add_legend(figure, list(axes.flat))
+        _finish(figure, axes, methods, datasets, "accuracy (%)")
     return Drawn(figure, notes, chosen)
 
 
@@ -107,10 +108,7 @@ def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
                                     label=OPTIMIZER_LABELS[optimizer],
                                     linestyle="--" if "adam" in optimizer else "-")
                 axes[r][c].set_xlabel("tasks learned")
-        _titled(axes, methods, datasets)
-        for row in axes:
-            row[0].set_ylabel("accuracy (%)")
-        add_legend(figure, list(axes.flat))
+        _finish(figure, axes, methods, datasets, "accuracy (%)")
     return Drawn(figure, notes, chosen)
 
 
@@ -139,8 +137,5 @@ def figure_queries(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
                 axes[r][c].set_xscale("log")
                 axes[r][c].xaxis.set_minor_formatter(NullFormatter())  # 2x10^4, 3x10^4... overlap
                 axes[r][c].set_xlabel("forward passes")
-        _titled(axes, methods, datasets)
-        for row in axes:
-            row[0].set_ylabel("Avg accuracy (%)")
-        add_legend(figure, list(axes.flat))
+        _finish(figure, axes, methods, datasets, "Avg accuracy (%)")
     return Drawn(figure, notes, chosen)

@@ -39,11 +39,10 @@ class MatrixQuadratic(nn.Module):
             return [g.detach() for g in torch.autograd.grad(self(), [self.weight, self.bias])]
 
 
-def _estimates(model: MatrixQuadratic, name: str, draws: int, **settings: object) -> tuple[list[torch.Tensor], float, object]:
-    """Mean ĝ = θ − θ' per tensor over `draws` steps from the same θ (lr 1, plain SGD), the
-    standard error of that mean (norm over all entries), and the strategy."""
+def _sampled_mean(model: MatrixQuadratic, opt: object, draws: int) -> tuple[list[torch.Tensor], float]:
+    """Mean of θ − θ' per tensor (flat) over `draws` steps of `opt` from the same θ, and the standard
+    error of that mean (norm over all entries)."""
     start = [p.detach().clone() for p in model.parameters()]
-    opt = create_optimizer(name, model, **{**PLAIN, **settings})
     samples = []
     for _ in range(draws):
         opt.step(model)
@@ -52,10 +51,16 @@ def _estimates(model: MatrixQuadratic, name: str, draws: int, **settings: object
             for p, s in zip(model.parameters(), start):
                 p.copy_(s)
     stacked = torch.stack(samples)
-    mean = stacked.mean(0)
     stderr = float(stacked.var(0).sum().sqrt()) / math.sqrt(draws)
-    sizes = [p.numel() for p in model.parameters()]
-    return [part.view_as(p) for part, p in zip(mean.split(sizes), model.parameters())], stderr, opt
+    return list(stacked.mean(0).split([p.numel() for p in model.parameters()])), stderr
+
+
+def _estimates(model: MatrixQuadratic, name: str, draws: int, **settings: object) -> tuple[list[torch.Tensor], float, object]:
+    """Mean ĝ = θ − θ' per tensor over `draws` steps from the same θ (lr 1, plain SGD), the
+    standard error of that mean (norm over all entries), and the strategy."""
+    opt = create_optimizer(name, model, **{**PLAIN, **settings})
+    mean, stderr = _sampled_mean(model, opt, draws)
+    return [part.view_as(p) for part, p in zip(mean, model.parameters())], stderr, opt
 
 
 def _assert_mean(mean: list[torch.Tensor], expected: list[torch.Tensor], stderr: float,
@@ -129,17 +134,7 @@ def test_hizoo_mean_is_the_preconditioned_gradient() -> None:
     generator = torch.Generator().manual_seed(5)
     hessian = [torch.rand(p.shape, generator=generator, dtype=p.dtype) * 4 + 0.25 for p in model.parameters()]
     opt.directions.hessian = [h.clone() for h in hessian]  # α = 0 keeps this Σ = H⁻¹ fixed
-    start = [p.detach().clone() for p in model.parameters()]
-    samples = []
-    for _ in range(6000):
-        opt.step(model)
-        samples.append(torch.cat([(s - p.detach()).flatten() for s, p in zip(start, model.parameters())]))
-        with torch.no_grad():
-            for p, s in zip(model.parameters(), start):
-                p.copy_(s)
-    stacked = torch.stack(samples)
-    mean = list(stacked.mean(0).split([p.numel() for p in model.parameters()]))
-    stderr = float(stacked.var(0).sum().sqrt()) / math.sqrt(len(samples))
+    mean, stderr = _sampled_mean(model, opt, 6000)
     expected = [(g / h).flatten() for g, h in zip(gradients, hessian)]
     _assert_mean(mean, expected, stderr, other=[g.flatten() for g in gradients])
 
