@@ -185,15 +185,15 @@ def list_names(what: str) -> None:
 
 @main.command()
 @click.option("--seed", type=int, default=0, show_default=True, help="rendering, initialisation and batch order")
-@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--per-class", type=click.IntRange(min=1), default=24, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--per-class", type=click.IntRange(min=1), default=64, show_default=True,
               help="training images per letter")
 @click.option("--classes", type=click.IntRange(min=0), default=0, show_default=True,
               help="use only the first N letters of the pool (0: all), for a quick run")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=5e-4, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=2e-3, show_default=True,
               help="AdamW peak learning rate")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch CPU threads")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch CPU threads")
 @click.option("--out", type=click.Path(file_okay=False), help="output folder (default: the bundled weights folder)")
 def pretrain(seed: int, epochs: int, per_class: int, classes: int, batch_size: int, lr: float, threads: int,
              out: str | None) -> None:

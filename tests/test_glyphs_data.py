@@ -10,8 +10,9 @@ import pytest
 from trainers.config import ConfigError, make_config
 from trainers.data import build_benchmark
 from trainers.data.glyphfonts import TEST_FONTS, TRAIN_FONTS, Augmentation, render
-from trainers.data.glyphs import (CIL_CLASSES, CIL_TEST, CIL_TRAIN, NEAR_LETTER, SAME_GLYPH, build_pools,
-                                  cached_arrays, fonts_of, render_split, similarity)
+from trainers.data.glyphs import (CIL_CLASSES, CIL_TEST, CIL_TRAIN, NEAR_LETTER, PRINT_CONTRAST, PRINT_GROUND,
+                                  SAME_GLYPH, build_pools, cached_arrays, degrade, fonts_of, render_split,
+                                  similarity)
 
 
 def test_pools_are_disjoint_large_enough_and_deterministic() -> None:
@@ -48,6 +49,17 @@ def test_rendering_is_deterministic_given_the_seed() -> None:
     assert not np.array_equal(first, render_split(chars, TRAIN_FONTS, 4, seed=8))
     plain = render("A", "DejaVuSans", Augmentation())
     assert plain.max() == 255 and plain[0].max() == 0  # white on black, inside the frame
+
+
+def test_cil_images_are_degraded_prints_deterministic_given_the_seed() -> None:
+    clean = render_split(build_pools().cil[:4], TRAIN_FONTS, 6, seed=3)
+    printed = degrade(clean, seed=5)
+    assert printed.dtype == np.uint8 and np.array_equal(printed, degrade(clean, seed=5))
+    assert not np.array_equal(printed, degrade(clean, seed=6))
+    ground, ink = printed[clean == 0], printed[clean == 255]
+    # Grey ground, half-contrast ink, and noise that blurs the two together.
+    assert abs(ground.mean() - PRINT_GROUND) < 3 and abs(ink.mean() - (PRINT_GROUND + PRINT_CONTRAST * 255)) < 3
+    assert ground.std() > 15 and ink.mean() - ground.mean() < 0.6 * 255
 
 
 def test_cache_is_built_once_even_when_builders_race(tmp_path: Path) -> None:
@@ -102,7 +114,8 @@ def test_demo_and_mini_grids_run_on_glyphs_with_the_untrained_reference() -> Non
 
     grids = Path(__file__).resolve().parents[1] / "grids"
     smoke = load_grid(grids / "smoke.yaml")
-    assert len(smoke.trials) == 18 and {(t.config.dataset, t.config.tasks) for t in smoke.trials} == {("glyphs", 5)}
+    assert len(smoke.trials) == 20 and {(t.config.dataset, t.config.tasks) for t in smoke.trials} == {("glyphs", 5)}
+    assert {t.config.method for t in smoke.trials if t.config.epochs == 0} == {"ease", "aper"}
     mini = load_grid(grids / "mini.yaml")
     assert len(mini.trials) == 39 and {t.config.seed for t in mini.trials} == {1993, 1994, 1995}
     assert sum(t.config.epochs == 0 for t in mini.trials) == 3

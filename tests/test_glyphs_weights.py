@@ -51,28 +51,31 @@ SHORT_EASE = {"dataset": "glyphs", "method": "ease", "optimizer": "fo-sgd", "tas
 
 
 def test_fo_sgd_on_glyphs_beats_the_untrained_reference(tmp_path: Path) -> None:
-    """Two FO-SGD epochs per task against `epochs: 0` (measured: first task 49.5 % against 46.5 %)."""
+    """Three FO-SGD epochs per task (the smoke grid's) against `epochs: 0`.
+
+    Measured: Avg 45.5 % against 40.8 %, first task 61 % against 53 %.
+    """
     torch.set_num_threads(1)
-    trained = run_trial(make_config({**SHORT_EASE, "data_root": str(tmp_path), "epochs": 2}))
+    trained = run_trial(make_config({**SHORT_EASE, "data_root": str(tmp_path), "epochs": 3}))
     untrained = run_trial(make_config({**SHORT_EASE, "data_root": str(tmp_path), "epochs": 0}))
     assert untrained.epoch_seconds == 0.0 and untrained.forward_passes == 0 and trained.forward_passes > 0
     # The first task's accuracy comes from its own trained adapter set alone: an optimizer that
     # stops learning leaves it at the untrained value.
     assert trained.acc[0] >= untrained.acc[0] + 2.0, (trained.acc, untrained.acc)
-    assert trained.avg_acc >= untrained.avg_acc
+    assert trained.avg_acc >= untrained.avg_acc + 2.0, (trained.avg_acc, untrained.avg_acc)
 
 
 def test_pretrain_command_runs_end_to_end_on_a_tiny_setting(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-c", "from orchestrator.cli import main; main()", "pretrain", "--seed", "3",
-               "--epochs", "1", "--per-class", "4", "--classes", "8", "--out", str(tmp_path)]
+               "--epochs", "1", "--per-class", "4", "--classes", "8", "--batch-size", "32", "--out", str(tmp_path)]
     ran = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     manifest = json.loads((tmp_path / "glyph_vit.json").read_text())
     assert manifest["seed"] == 3 and manifest["data"]["classes"] == 8 and manifest["data"]["train_images"] == 32
     assert manifest["sha256"] == sha256(tmp_path / "glyph_vit.safetensors")
     assert manifest["command"] == ("zfsweep pretrain --seed 3 --epochs 1 --per-class 4 --classes 8 --batch-size 32 "
-                                   "--lr 0.0005 --threads 1")
+                                   "--lr 0.002 --threads 2")
     vit = build_backbone("glyph_vit", str(tmp_path / "glyph_vit.safetensors"), image_size=32)
     assert vit(torch.rand(1, 3, 32, 32)).shape == (1, 128)
 

@@ -52,8 +52,8 @@ def test_run_names_carry_every_setting_that_varies(tmp_path: pathlib.Path) -> No
     assert names[specs[0].config_hash] == "ease/zo-sgd/digits lr=0.001 sparsity_mode=exact"
     # Settings the optimizer's preset fixes (lr, momentum...) would only repeat the optimizer.
     smoke = expand(parse_grid(pathlib.Path("grids/smoke.yaml")))
-    assert sorted(run_names(smoke).values())[:2] == ["aper/fo-adam/glyphs", "aper/fo-sgd/glyphs"]
-    assert grid_axes(smoke) == ["method", "optimizer"]
+    assert sorted(run_names(smoke).values())[:2] == ["aper/fo-adam/glyphs epochs=3", "aper/fo-sgd/glyphs epochs=0"]
+    assert grid_axes(smoke) == ["method", "optimizer", "epochs"]
 
 
 def test_experiment_gets_the_grid_description_and_opens_on_runs(tmp_path: pathlib.Path) -> None:

@@ -40,12 +40,12 @@ WEIGHTS_FILE = "glyph_vit.safetensors"
 @dataclass(frozen=True)
 class PretrainSettings:
     seed: int = 0
-    epochs: int = 8
-    per_class: int = 24
+    epochs: int = 30  # the defaults are the bundled weights' settings
+    per_class: int = 64
     holdout_per_class: int = 8
     classes: int = 0  # 0: the whole pretraining pool; fewer for a quick run
-    batch_size: int = 32
-    lr: float = 5e-4
+    batch_size: int = 64
+    lr: float = 2e-3
     weight_decay: float = 0.05
 
 
