@@ -65,4 +65,4 @@ def test_the_device_input_path_on_cuda_equals_its_cpu_run(tmp_path: Path, train:
 
     for (gpu_x, gpu_y), (cpu_x, cpu_y) in zip(run(CUDA), run(torch.device("cpu"))):
         assert torch.equal(gpu_y, cpu_y)
-        assert (gpu_x - cpu_x).abs().max() < 1e-4
+        assert (gpu_x - cpu_x).abs().max() <= 1 / 255 + 1e-4  # a CPU rounds train crops to grey levels

@@ -1,7 +1,8 @@
 """The device-side input path against the per-image one: same crops distribution, same pixels given the same boxes.
 
 Measured here (and stated in the README): train crops equal torchvision's resized_crop + flip for
-the same boxes up to 1e-4; the boxes' area fraction and aspect ratio follow the same distribution
+the same boxes up to 1e-4 (dense float products, a GPU's way) or one grey level (the 8-bit kernel, a
+CPU's way, rounding as PIL does for the released code); the boxes' area fraction and aspect ratio follow the same distribution
 as RandomResizedCrop.get_params (two-sample Kolmogorov-Smirnov statistic < 0.02 on 20,000 boxes);
 CIFAR test images equal the per-image test transform up to 1e-5, image-folder ones up to 0.5/255.
 """
@@ -42,7 +43,11 @@ def test_train_crops_equal_torchvision_given_the_same_boxes(shape: tuple[int, in
     for k in range(6):
         single = v2.functional.resized_crop(images[k].float() / 255, *boxes[k].tolist(), [224, 224], antialias=True)
         single = single.flip(-1) if flips[k] else single
-        assert (batched[k] - single).abs().max() < 1e-4
+        difference = (batched[k] - single).abs()
+        if dense:
+            assert difference.max() < 1e-4
+        else:  # rounded to grey levels: off by at most one, and by half a level on average at most
+            assert difference.max() <= 1 / 255 + 1e-5 and difference.mean() <= 0.5 / 255
 
 
 def _torchvision_boxes(shape: tuple[int, int], count: int) -> np.ndarray:
