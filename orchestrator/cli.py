@@ -19,11 +19,14 @@ from orchestrator.gridfile import GridError
 from orchestrator.overrides import parse_overrides
 from orchestrator.storeuri import resolve_tracking_uri
 from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig
+from trainers.pretrain_settings import THREADS as PRETRAIN_THREADS
+from trainers.pretrain_settings import PretrainSettings
 
 DEFAULT_STORAGE = "ray_results"
 SET_OPTION = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                           help="one setting for every trial, replacing the grid's (e.g. profile=corrected); "
                                "repeatable")
+PRETRAIN = PretrainSettings()  # `zfsweep pretrain` defaults: the bundled weights' settings
 TRACKING_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)"
 
 
@@ -184,16 +187,18 @@ def list_names(what: str) -> None:
 
 
 @main.command()
-@click.option("--seed", type=int, default=0, show_default=True, help="rendering, initialisation and batch order")
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--per-class", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--seed", type=int, default=PRETRAIN.seed, show_default=True,
+              help="rendering, initialisation and batch order")
+@click.option("--epochs", type=click.IntRange(min=1), default=PRETRAIN.epochs, show_default=True)
+@click.option("--per-class", type=click.IntRange(min=1), default=PRETRAIN.per_class, show_default=True,
               help="training images per letter")
-@click.option("--classes", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--classes", type=click.IntRange(min=0), default=PRETRAIN.classes, show_default=True,
               help="use only the first N letters of the pool (0: all), for a quick run")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=2e-3, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=PRETRAIN.batch_size, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=PRETRAIN.lr, show_default=True,
               help="AdamW peak learning rate")
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch CPU threads")
+@click.option("--threads", type=click.IntRange(min=1), default=PRETRAIN_THREADS, show_default=True,
+              help="torch CPU threads")
 @click.option("--out", type=click.Path(file_okay=False), help="output folder (default: the bundled weights folder)")
 def pretrain(seed: int, epochs: int, per_class: int, classes: int, batch_size: int, lr: float, threads: int,
              out: str | None) -> None:
@@ -202,7 +207,7 @@ def pretrain(seed: int, epochs: int, per_class: int, classes: int, batch_size: i
 
     import torch
 
-    from trainers.pretrain import WEIGHTS_DIR, PretrainSettings
+    from trainers.pretrain import WEIGHTS_DIR
     from trainers.pretrain import pretrain as run_pretrain
 
     torch.set_num_threads(threads)

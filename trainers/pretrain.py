@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +32,10 @@ from torch import nn
 from trainers.data.glyphfonts import TEST_FONTS, TRAIN_FONTS
 from trainers.data.glyphs import build_pools, labeled, render_split
 from trainers.glyph_vit import NAME
+from trainers.pretrain_settings import PretrainSettings
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = "glyph_vit.safetensors"
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    seed: int = 0
-    epochs: int = 30  # the defaults are the bundled weights' settings
-    per_class: int = 64
-    holdout_per_class: int = 8
-    classes: int = 0  # 0: the whole pretraining pool; fewer for a quick run
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.05
 
 
 def pool_chars(settings: PretrainSettings) -> tuple[str, ...]:
