@@ -4,7 +4,8 @@ Measured here (and stated in the README): train crops equal torchvision's resize
 the same boxes up to 1e-4 (dense float products, a GPU's way) or one grey level (the 8-bit kernel, a
 CPU's way, rounding as PIL does for the released code); the boxes' area fraction and aspect ratio
 follow the same distribution as RandomResizedCrop.get_params (two-sample Kolmogorov-Smirnov
-statistic < 0.02 on 20,000 boxes); CIFAR test images equal the per-image test transform up to 1e-5, image-folder ones up to 0.5/255.
+statistic < 0.02 on 20,000 boxes); CIFAR test images equal the per-image test transform up to 1e-5,
+image-folder ones up to 0.5/255.
 """
 
 from __future__ import annotations
