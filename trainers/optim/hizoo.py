@@ -63,6 +63,7 @@ class HiZoo(ZerothOrder):
     """SPSA along Σ^{1/2} u, Σ the inverse of a diagonal Hessian average; three forwards per query."""
 
     directions: HessianScaled
+    direction_symbol: str = "Σ½u"
 
     def make_directions(self) -> Directions:
         return HessianScaled(self.params, self.settings.seed)
@@ -71,12 +72,7 @@ class HiZoo(ZerothOrder):
         eps = self.settings.eps
         loss_at_theta = self._forward(closure, "θ")
         coefficients, self._curvatures = [], []
-        for _ in range(self.settings.q):
-            seed = self.directions.next_seed()
-            self._perturb(seed, eps)
-            plus = self._forward(closure, "θ+εΣ½u")
-            self._perturb(seed, -eps)
-            minus = self._forward(closure, "θ−εΣ½u")
+        for seed, plus, minus in self._two_point(closure):
             coefficients.append((seed, (plus - minus) / (2 * eps)))
             self._curvatures.append((seed, abs(plus + minus - 2 * loss_at_theta) / (2 * eps**2)))
         return coefficients, loss_at_theta

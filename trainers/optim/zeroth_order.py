@@ -30,7 +30,7 @@ Conserve (q = 1), setting `conserve`:
 
 from __future__ import annotations
 
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Iterator
 
 import torch
 from torch import nn
@@ -45,6 +45,8 @@ OptimizerState = list[dict[str, Any]]
 
 class ZerothOrder(Strategy):
     """SPSA estimate with q queries; `spec.sign` and `spec.conserve` select the variants."""
+
+    direction_symbol: str = "z"  # how a non-finite loss's message names the perturbation direction
 
     def __init__(self, spec: OptimizerSpec, settings: Settings, model: nn.Module) -> None:
         super().__init__(spec, settings, model)
@@ -104,17 +106,21 @@ class ZerothOrder(Strategy):
         for p, z in zip(self.params, self.directions.perturbations(seed)):
             p.copy_(p.grad).add_(z, alpha=scale)
 
-    def _queries(self, closure: Closure) -> tuple[list[tuple[int, float]], float]:
-        """(seed, coefficient) per query, and the mean two-point loss."""
+    def _two_point(self, closure: Closure) -> Iterator[tuple[int, float, float]]:
+        """(seed, L(θ+εz), L(θ−εz)) for each of the q queries, θ left at θ−εz after the last."""
         eps = self.settings.eps
-        coefficients, losses = [], []
         for _ in range(self.settings.q):
             seed = self.directions.next_seed()
             self._perturb(seed, eps)
-            plus = self._forward(closure, "θ+εz")
+            plus = self._forward(closure, f"θ+ε{self.direction_symbol}")
             self._perturb(seed, -eps)
-            minus = self._forward(closure, "θ−εz")
-            difference = (plus - minus) / (2 * eps)
+            yield seed, plus, self._forward(closure, f"θ−ε{self.direction_symbol}")
+
+    def _queries(self, closure: Closure) -> tuple[list[tuple[int, float]], float]:
+        """(seed, coefficient) per query, and the mean two-point loss."""
+        coefficients, losses = [], []
+        for seed, plus, minus in self._two_point(closure):
+            difference = (plus - minus) / (2 * self.settings.eps)
             if self.spec.sign:
                 difference = float((difference > 0) - (difference < 0))
             coefficients.append((seed, difference))
