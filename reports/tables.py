@@ -35,11 +35,11 @@ TABLE1_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
              ("zo-sgd-conserve", "Conserve"))),
     ("Adam", (("fo-adam", "FO"), ("zo-adam", "ZO"), ("zo-adam-sign", "Sign"),
               ("zo-adam-conserve", "Conserve"))),
-    ("", (("forward-grad", "Forward"),)),
+    ("-", (("forward-grad", "Forward"),)),  # the paper's optimizer cell for Forward-Grad
 )
 TABLE1_OPTIMIZERS: tuple[str, ...] = tuple(o for _, rows in TABLE1_GROUPS for o, _ in rows)
-# Shown below the optimizers when runs with `epochs: 0` exist; never bold (it is no optimizer).
-UNTRAINED_GROUP = ("", ((UNTRAINED, "Untrained (0 epochs)"),))
+# Shown below the optimizers, ruled off, when runs with `epochs: 0` exist; never bold (it is no optimizer).
+UNTRAINED_GROUP = ("none", ((UNTRAINED, "Untrained (0 epochs)"),))
 TABLE1_KEYS = ("method", "optimizer", "dataset")
 TABLE2_KEYS = ("_device", "optimizer", "q", "dataset")
 TABLE2_METRICS: tuple[tuple[str, str, int], ...] = (

@@ -31,8 +31,9 @@ def test_untrained_runs_form_their_own_row_and_do_not_mix_with_fo_sgd() -> None:
     assert data[("ease", "untrained", "glyphs", "avg_acc")].values == (95.0,)
     assert notes == []
     lines = latex.render(table1(runs)).splitlines()
-    untrained = [line for line in lines if "Untrained" in line]
-    assert len(untrained) == 1 and "95.00" in untrained[0] and "textbf" not in untrained[0]
+    untrained = [k for k, line in enumerate(lines) if "Untrained" in line]
+    assert len(untrained) == 1 and "95.00" in lines[untrained[0]] and "textbf" not in lines[untrained[0]]
+    assert lines[untrained[0] - 1].startswith(r"\cmidrule") and "& none &" in lines[untrained[0]]
     assert len(table2_runs(runs)) == 3
 
 
