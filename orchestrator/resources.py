@@ -11,6 +11,11 @@ and a hybrid trial (first-order epochs first) counts as first-order. Every backb
 a ViT-B/16, an upper bound for the small test ViTs. The GPU fraction is 1/k with
 k = min(trials_per_gpu, floor(gpu_memory_gb / estimate)): equal shares pack a GPU exactly.
 A grid overrides any of it (`resources:` in the grid, or in a `when` rule).
+
+Not measured yet: no GPU has run zfsweep, so the memory model rests on the paper's Table 2 and
+`trials_per_gpu: 8` is a starting value, not a measurement. `python -m bench gpu` on a GPU
+measures each optimizer's peak memory and the aggregate trials per hour of k = 1, 2, 4, 8
+concurrent ZO trials; that table, and the defaults it implies, belong here.
 """
 
 from __future__ import annotations
