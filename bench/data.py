@@ -8,7 +8,9 @@ a machine pays), then measures the training input path of one trial, batch 48: t
 path (DataLoader, num_workers 0, decode + RandomResizedCrop + flip per image, collate) against the
 device-side path (cache windows + batched crops on the device), on CPU and, when CUDA is present,
 on CUDA; the two paths take turns batch by batch so drift on a shared machine hits both alike.
-It also times the test transform both ways. Target (issue 13): device-side >= 3x per-image on CPU.
+It also times the test transform both ways, and the crop-and-resize step alone on CPU both ways
+(the 8-bit kernel a CPU uses, the dense float products a GPU uses). Target (issue 13): device-side
+>= 3x per-image on CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from torch.utils.data import DataLoader
 
 from trainers.data import SOURCES, pixel_stores
 from trainers.data.device_loader import DeviceBatches
+from trainers.data.device_transforms import crop_boxes, resized_crops
 
 BATCH = 48
 IMAGE_SIZE = 224
@@ -95,6 +98,23 @@ def compare(dataset: str, root: Path, device: torch.device, rounds: int, train: 
     return {**rates, "ratio": rates["device"] / rates["per_image"]}
 
 
+def crop_milliseconds(dataset: str, root: Path, rounds: int) -> dict[str, float]:
+    """Median ms per batch of the CPU crop-and-resize alone: the 8-bit kernel against the dense products."""
+    store = pixel_stores(dataset, str(root), IMAGE_SIZE)[0]
+    indices = np.arange(min(BATCH, len(store)))
+    boxes, flips = crop_boxes(torch.from_numpy(store.sizes(indices)), torch.Generator().manual_seed(0))
+    windows = torch.from_numpy(store.windows(indices, boxes.numpy()))
+    found = {}
+    for name, dense in (("uint8_ms", False), ("dense_ms", True)):
+        seconds = []
+        for _ in range(rounds + 1):
+            started = time.perf_counter()
+            resized_crops(windows, boxes, flips, IMAGE_SIZE, dense=dense)
+            seconds.append(time.perf_counter() - started)
+        found[name] = 1000 * statistics.median(seconds[1:])
+    return found
+
+
 def cache_seconds(dataset: str, root: Path) -> float:
     started = time.perf_counter()
     pixel_stores(dataset, str(root), IMAGE_SIZE)
@@ -125,6 +145,10 @@ def run(root: Path, args: argparse.Namespace) -> dict[str, object]:
                 results[f"{dataset}_{phase}_{device.type}"] = {k: round(v, 2) for k, v in rates.items()}
                 print(f"{dataset:>9} {phase:<5} {device.type:<4} per-image {rates['per_image']:8.0f} img/s   "
                       f"device-side {rates['device']:8.0f} img/s   ratio {rates['ratio']:5.2f}", flush=True)
+        crops = crop_milliseconds(dataset, root / "data", args.rounds)
+        results[f"{dataset}_crop_cpu"] = {k: round(v, 2) for k, v in crops.items()}
+        print(f"{dataset:>9} crops cpu  8-bit kernel {crops['uint8_ms']:6.1f} ms   dense float products "
+              f"{crops['dense_ms']:6.1f} ms per batch", flush=True)
     return results
 
 

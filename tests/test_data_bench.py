@@ -20,3 +20,5 @@ def test_both_input_paths_are_timed_on_generated_cifar_and_folders(tmp_path: Pat
             rates = data.compare(dataset, tmp_path / "data", data.torch.device("cpu"), rounds=1, train=train)
             assert rates["per_image"] > 0 and rates["device"] > 0
             assert rates["ratio"] == pytest.approx(rates["device"] / rates["per_image"])
+        crops = data.crop_milliseconds(dataset, tmp_path / "data", rounds=1)
+        assert crops["uint8_ms"] > 0 and crops["dense_ms"] > 0

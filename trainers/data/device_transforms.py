@@ -84,9 +84,9 @@ def resized_crops(windows: torch.Tensor, boxes: torch.Tensor, flips: torch.Tenso
     float matmuls. On a CPU: a loop of torch's antialiased bilinear resize on the uint8 crop, one
     sample at a time, then one conversion of the batch to float. That kernel works in 8 bits on
     channels-last images, as PIL does for the released code's transforms, so each pixel is rounded
-    to a grey level (it differs from the float result by at most 1/255); it took 4.9 ms per batch of
-    48 CIFAR crops against the dense products' 9.8 ms on one core, and 11.7 ms against 50 ms for
-    crops of 256-pixel images (`python -m bench data`). The result is channels-last on a CPU.
+    to a grey level (it differs from the float result by at most 1/255); on a CPU it takes about
+    half the dense products' time for CIFAR crops and under a tenth for crops of 256-pixel images
+    (`python -m bench data` times both). The result is channels-last on a CPU.
     """
     if dense is None:
         dense = windows.device.type != "cpu"
