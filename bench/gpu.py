@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainers.config import ConfigError, TrialConfig, make_config
+from catalog.config import ConfigError, TrialConfig, make_config
 from trainers.data.inputs import Batches, Inputs
 from trainers.methods import Method
 from trainers.precision import with_precision

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.presets import resolve
 from trainers.trial import run_trial
 

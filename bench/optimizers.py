@@ -33,7 +33,7 @@ from trainers.backbone import AdapterViT, build_backbone
 from trainers.optim import OPTIMIZERS, create_optimizer, optimizer_names
 
 # (label, optimizer name, overrides): the nine strategies, ZO-SGD with four queries, then the five
-# estimators beyond the paper (trainers/optim/registry.py) on their registered defaults.
+# estimators beyond the paper (catalog/optimizers.py) on their registered defaults.
 PAPER_NAMES = optimizer_names()[:9]
 BEYOND_NAMES = optimizer_names()[9:]
 RUNS: list[tuple[str, str, dict[str, Any]]] = ([(n, n, {}) for n in PAPER_NAMES] + [("zo-sgd-q4", "zo-sgd", {"q": 4})]

@@ -21,11 +21,10 @@ import time
 import torch
 
 from bench.optimizers import Bench
+from catalog.config import PRECISIONS
+from catalog.optimizers import ZO_EPS as EPS
 from trainers.optim import create_optimizer
 from trainers.precision import ZO_MIN_COSINE, ZO_PRECISIONS, with_precision
-from trainers.config import PRECISIONS
-
-EPS = 1e-3
 
 
 def _directions(params: list[torch.Tensor], seed: int) -> list[torch.Tensor]:

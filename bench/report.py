@@ -31,13 +31,13 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from reports import paper
+from catalog import paper
+from catalog.names import PAPER_DATASETS
+from catalog.optimizers import BEYOND_OPTIMIZERS, FIRST_ORDER, FORWARD_GRAD, OPTIMIZERS, PAPER_OPTIMIZERS
+from catalog.records import DEVICE_NAME_TAG, DEVICE_TAG, GRID_TAG, HASH_TAG
 from reports.runs import TAG_COLUMNS
 
-BEYOND_OPTIMIZERS = ("zo-sparse-mezo", "zo-lozo", "zo-subzero", "zo-hizoo", "zo-muon")
-OPTIMIZERS = ("fo-sgd", "fo-adam", "zo-sgd", "zo-sgd-sign", "zo-sgd-conserve", "zo-adam",
-              "zo-adam-sign", "zo-adam-conserve", "forward-grad")
-DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits")
+DATASETS = (*PAPER_DATASETS, "digits")
 BASE_CONFIG: dict[str, Any] = {
     "data_root": "/data", "backbone": "vit_base_patch16_224.augreg_in21k", "weights": "hub",
     "tasks": 10, "epochs": 100, "batch_size": 48, "lr": 1e-4, "q": 1, "eps": 1e-3, "seed": 1993,
@@ -73,7 +73,7 @@ def log_runs(client: MlflowClient, experiment_id: str, runs: Iterable[FakeRun]) 
     """Log each run in three calls; RUNNING runs are left open. Returns the run ids."""
     ids = []
     for run in runs:
-        tags = {"zfsweep.config_hash": config_hash(run.params), "zfsweep.grid": "bench", **run.tags}
+        tags = {HASH_TAG: config_hash(run.params), GRID_TAG: "bench", **run.tags}
         created = client.create_run(experiment_id, tags=tags)
         metrics = [Metric(k, float(v), 0, 0) for k, v in run.metrics.items()]
         metrics += [Metric("acc", float(a), 0, step) for step, a in enumerate(run.acc)]
@@ -89,7 +89,7 @@ def log_runs(client: MlflowClient, experiment_id: str, runs: Iterable[FakeRun]) 
 def _configs() -> Iterator[dict[str, Any]]:
     """Every setting the report draws on, once each (seed left at the base value)."""
     methods = ("ease", "aper")
-    for method, optimizer, dataset in itertools.product(methods, OPTIMIZERS, DATASETS):
+    for method, optimizer, dataset in itertools.product(methods, PAPER_OPTIMIZERS, DATASETS):
         yield {**BASE_CONFIG, "method": method, "optimizer": optimizer, "dataset": dataset}
     for method, optimizer, dataset, q in itertools.product(
         methods, ("zo-sgd", "zo-adam"), DATASETS, (2, 4, 8, 16, 32)
@@ -139,11 +139,12 @@ def fake_runs(count: int, seed: int = 0) -> list[FakeRun]:
 def _forward_passes(optimizer: str, q: int) -> float:
     """Illustrative forward passes of 10,000 steps: 2q per ZO step, 2 more for Conserve."""
     steps = 10_000
-    if optimizer.startswith("fo-"):
+    spec = OPTIMIZERS[optimizer]
+    if spec.family == FIRST_ORDER:
         return float(steps)
-    if optimizer == "forward-grad":
+    if spec.family == FORWARD_GRAD:
         return 2.0 * steps
-    return float(steps * (2 * q + (2 if optimizer.endswith("conserve") else 0)))
+    return float(steps * (2 * q + (2 if spec.conserve else 0)))
 
 
 def _task_curve(avg: float, last: float, tasks: int = 10) -> dict[str, float]:
@@ -160,7 +161,7 @@ def paper_runs(seeds: int = 1, spread: float = 0.0, profile: str = "released") -
     grids. Task curves, forward passes and a q sweep (Figure 5) are illustrative, not published.
     """
     rng = np.random.default_rng(0)
-    tags = {"zfsweep.device": "cuda", "zfsweep.device_name": "NVIDIA H100 80GB HBM3"}
+    tags = {DEVICE_TAG: "cuda", DEVICE_NAME_TAG: "NVIDIA H100 80GB HBM3"}
     base = {**BASE_CONFIG, "profile": profile}
     configs: list[tuple[dict[str, Any], dict[str, float]]] = []
     for (method, optimizer), values in paper.TABLE1_ROWS.items():

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from trainers.config import TrialConfig
+from catalog.config import TrialConfig
 from trainers.trial import TaskReport, TrialResult
 
 TASKS = 5

@@ -10,7 +10,7 @@ world is checked here, once per distinct combination among the trials still to r
   node of the cluster), else Ray would wait for it forever;
 - weights: a file exists and loads into the backbone; `hub` weights are cached or the hub
   answers within seconds (trainers/weights.py);
-- data: every file opens (trainers/data/verify.py says how much is decoded) and `tasks`
+- data: every file opens (each data source's `verify` says how much is decoded) and `tasks`
   divides the data set's real number of classes.
 Each problem is a CheckError line: grid file, the key that states the value, what is allowed.
 """
@@ -155,8 +155,7 @@ def _weights(check: _Checker) -> None:
 
 
 def _data(check: _Checker) -> None:
-    from trainers.data import DataError
-    from trainers.data.verify import inspect
+    from trainers.data import DataError, inspect
 
     classes: dict[tuple[str, str], int] = {}
     for (dataset, root), spec in check.each(lambda s: (s.config.dataset, s.config.data_root)):

@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import click
 
-from orchestrator.checks import CheckError
-from orchestrator.gridfile import GridError
+from catalog.config import TrialConfig
+from catalog.errors import InputError
+from catalog.names import DATASET_NAMES, METHOD_NAMES
 from orchestrator.overrides import parse_overrides
 from orchestrator.storeuri import resolve_tracking_uri
-from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig
 from trainers.pretrain_settings import THREADS as PRETRAIN_THREADS
 from trainers.pretrain_settings import PretrainSettings
 
@@ -29,10 +29,8 @@ SET_OPTION = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE
 PRETRAIN = PretrainSettings()  # `zfsweep pretrain` defaults: the bundled weights' settings
 TRACKING_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)"
 
-
-# Input errors of modules that may not be imported: such an error can only come from a loaded module.
-_LAZY_ERRORS = (("trainers.backbone", "WeightsError"), ("trainers.data.core", "DataError"))
 # Why a sweep stopped early on purpose (another driver holds the experiment; the store stayed unreachable).
+# Such an error can only come from a loaded module, so these are looked up, not imported.
 _STOP_ERRORS = (("orchestrator.lease", "LeaseRefused"), ("orchestrator.outbox", "TrackingUnreachable"))
 
 
@@ -40,26 +38,25 @@ def _loaded(errors: tuple[tuple[str, str], ...]) -> tuple[type[Exception], ...]:
     return tuple(getattr(sys.modules[module], name) for module, name in errors if module in sys.modules)
 
 
-def _input_errors() -> tuple[type[Exception], ...]:
-    return (GridError, ConfigError, CheckError, *_loaded(_LAZY_ERRORS))
+class _Commands(click.Group):
+    """The one place errors become exit codes: bad input (catalog.errors.InputError) one line on
+    stderr and exit code 2, a sweep stopped on purpose (another driver holds the experiment, the
+    tracking store does not answer) one line and exit code 3."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+        except Exception as stop:
+            if not isinstance(stop, _loaded(_STOP_ERRORS)):
+                raise
+            click.echo(f"error: {stop}", err=True)
+            sys.exit(3)
 
 
-def _guarded(action: Callable[[], Any]) -> Any:
-    """Run `action`; bad input becomes one line on stderr and exit code 2, a sweep stopped on purpose
-    (another driver holds the experiment, the tracking store does not answer) one line and exit code 3."""
-    try:
-        return action()
-    except _input_errors() as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
-    except Exception as stop:
-        if not isinstance(stop, _loaded(_STOP_ERRORS)):
-            raise
-        click.echo(f"error: {stop}", err=True)
-        sys.exit(3)
-
-
-@click.group()
+@click.group(cls=_Commands)
 def main() -> None:
     """Sweeps of the ZeroFlow benchmark on Ray Tune, recorded in MLflow."""
 
@@ -89,14 +86,14 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
     from orchestrator import commands
 
     uri = resolve_tracking_uri(tracking_uri)
-    overrides = _guarded(lambda: parse_overrides(settings))
+    overrides = parse_overrides(settings)
     if dry_run:
-        _guarded(lambda: commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address,
-                                          as_json=as_json, verbose=verbose, gpus=gpus, overrides=overrides))
+        commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address, as_json=as_json,
+                         verbose=verbose, gpus=gpus, overrides=overrides)
         sys.exit(0)
-    ok = _guarded(lambda: commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
-                                            dry_run=False, max_concurrent=max_concurrent, max_failures=retries,
-                                            storage=storage_path, outage_limit=outage_limit, overrides=overrides))
+    ok = commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
+                           dry_run=False, max_concurrent=max_concurrent, max_failures=retries,
+                           storage=storage_path, outage_limit=outage_limit, overrides=overrides)
     sys.exit(0 if ok else 1)
 
 
@@ -117,14 +114,11 @@ def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--dry-run", is_flag=True, help="build model and data split, print config and trainable_params")
 def trial(as_json: bool, dry_run: bool, **settings: Any) -> None:
     """Run one trial in this process (no Ray, no MLflow)."""
-    from trainers.config import make_config
+    from catalog.config import make_config
     from trainers.trial import describe_trial, run_trial
 
-    config = _guarded(lambda: make_config({k: v for k, v in settings.items() if v is not None}))
-    if dry_run:
-        out = _guarded(lambda: describe_trial(config))
-    else:
-        out = _guarded(lambda: run_trial(config)).to_dict()
+    config = make_config({k: v for k, v in settings.items() if v is not None})
+    out = describe_trial(config) if dry_run else run_trial(config).to_dict()
     click.echo(json.dumps(out) if as_json else "\n".join(f"{k}: {v}" for k, v in out.items()))
 
 
@@ -143,16 +137,11 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
     from pathlib import Path
 
     from reports.build import write_report
-    from reports.cells import MixingError
     from reports.runs import load_runs
 
     runs = load_runs(resolve_tracking_uri(tracking_uri), list(experiments) or None)
-    try:
-        lines = write_report(runs, Path(out), compare_paper=compare == "paper", prefer=prefer,
-                             compare_profile=compare_profile)
-    except MixingError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+    lines = write_report(runs, Path(out), compare_paper=compare == "paper", prefer=prefer,
+                         compare_profile=compare_profile)
     for line in lines:
         click.echo(line)
 
@@ -168,8 +157,8 @@ def status(grid: str, tracking_uri: str | None, experiment: str | None, list_fai
     """Finished / running / interrupted / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
     from orchestrator.commands import failed_trials, status_counts
 
-    overrides = _guarded(lambda: parse_overrides(settings))
-    counts = _guarded(lambda: status_counts(grid, resolve_tracking_uri(tracking_uri), experiment, overrides))
+    overrides = parse_overrides(settings)
+    counts = status_counts(grid, resolve_tracking_uri(tracking_uri), experiment, overrides)
     click.echo(counts.line())
     if list_failed:
         for line in failed_trials(grid, resolve_tracking_uri(tracking_uri), experiment, overrides):
@@ -182,7 +171,7 @@ def list_names(what: str) -> None:
     """One name per line."""
     from trainers.optim import optimizer_names
 
-    names = {"optimizers": optimizer_names(), "methods": METHODS, "datasets": DATASETS}[what]
+    names = {"optimizers": optimizer_names(), "methods": METHOD_NAMES, "datasets": DATASET_NAMES}[what]
     click.echo("\n".join(names))
 
 

@@ -209,7 +209,8 @@ def _driver_alive(tracking_uri: str, experiment: str) -> bool:
 
 def failed_trials(path: str, tracking_uri: str, experiment: str | None, overrides: Overrides = None) -> list[str]:
     """One line per FAILED trial of the grid: config hash, label and the reason it failed."""
-    from orchestrator.tracking import ERROR_TAG, Tracker
+    from catalog.records import ERROR_TAG
+    from orchestrator.tracking import Tracker
 
     grid = load_grid(path, overrides)
     tracker = Tracker.existing(tracking_uri, experiment or grid.name)

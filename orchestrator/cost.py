@@ -8,7 +8,9 @@ so its time is trained_epochs x seconds per epoch. Seconds per epoch come from
 2. the paper's Table 2 (ZeroFlow, arXiv 2501.01045: EASE, ViT-B/16, per-epoch seconds on CIFAR-100,
    CUB, ImageNet-A, OmniBenchmark), scaled by the image's token count over ViT-B/16's 197, by q
    between the q = 1 and q = 4 columns, and, for data sets the table lacks, by training images
-   relative to CIFAR-100.
+   relative to CIFAR-100. The row follows the optimizer table's flags (catalog/optimizers.py):
+   first-order, Forward-Grad, Conserve, else ZO-SGD's row interpolated by forwards per step
+   between q = 1 (2 forwards) and q = 4 (8), so HiZOO's third forward is costed too.
 GPU-hours are trial seconds x the trial's GPU fraction; the wall time is GPU-hours over the GPUs
 (perfect packing: a lower bound). Trials sharing a GPU are costed as if each ran alone at the
 measured (or published) speed.
@@ -20,14 +22,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from catalog.config import TrialConfig
+from catalog.names import DATASETS
+from catalog.optimizers import FIRST_ORDER, FORWARD_GRAD, OPTIMIZERS
+from catalog.paper import DATASETS as TABLE2_DATASETS
+from catalog.paper import TABLE2
 from orchestrator.grid import TrialSpec
-from reports.paper import DATASETS as TABLE2_DATASETS
-from reports.paper import TABLE2
-from trainers.config import TrialConfig
-from trainers.presets import optimizer_family
 
-CIFAR_TRAIN_IMAGES = 50_000
-OTHER_TRAIN_IMAGES = {"digits": 1_347}  # scikit-learn's digits, the 75 % training split
+CIFAR_TRAIN_IMAGES = DATASETS["cifar100"].train_images or 50_000
 TABLE2_TOKENS = 197
 MEASURED_KEYS = ("method", "optimizer", "dataset", "batch_size", "image_size", "q")
 
@@ -45,7 +47,8 @@ def trained_epochs(config: TrialConfig) -> int:
 
 def measured_key(values: dict[str, Any]) -> tuple[str, ...]:
     """The key of a run's (or a config's) settings that decide its epoch time; strings, as MLflow stores params."""
-    family = optimizer_family(str(values["optimizer"]))
+    optimizer = str(values["optimizer"])
+    family = OPTIMIZERS[optimizer].preset_family if optimizer in OPTIMIZERS else optimizer  # a foreign run's name
     return tuple(family if key == "optimizer" else str(values[key]) for key in MEASURED_KEYS)
 
 
@@ -53,21 +56,22 @@ def table2_epoch_seconds(config: TrialConfig) -> float:
     """Table 2's per-epoch time for this config, scaled as the module docstring says."""
     dataset = config.dataset if config.dataset in TABLE2_DATASETS else "cifar100"
     column = TABLE2_DATASETS.index(dataset)
-    if config.optimizer.startswith("fo-"):
+    spec = OPTIMIZERS[config.optimizer]
+    if spec.family == FIRST_ORDER:
         seconds = _table2("fo-sgd")[column]
-    elif config.optimizer == "forward-grad":
+    elif spec.family == FORWARD_GRAD:
         seconds = _table2("forward-grad")[column]
-    elif config.optimizer.endswith("-conserve"):
+    elif spec.conserve:
         seconds = _table2("zo-sgd-conserve")[column]
-    else:
+    else:  # Table 2's ZO-SGD row at 2 forwards per step (q = 1) and at 8 (q = 4)
         one, four = _table2("zo-sgd", 1)[column], _table2("zo-sgd", 4)[column]
-        seconds = one + (four - one) * (config.q - 1) / 3
+        seconds = one + (four - one) * (spec.forwards_per_step(config.q) - 2) / 6
     if config.hybrid > 0:  # the first-order share of the epochs runs at the first-order speed
         seconds = config.hybrid * _table2("fo-sgd")[column] + (1 - config.hybrid) * seconds
     tokens = (int(config.image_size or 224) // 16) ** 2 + 1
     seconds *= tokens / TABLE2_TOKENS
     if config.dataset not in TABLE2_DATASETS:
-        seconds *= OTHER_TRAIN_IMAGES.get(config.dataset, CIFAR_TRAIN_IMAGES) / CIFAR_TRAIN_IMAGES
+        seconds *= (DATASETS[config.dataset].train_images or CIFAR_TRAIN_IMAGES) / CIFAR_TRAIN_IMAGES
     return seconds
 
 

@@ -19,10 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from catalog.config import ConfigError, TrialConfig, make_config, validate
 from orchestrator.gridfile import GridError, GridFile, Match, ResourceRequest, parse_grid
 from orchestrator.overrides import apply_overrides
 from orchestrator.resources import TrialResources, trial_resources
-from trainers.config import ConfigError, TrialConfig, make_config, validate
 from trainers.presets import preset
 
 # Settings that change where and how fast a trial runs, not what it computes: not hashed.
@@ -98,7 +98,7 @@ class _Expander:
         try:
             return getattr(make_config({key: value}), key)
         except ConfigError as error:
-            raise GridError(self.grid.path, source, str(error).split(": ", 1)[1]) from error
+            raise GridError(self.grid.path, source, error.message) from error
 
     def blocks(self) -> Iterator[tuple[dict[str, list[Any]], dict[str, str]]]:
         """(coerced axes, where each axis comes from) of the main grid and of each include entry."""
@@ -135,9 +135,8 @@ class _Expander:
             validate(TrialConfig(**settings))
         except ConfigError as error:
             trial = ", ".join(f"{k}={v}" for k, v in base.items() if k in axis_sources)
-            detail = str(error).split(": ", 1)[1]
             raise GridError(self.grid.path, self.source(error.key, base, axis_sources),
-                            f"{detail} (trial {trial}; an `exclude` rule can drop such trials)") from error
+                            f"{error.message} (trial {trial}; an `exclude` rule can drop such trials)") from error
         values = {**DEFAULTS, **settings}
         for key, value in _presets(values["profile"], values["method"], values["optimizer"], values["dataset"]):
             if values[key] is None:

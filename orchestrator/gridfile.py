@@ -31,8 +31,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from catalog.config import config_keys
+from catalog.errors import InputError
 from orchestrator.yamlload import YamlError, clip, load_yaml, shorten
-from trainers.config import config_keys
 
 GRID_KEYS = ("name", "description", "fixed", "axes", "seeds", "include", "when", "exclude", "resources")
 RULE_KEYS = ("match", "set", "resources")
@@ -42,13 +43,13 @@ MESSAGE_CHARS = 500  # a GridError never quotes more than this
 SCALARS = (str, int, float, bool, type(None))
 
 
-class GridError(ValueError):
+class GridError(InputError):
     """Bad grid input; the message is one line: file, key, what is allowed."""
 
     def __init__(self, path: str, key: str, message: str) -> None:
         if len(message) > MESSAGE_CHARS:
             message = message[: MESSAGE_CHARS - 3] + "..."
-        super().__init__(f"{path}: '{key}': {message}")
+        super().__init__(message, key=key, where=path)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from datetime import datetime, timezone
 
 from mlflow.tracking import MlflowClient
 
-LEASE_PREFIX = "zfsweep.lease."
+from catalog.records import LEASE_PREFIX
+
 HEARTBEAT_SECONDS = 10.0
 EXPIRY_SECONDS = 90.0  # a lease on another host outlives its driver by at most this
 

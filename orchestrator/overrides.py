@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Mapping
 
+from catalog.config import ConfigError, config_keys, make_config
 from orchestrator.gridfile import SCALARS, GridError, GridFile
 from orchestrator.yamlload import YamlError, load_yaml, shorten
-from trainers.config import ConfigError, config_keys, make_config
 
 SOURCE = "command line"  # where a --set error comes from, in place of a grid file's path
 
@@ -38,7 +38,7 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
         try:
             make_config({key: value})
         except ConfigError as error:
-            raise GridError(SOURCE, f"--set {key}", str(error).split(": ", 1)[1]) from error
+            raise GridError(SOURCE, f"--set {key}", error.message) from error
         overrides[key] = value
     return overrides
 

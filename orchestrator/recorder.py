@@ -113,7 +113,7 @@ class Recorder(tune.Callback):
             self.outbox.task(record.spec.config_hash, int(result["task"]), float(result["acc"]), record.hours_now())
         elif kind == "done":
             self._finish(record, result)
-        elif kind == "diverged":
+        elif kind in ("diverged", "invalid"):  # ended at once: retrying cannot help
             self._fail(record, str(result["reason"]))
         self._update()
 

@@ -24,8 +24,9 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from catalog.config import TrialConfig
+from catalog.optimizers import FIRST_ORDER, FORWARD_GRAD, OPTIMIZERS
 from orchestrator.gridfile import ResourceRequest
-from trainers.config import TrialConfig
 
 TABLE2_PEAK_GB = {"backprop": 12.08, "zeroth-order": 2.41, "forward-grad": 3.94}
 TABLE2_BATCH = 48
@@ -49,9 +50,10 @@ class TrialResources:
 
 
 def gradient_family(config: TrialConfig) -> str:
-    if config.optimizer.startswith("fo-") or config.hybrid > 0:
+    family = OPTIMIZERS[config.optimizer].family
+    if family == FIRST_ORDER or config.hybrid > 0:
         return "backprop"
-    return "forward-grad" if config.optimizer == "forward-grad" else "zeroth-order"
+    return "forward-grad" if family == FORWARD_GRAD else "zeroth-order"
 
 
 @lru_cache(maxsize=4096)

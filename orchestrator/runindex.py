@@ -16,8 +16,8 @@ from typing import Any, Iterable
 import sqlalchemy
 from sqlalchemy.exc import SQLAlchemyError
 
-HASH_TAG = "zfsweep.config_hash"
-ERROR_TAG = "zfsweep.error"
+from catalog.records import ERROR_TAG, HASH_TAG
+
 INDEX_METRICS = ("gpu_hours", "wall_seconds")
 NOT_SQL = ("http:", "https:", "file:", "databricks")
 

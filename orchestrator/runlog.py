@@ -19,17 +19,11 @@ from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from catalog.config import TrialConfig
+from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, KIND, KIND_TAG, NOTE_TAG
 from orchestrator.grid import EXECUTION_KEYS, TrialSpec
-from trainers.config import TrialConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# Tags rather than params: a retried trial may land on another device, and tags can change.
-DEVICE_TAG = "zfsweep.device"
-DEVICE_NAME_TAG = "zfsweep.device_name"
-COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag: the UI shows it on the run page
-NOTE_TAG = "mlflow.note.content"  # the experiment's description in the MLflow UI
-KIND_TAG = "mlflow.experimentKind"  # what the UI sets when a user picks the experiment's type
-KIND = "custom_model_development"  # opens on the runs table, not the GenAI traces view
 NAME_FIRST = ("method", "optimizer", "dataset")
 MATRIX_ARTIFACT = "task_matrix.json"
 

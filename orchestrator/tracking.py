@@ -20,12 +20,10 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from catalog.records import ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
 from orchestrator.grid import TrialSpec
-from orchestrator.runindex import ERROR_TAG, HASH_TAG, RunState, prefer, runs_from_tables
+from orchestrator.runindex import RunState, prefer, runs_from_tables
 
-GRID_TAG = "zfsweep.grid"
-RESULT_METRICS = ("avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
-                  "forward_passes", "wall_seconds", "trainable_params")
 SQLITE = "sqlite:///"
 PAGE = 5000  # the largest page an MLflow search may ask for
 

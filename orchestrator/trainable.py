@@ -3,11 +3,12 @@
 It imports Ray Tune and trainers only (no MLflow: the driver does all the writing). Each trial
 resumes from its hash-keyed checkpoint when it has one (orchestrator/checkpoints.py; an
 unreadable one is set aside and named in the first report), saves one after every task, and reports to the driver: "task" (per-task accuracy), then "done" (the
-result) or "diverged"; the first report also says which task the trial resumed after (-1: none).
-A diverging zeroth-order trial (the trainer raises FloatingPointError on a NaN or infinite loss)
-would diverge again on every retry, so it ends at once with a "diverged" report instead of
-raising into Ray's retries; so does bad input that only shows inside a trial (a ConfigError,
-DataError or WeightsError the up-front check could not foresee): the run is FAILED with its line.
+result), "diverged" or "invalid"; the first report also says which task the trial resumed after
+(-1: none). A diverging zeroth-order trial (the trainer raises FloatingPointError on a NaN or
+infinite loss) would diverge again on every retry, so it ends at once with a "diverged" report
+instead of raising into Ray's retries; bad input that only shows inside a trial (an InputError the
+up-front check could not foresee: a setting, the data, the weights) ends at once as "invalid".
+Either way the run is FAILED with its line.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ray import tune
 
+from catalog.config import TrialConfig
+from catalog.errors import InputError
 from orchestrator.checkpoints import CheckpointStore
-from trainers.config import TrialConfig
 
 if TYPE_CHECKING:  # a worker imports the trainer only if its trial function needs it
     from trainers.trial import TaskReport, TrialResult
@@ -49,15 +51,6 @@ def _config(spec: dict[str, Any]) -> TrialConfig:
     if os.path.isabs(config.data_root):
         return config
     return dataclasses.replace(config, data_root=os.path.join(spec["workdir"], config.data_root))
-
-
-def _input_errors() -> tuple[type[Exception], ...]:
-    """Errors of bad input (a setting, the data, the weights): retrying cannot help."""
-    from trainers.backbone import WeightsError
-    from trainers.config import ConfigError
-    from trainers.data.core import DataError
-
-    return ConfigError, DataError, WeightsError
 
 
 def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
@@ -89,11 +82,8 @@ def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
         except FloatingPointError as error:
             report({"kind": "diverged", "reason": f"FloatingPointError: {error}"})
             return
-        except Exception as error:
-            if not isinstance(error, _input_errors()):
-                raise  # a fault (memory, a lost node, a bug): Ray retries from the last checkpoint
-            # Bad input fails the same way on every attempt: the run is FAILED at once with its one line.
-            report({"kind": "diverged", "reason": f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"})
+        except InputError as error:  # fails the same way on every attempt: retrying cannot help
+            report({"kind": "invalid", "reason": f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"})
             return
         report({"kind": "done", **result.to_dict()})
 

@@ -2,7 +2,7 @@
 
 The estimators are Sparse-MeZO (NeurIPS 2025), LOZO (ICLR 2025), SubZero (ICCV 2025), HiZOO
 (ICLR 2025) and ZO-Muon (arXiv 2602.17155), trained as ZeroFlow (arXiv 2501.01045) trains ZO-SGD
-(trainers/optim/registry.py). Rows are (method, q, head, optimizer): the head trained
+(catalog/optimizers.py). Rows are (method, q, head, optimizer): the head trained
 zeroth-order as in the paper (ZO) or first-order (FO, ``fo_head``), and an estimator with a stated
 setting of its own (say HiZOO's ``hessian_smooth``) on a row of its own. Columns are Avg / Last /
 Fgt per data set and ΔAvg, the row's Avg minus ZO-SGD's with the same method, q and head.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from catalog.optimizers import BEYOND_OPTIMIZERS, LABELS
 from reports.cells import Cell, cells, prepare
 from reports.select import (ACCURACY, BEYOND_SETTINGS, METHOD_LABELS, dataset_label, head_first_order, is_in,
                             off, present_datasets, unset, untrained)
@@ -26,10 +27,7 @@ from reports.table import EMPTY_NOTE, SPREAD_NOTE, Builder, Column, Table, prove
 from reports.tables import Skipped
 
 REFERENCE = "zo-sgd"
-BEYOND_LABELS: dict[str, str] = {
-    "zo-sgd": "ZO-SGD", "zo-sparse-mezo": "Sparse-MeZO", "zo-lozo": "LOZO", "zo-subzero": "SubZero",
-    "zo-hizoo": "HiZOO", "zo-muon": "ZO-Muon",
-}
+BEYOND_LABELS: dict[str, str] = {name: LABELS[name] for name in (REFERENCE, *BEYOND_OPTIMIZERS)}
 KEYS = ("method", "q", "_head", "optimizer", "_variant", "dataset")
 HEADS = ("ZO", "FO")
 
@@ -57,12 +55,12 @@ def beyond(runs: pd.DataFrame, prefer: str | None = None) -> Table:
     """The table of the estimators beyond the paper beside ZO-SGD; Skipped when no run qualifies."""
     selected = beyond_runs(runs)
     if selected.empty:
-        raise Skipped("beyond.tex skipped: no FINISHED run of Sparse-MeZO, LOZO, SubZero, HiZOO, ZO-Muon or "
-                      "ZO-SGD with a first-order head (fo_head), with no enhancement")
+        raise Skipped("beyond", f"no FINISHED run of {', '.join(LABELS[name] for name in BEYOND_OPTIMIZERS)} or "
+                      f"{LABELS[REFERENCE]} with a first-order head (fo_head), with no enhancement")
     chosen, notes = prepare(selected, KEYS, "beyond", prefer)
     maps = {metric: cells(chosen, KEYS, metric) for metric, _, _ in ACCURACY}
     if not any(maps.values()):
-        raise Skipped(f"beyond.tex skipped: its {len(selected)} runs logged no accuracy")
+        raise Skipped("beyond", f"its {len(selected)} runs logged no accuracy")
     datasets = present_datasets(chosen)
     build = Builder(tuple(Column(dataset_label(d), label, signed=label == "ΔAvg")
                           for d in datasets for label in [*(label for _, label, _ in ACCURACY), "ΔAvg"]))

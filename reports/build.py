@@ -57,7 +57,7 @@ def build_report(runs: pd.DataFrame, compare_paper: bool = False, prefer: str | 
         try:
             table = build(runs, prefer)
         except Skipped as skip:
-            report.skipped[str(skip).split(".tex", 1)[0]] = str(skip)
+            report.skipped[skip.stem] = str(skip)
             continue
         report.tables.append(table)
         report.notes += table.notes

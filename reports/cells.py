@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_string_dtype
 
+from catalog.errors import InputError
 from reports.runs import FLOAT_PARAMS, INT_PARAMS, META_COLUMNS
 
 NOT_CONFIG: frozenset[str] = frozenset({*META_COLUMNS, "seed", "data_root", "device", "num_workers"})
@@ -31,7 +32,7 @@ MAX_NOTES = 5
 PREFER_RULES: dict[str, tuple[str, ...]] = {"most-seeds": ("n", "last"), "newest": ("last", "n")}
 
 
-class MixingError(ValueError):
+class MixingError(InputError):
     """A cell would average or silently pick between configs that differ in more than the seed."""
 
 

@@ -1,6 +1,6 @@
 """``--compare paper``: our numbers beside ZeroFlow's published ones, with the difference.
 
-Every published number (reports.paper) is paired with our cell for the same setting, taken by the
+Every published number (catalog/paper.py) is paired with our cell for the same setting, taken by the
 same selection and seed rules as our own tables, so a comparison never uses runs a table would
 not. The paper's numbers come from the released code, so by default only runs of the ``released``
 profile are compared (``profile="corrected"`` or ``"all"`` choose otherwise; the caption says
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from reports import paper
+from catalog import paper
 from reports.cells import Cell, cells, prepare
 from reports.ratios import ratio_blocks
 from reports.select import (
@@ -73,7 +73,7 @@ def of_profile(runs: pd.DataFrame, profile: str) -> pd.DataFrame:
 
 
 def comparisons(runs: pd.DataFrame, prefer: str | None = None) -> list[Comparison]:
-    """Every published number of reports.paper, paired with ours (runs already of one profile)."""
+    """Every published number of catalog/paper.py, paired with ours (runs already of one profile)."""
     return [
         *_table1(runs, prefer), *_table2(runs, prefer),
         *_ratio(runs, "historical", "Table 3", paper.TABLE3, prefer),

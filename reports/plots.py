@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from catalog.optimizers import FIRST_ORDER, OPTIMIZERS, PAPER_OPTIMIZERS
 from reports.cells import cells, prepare
 from reports.figures import Drawn, FigureSkipped, add_legend, line_label, panel_grid, paper_style
 from reports.select import (METHOD_LABELS, OPTIMIZER_LABELS, dataset_label, is_in, off, order_datasets, plain,
@@ -26,7 +27,7 @@ from reports.select import (METHOD_LABELS, OPTIMIZER_LABELS, dataset_label, is_i
 from reports.tables import TABLE1_KEYS, TABLE1_OPTIMIZERS, table1_cells
 
 TASK_COLUMN = re.compile(r"^task_acc/(\d+)$")
-QUERY_OPTIMIZERS = tuple(name for name in OPTIMIZER_LABELS if not name.startswith("fo-"))
+QUERY_OPTIMIZERS = tuple(name for name in PAPER_OPTIMIZERS if OPTIMIZERS[name].family != FIRST_ORDER)
 SHORT = {"fo-sgd": "SGD FO", "zo-sgd": "SGD ZO", "zo-sgd-sign": "SGD Sign",
          "zo-sgd-conserve": "SGD Cons.", "fo-adam": "Adam FO", "zo-adam": "Adam ZO",
          "zo-adam-sign": "Adam Sign", "zo-adam-conserve": "Adam Cons.", "forward-grad": "Forward"}

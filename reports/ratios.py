@@ -86,9 +86,7 @@ def ratio_table(runs: pd.DataFrame, ratio: str, prefer: str | None = None) -> Ta
     """Table 3 or Table 4; Skipped when no run varies the ratio."""
     blocks, notes, chosen = ratio_blocks(runs, ratio, prefer)
     if not blocks:
-        raise Skipped(
-            f"{NAMES[ratio]}.tex skipped: no FINISHED EASE ZO-SGD run (q = 1, other enhancements "
-            f"off) has {ratio} > 0")
+        raise Skipped(NAMES[ratio], f"no FINISHED EASE ZO-SGD run (q = 1, other enhancements off) has {ratio} > 0")
     present = {r for block in blocks for r, _ in block.cells}
     ratios = sorted(set(PAPER_RATIOS[ratio]) | present)
     build = Builder(tuple(Column(TITLES[ratio], f"{r * 100:g}") for r in ratios))

@@ -3,7 +3,7 @@
 Every report is a pure function of the DataFrame returned here, so the store is read once, in
 pages (``search_runs`` with ``max_results``), with no per-run round trips and no metric histories
 (tables need only the final values; the ``acc`` column holds the latest step's value). MLflow
-stores params as strings; the MLflow contract in the README decides each column's type
+stores params as strings; each knob's declared type (catalog/config.py) decides its column's type
 here, and params this module does not know stay string columns.
 """
 
@@ -16,6 +16,9 @@ import pandas as pd
 from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
+from catalog.config import KNOBS
+from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, DRIVER_METRICS, HASH_TAG, RESULT_METRICS
+
 # search_runs refuses more than 50,000 per page; large pages mean few SQL queries.
 PAGE_SIZE = 50_000
 
@@ -23,21 +26,16 @@ META_COLUMNS: tuple[str, ...] = (
     "run_id", "experiment", "config_hash", "start_time", "end_time",
     "run_device", "run_device_name", "code_version",
 )
-STRING_PARAMS: tuple[str, ...] = (
-    "method", "optimizer", "dataset", "data_root", "backbone", "weights", "sparsity_mode",
-)
-INT_PARAMS: tuple[str, ...] = ("tasks", "epochs", "batch_size", "q", "seed")
-FLOAT_PARAMS: tuple[str, ...] = ("lr", "eps", "historical", "sparsity", "hybrid")
-METRICS: tuple[str, ...] = (
-    "acc", "avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
-    "forward_passes", "wall_seconds", "trainable_params", "gpu_hours",
-)
-CONFIG_HASH_TAG = "zfsweep.config_hash"
+# Param kinds follow the knobs' types (catalog/config.py); true/false knobs stay strings.
+STRING_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if knob.kind is str)
+INT_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if knob.kind is int)
+FLOAT_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if knob.kind is float)
+METRICS: tuple[str, ...] = ("acc", *RESULT_METRICS, *DRIVER_METRICS)
 # Run tags read into columns: where the run ran and which code ran it (orchestrator/runlog.py).
 TAG_COLUMNS: dict[str, str] = {
-    "run_device": "zfsweep.device",
-    "run_device_name": "zfsweep.device_name",
-    "code_version": "mlflow.source.git.commit",
+    "run_device": DEVICE_TAG,
+    "run_device_name": DEVICE_NAME_TAG,
+    "code_version": COMMIT_TAG,
 }
 
 
@@ -97,7 +95,7 @@ def _run_record(run: Run, experiment: str) -> dict[str, Any]:
     record: dict[str, Any] = {
         "run_id": run.info.run_id,
         "experiment": experiment,
-        "config_hash": run.data.tags.get(CONFIG_HASH_TAG),
+        "config_hash": run.data.tags.get(HASH_TAG),
         "start_time": run.info.start_time,
         "end_time": run.info.end_time,
         **{column: run.data.tags.get(tag) for column, tag in TAG_COLUMNS.items()},

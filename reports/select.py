@@ -16,31 +16,15 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-DATASETS: tuple[str, ...] = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits", "glyphs")
-PAPER_DATASETS: tuple[str, ...] = DATASETS[:4]
-DATASET_LABELS: dict[str, str] = {
-    "cifar100": "CIFAR-100",
-    "cub": "CUB",
-    "imagenet-a": "ImageNet-A",
-    "omnibenchmark": "OmniBenchmark",
-    "digits": "Digits",
-    "glyphs": "Glyphs",
-}
-METHOD_LABELS: dict[str, str] = {"ease": "EASE", "aper": "APER"}
-OPTIMIZER_LABELS: dict[str, str] = {
-    "fo-sgd": "FO-SGD",
-    "fo-adam": "FO-Adam",
-    "zo-sgd": "ZO-SGD",
-    "zo-sgd-sign": "ZO-SGD-Sign",
-    "zo-sgd-conserve": "ZO-SGD-Conserve",
-    "zo-adam": "ZO-Adam",
-    "zo-adam-sign": "ZO-Adam-Sign",
-    "zo-adam-conserve": "ZO-Adam-Conserve",
-    "forward-grad": "Forward-Grad",
-    "untrained": "Untrained",
-}
+from catalog.config import BEYOND_SETTINGS
+from catalog.names import DATASET_LABELS, DATASET_NAMES, METHOD_LABELS, PAPER_DATASETS
+from catalog.optimizers import LABELS, PAPER_OPTIMIZERS
+
+DATASETS: tuple[str, ...] = DATASET_NAMES
 # Table 1's reference row: runs with `epochs: 0` trained nothing, whatever optimizer they name.
 UNTRAINED = "untrained"
+# The paper's nine optimizers (the ones Tables 1-4 and the figures take) and the untrained row.
+OPTIMIZER_LABELS: dict[str, str] = {**{name: LABELS[name] for name in PAPER_OPTIMIZERS}, UNTRAINED: "Untrained"}
 # Accuracy metrics in table order; True where higher is better.
 ACCURACY: tuple[tuple[str, str, bool], ...] = (
     ("avg_acc", "Avg", True),
@@ -59,9 +43,8 @@ TABLE2_ROWS: tuple[tuple[str, int, str], ...] = (
     ("forward-grad", 1, "Forward-Grad"),
 )
 FIGURE5_OPTIMIZERS: tuple[str, ...] = ("zo-sgd", "zo-adam")
-# Settings only the estimators beyond the paper take (trainers.config.BEYOND_SETTINGS; unset: the
-# estimator's registered default), and the switch for a first-order head inside a ZO trial.
-BEYOND_SETTINGS: tuple[str, ...] = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
+# The switch for a first-order head inside a ZO trial (BEYOND_SETTINGS: the settings only the
+# estimators beyond the paper take; unset: the estimator's registered default).
 FO_HEAD = "fo_head"
 UNSET_TEXTS: frozenset[str] = frozenset({"", "none", "nan", "<na>"})
 

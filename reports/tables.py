@@ -52,7 +52,11 @@ CellMap = dict[tuple[Any, ...], Cell]
 
 
 class Skipped(Exception):
-    """An output with nothing to show; the message is the line the user reads."""
+    """An output with nothing to show: which one (`stem`, as in table1.tex) and why."""
+
+    def __init__(self, stem: str, reason: str) -> None:
+        super().__init__(f"{stem}.tex skipped: {reason}")
+        self.stem = stem
 
 
 def keyed_cells(
@@ -106,10 +110,10 @@ def _accuracy_columns(datasets: list[str]) -> tuple[Column, ...]:
 def table1(runs: pd.DataFrame, prefer: str | None = None) -> Table:
     selected = table1_runs(runs)
     if selected.empty:
-        raise Skipped("table1.tex skipped: no FINISHED run has q = 1 and no enhancement")
+        raise Skipped("table1", "no FINISHED run has q = 1 and no enhancement")
     data, notes, chosen = table1_cells(selected, prefer)
     if not data:
-        raise Skipped(f"table1.tex skipped: its {len(selected)} runs logged no accuracy")
+        raise Skipped("table1", f"its {len(selected)} runs logged no accuracy")
     datasets = present_datasets(chosen)
     build = Builder(_accuracy_columns(datasets))
     groups = TABLE1_GROUPS + ((UNTRAINED_GROUP,) if any(key[1] == UNTRAINED for key in data) else ())
@@ -142,11 +146,11 @@ def table2(runs: pd.DataFrame, prefer: str | None = None) -> Table:
     selected = table2_runs(runs)
     if selected.empty:
         raise Skipped(
-            "table2.tex skipped: no FINISHED EASE run of FO-SGD, ZO-SGD (q = 1 or 4), "
+            "table2", "no FINISHED EASE run of FO-SGD, ZO-SGD (q = 1 or 4), "
             "ZO-SGD-Sign, ZO-SGD-Conserve or Forward-Grad with no enhancement")
     data, notes, chosen = table2_cells(selected, prefer)
     if not data:
-        raise Skipped(f"table2.tex skipped: its {len(selected)} runs logged no peak_memory_gb or epoch_seconds")
+        raise Skipped("table2", f"its {len(selected)} runs logged no peak_memory_gb or epoch_seconds")
     datasets = present_datasets(chosen)
     columns = tuple(Column(dataset_label(d), label, decimals)
                     for d in datasets for _, label, decimals in TABLE2_METRICS)

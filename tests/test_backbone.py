@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from trainers.backbone import AdapterViT, WeightsError, build_backbone
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.methods import METHOD_BUILDERS
 from trainers.presets import resolve
 

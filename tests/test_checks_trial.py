@@ -20,8 +20,8 @@ from ray import cloudpickle
 
 from orchestrator.commands import run_grid
 from orchestrator.sweep import start_ray
-from orchestrator.tracking import ERROR_TAG
-from trainers.config import TrialConfig
+from catalog.records import ERROR_TAG
+from catalog.config import TrialConfig
 from trainers.data import DataError
 from trainers.trial import TaskReport, TrialResult
 

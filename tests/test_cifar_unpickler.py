@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from trainers.data import DataError, check_available
-from trainers.data.verify import inspect
+from trainers.data import inspect
 from test_data import write_cifar
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from test_data import write_cifar
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.data import build_benchmark, pixel_stores
 from trainers.data.device_loader import DeviceBatches
 from trainers.presets import resolve

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from trainers.config import DATASETS
+from catalog.names import DATASET_NAMES as DATASETS
 from trainers.data import SOURCES, build_benchmark, check_available, class_order
 from trainers.data.transforms import eval_transform, train_transform
 

@@ -20,7 +20,7 @@ from scipy.stats import ks_2samp
 from torchvision.transforms import RandomResizedCrop, v2
 
 from test_data import write_cifar, write_folders
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.data import build_benchmark, pixel_stores
 from trainers.data.device_loader import DeviceBatches
 from trainers.data.device_transforms import centre_crops, crop_boxes, resized_crops

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from test_data import CLASS_FOLDERS, FOLDER_SETS, write_cifar, write_folders
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.data import DataError, build_benchmark, check_available
 from trainers.trial import run_trial
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from test_data import FOLDER_SETS, write_cifar, write_folders
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.methods import METHOD_BUILDERS
 from trainers.trial import describe_trial, run_trial
 

@@ -11,8 +11,8 @@ from orchestrator.cli import main
 from orchestrator.cost import estimate, measured_epoch_seconds, table2_epoch_seconds, trained_epochs
 from orchestrator.grid import load_grid
 from orchestrator.tracking import Tracker
-from reports.paper import TABLE2
-from trainers.config import TrialConfig, config_keys
+from catalog.paper import TABLE2
+from catalog.config import TrialConfig, config_keys
 
 GRID = "name: plan\nfixed: {dataset: digits, method: aper}\naxes: {optimizer: [fo-sgd, zo-sgd, zo-adam, forward-grad]}\n"
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers.backbone import AdapterViT, build_backbone
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.methods.ease import Ease, complement_prototypes, ensemble_logits
 from trainers.optim import create_optimizer
 from trainers.presets import resolve

@@ -58,5 +58,5 @@ def test_bad_grid_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "grid.yaml").write_text("fixed: {optimizer: zo-sgd, q: 0}\n")
     ran = zfsweep("run", "grid.yaml", cwd=tmp_path)
     assert ran.returncode == 2
-    assert ran.stderr.strip() == "error: grid.yaml: 'fixed.q': must be > 0, got 0"
+    assert ran.stderr.strip() == "error: grid.yaml: 'fixed.q': must be an integer >= 1, got 0"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]

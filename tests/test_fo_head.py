@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainers.config import ConfigError, make_config
+from catalog.config import ConfigError, make_config
 from trainers.optim import FirstOrderHead, create_with_fo_head
 from trainers.presets import resolve
 from trainers.trial import TaskReport, build_model, run_trial
@@ -90,9 +90,9 @@ def test_trial_builds_the_head_optimizer_from_fo_settings_or_the_first_order_pre
 @pytest.mark.parametrize("values, key, fragment", [
     ({"optimizer": "zo-sgd", "rank": 4}, "rank", "zo-sgd does not take it; allowed with: zo-lozo, zo-subzero, zo-muon"),
     ({"optimizer": "zo-lozo", "ns_steps": 5}, "ns_steps", "allowed with: zo-muon"),
-    ({"optimizer": "zo-lozo", "rank": 0}, "rank", "0 is invalid; allowed: an integer >= 1"),
-    ({"optimizer": "zo-sparse-mezo", "magnitude_ratio": 1.5}, "magnitude_ratio", "allowed: a ratio in (0, 1]"),
-    ({"optimizer": "zo-hizoo", "hessian_smooth": 1.0}, "hessian_smooth", "allowed: a ratio in [0, 1)"),
+    ({"optimizer": "zo-lozo", "rank": 0}, "rank", "must be an integer >= 1, got 0"),
+    ({"optimizer": "zo-sparse-mezo", "magnitude_ratio": 1.5}, "magnitude_ratio", "must be a ratio in (0, 1]"),
+    ({"optimizer": "zo-hizoo", "hessian_smooth": 1.0}, "hessian_smooth", "must be a ratio in [0, 1)"),
     ({"optimizer": "zo-subzero", "historical": 0.2}, "historical", "zo-subzero has its own directions"),
     ({"optimizer": "zo-muon", "sparsity": 0.5}, "sparsity", "zo-muon has its own directions"),
 ])
@@ -105,7 +105,7 @@ def test_beyond_settings_are_checked_when_the_config_is_made(values: dict, key: 
 def test_first_order_trials_ignore_zeroth_order_settings_so_a_grid_can_check_one_value_alone() -> None:
     for values in ({"fo_head": True}, {"rank": 4}, {"optimizer": "forward-grad", "ns_steps": 3}):
         make_config(values)  # the grid reader checks each stated value on a default (fo-sgd) config
-    with pytest.raises(ConfigError, match="'rank': 0 is invalid"):
+    with pytest.raises(ConfigError, match="'rank': must be an integer >= 1, got 0"):
         make_config({"rank": 0})
 
 

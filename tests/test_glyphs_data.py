@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainers.config import ConfigError, make_config
+from catalog.config import ConfigError, make_config
 from trainers.data import build_benchmark
 from trainers.data.glyphfonts import TEST_FONTS, TRAIN_FONTS, Augmentation, render
 from trainers.data.glyphs import (CIL_CLASSES, CIL_TEST, CIL_TRAIN, NEAR_LETTER, PRINT_CONTRAST, PRINT_GROUND,
@@ -96,7 +96,7 @@ def test_benchmark_has_ten_tasks_of_ten_symbols_with_disjoint_train_and_test_ima
 
 def test_epochs_zero_is_a_setting_and_negative_epochs_are_not() -> None:
     assert make_config({"epochs": 0, "dataset": "glyphs"}).epochs == 0
-    with pytest.raises(ConfigError, match="'epochs': must be >= 0"):
+    with pytest.raises(ConfigError, match="'epochs': must be an integer >= 0"):
         make_config({"epochs": -1})
 
 

@@ -11,7 +11,7 @@ import timm
 import torch
 
 from trainers.backbone import BUNDLED_WEIGHTS, build_backbone
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.pretrain import PretrainSettings, accuracy, holdout_images, sha256
 from trainers.trial import run_trial
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.grid import GridError, config_hash, load_grid
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.presets import resolve
 
 
@@ -51,9 +51,9 @@ def test_hash_is_stable_and_ignores_execution_settings() -> None:
 @pytest.mark.parametrize("text, fragment", [
     ("axes: {optimizer: [zo-nope]}\n", "'axes.optimizer': unknown value 'zo-nope'; allowed: fo-sgd"),
     ("fixed: {colour: red}\n", "'fixed.colour': unknown setting; allowed:"),
-    ("fixed: {sparsity: 1.5}\n", "'fixed.sparsity': must be in [0, 1)"),
-    ("fixed: {q: 0}\n", "'fixed.q': must be > 0"),
-    ("fixed: {momentum: 1.0}\n", "'fixed.momentum': must be in [0, 1)"),
+    ("fixed: {sparsity: 1.5}\n", "'fixed.sparsity': must be a ratio in [0, 1)"),
+    ("fixed: {q: 0}\n", "'fixed.q': must be an integer >= 1"),
+    ("fixed: {momentum: 1.0}\n", "'fixed.momentum': must be a number in [0, 1)"),
     ("axes: {q: []}\n", "'axes.q': must be a non-empty list"),
     ("axes: {q: [2]}\nfixed: {optimizer: zo-sgd-conserve}\n", "supports q = 1 only"),
     ("trials: 3\n", "'trials': unknown grid key"),
@@ -127,11 +127,11 @@ axes: {{method: {methods}, optimizer: {optimizers}, dataset: {datasets}, batch_s
 @pytest.mark.parametrize("text, fragment", [
     ("when: [{match: {colour: red}, set: {q: 2}}]\n", "'when[0].match.colour': unknown setting; allowed:"),
     ("when: [{set: {q: 2}}]\n", "'when[0].match': is required"),
-    ("when: [{match: {q: 1}, set: {q: 0}}]\n", "'when[0].set.q': must be > 0"),
+    ("when: [{match: {q: 1}, set: {q: 0}}]\n", "'when[0].set.q': must be an integer >= 1"),
     ("when: [{match: {q: 1}, then: {q: 2}}]\n", "'when[0].then': unknown rule key; allowed: match, set, resources"),
     ("when: {match: {q: 1}}\n", "'when': must be a list"),
     ("include: [{}]\n", "'include[0]': must name at least one setting"),
-    ("include: [{q: 0}]\n", "'include[0].q': must be > 0"),
+    ("include: [{q: 0}]\n", "'include[0].q': must be an integer >= 1"),
     ("exclude: [{}]\n", "'exclude[0]': must name at least one setting"),
     ("seeds: 3\n", "'seeds': must be a non-empty list"),
     ("seeds: [1, x]\n", "'seeds': expected int, got 'x'"),

@@ -173,7 +173,7 @@ def test_a_non_finite_loss_fails_fast_and_leaves_the_parameters(name: str) -> No
     ("zo-adam", {"eps": -1e-3}, "eps=-0.001 is invalid"),
     ("zo-sgd", {"historical": 1.0}, "historical=1.0 is invalid; allowed: a ratio in [0, 1)"),
     ("zo-sgd", {"sparsity": -0.1}, "sparsity=-0.1 is invalid; allowed: a ratio in [0, 1)"),
-    ("zo-sgd", {"sparsity_mode": "topk"}, "sparsity_mode='topk' is invalid; allowed: exact or released"),
+    ("zo-sgd", {"sparsity_mode": "topk"}, "sparsity_mode='topk' is invalid; allowed: exact, released"),
     ("zo-sgd-conserve", {"q": 2}, "optimizer 'zo-sgd-conserve': q=2 is invalid; allowed: 1"),
     ("zo-adam-conserve", {"q": 4}, "q=4 is invalid; allowed: 1"),
     ("fo-sgd", {"lr": -0.1}, "lr=-0.1 is invalid; allowed: a number >= 0"),

@@ -11,7 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from trainers.config import BEYOND_SETTINGS, DATASETS, METHODS, ConfigError, make_config
+from catalog.config import BEYOND_SETTINGS, ConfigError, make_config
+from catalog.names import DATASET_NAMES as DATASETS
+from catalog.names import METHOD_NAMES as METHODS
 from trainers.methods.ease import Ease, FirstTaskEase
 from trainers.methods.heads import class_means, cosine_scores
 from trainers.optim import create_optimizer, optimizer_names

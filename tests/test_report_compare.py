@@ -7,7 +7,8 @@ import pathlib
 import pandas as pd
 
 from bench.report import BASE_CONFIG, FakeRun, paper_runs
-from reports import latex, paper
+from catalog import paper
+from reports import latex
 from reports.build import write_report
 from reports.compare import compare_tables, compare_text, comparison_frame, comparisons, of_profile
 from reports.runs import runs_frame

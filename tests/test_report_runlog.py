@@ -26,7 +26,7 @@ from orchestrator.runlog import (
     run_names,
 )
 from reports.runs import load_runs
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.trial import run_trial
 
 GRID = """

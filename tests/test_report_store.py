@@ -19,7 +19,8 @@ from mlflow.tracking import MlflowClient
 
 from bench.report import BASE_CONFIG, FakeRun, log_runs, paper_runs, throwaway_sqlite
 from orchestrator.cli import main
-from reports import latex, paper
+from catalog import paper
+from reports import latex
 from reports.build import write_report
 from reports.runs import load_runs
 from reports.select import ACCURACY
@@ -39,7 +40,7 @@ def _ignored_runs() -> list[FakeRun]:
 
 def _extra_runs() -> list[FakeRun]:
     base = {**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd", "dataset": "digits",
-            "momentum": 0.9}
+            "momentum": 0.9, "custom_note": "a"}
     metrics = {"avg_acc": 60.0, "last_acc": 50.0, "forgetting": 5.0, "gpu_hours": 0.5,
                "custom_score": 3.0, "peak_memory_gb": 2.5, "epoch_seconds": 10.0}
     return [
@@ -71,7 +72,8 @@ def test_columns_are_typed_and_unknown_params_stay_strings(store: str) -> None:
     runs = load_runs(store, ["extra"])
     assert runs["q"].dtype == "Int64" and sorted(runs["q"].tolist()) == [1, 1, 2, 4]
     assert runs["historical"].dtype == "float64" and runs["historical"].max() == 0.4
-    assert runs["momentum"].dtype == "string" and set(runs["momentum"]) == {"0.9"}
+    assert runs["momentum"].dtype == "float64" and set(runs["momentum"]) == {0.9}  # a knob: typed as declared
+    assert runs["custom_note"].dtype == "string" and set(runs["custom_note"]) == {"a"}
     assert runs["custom_score"].dtype == "float64"
     assert runs["gpu_hours"].tolist() == [0.5] * 4
     assert runs["config_hash"].notna().all() and runs["run_id"].is_unique

@@ -25,8 +25,9 @@ from orchestrator.checkpoints import CheckpointStore
 from orchestrator.commands import run_grid
 from orchestrator.grid import load_grid
 from orchestrator.sweep import checkpoint_root, start_ray
-from orchestrator.tracking import ERROR_TAG, HASH_TAG, Tracker
-from trainers.config import TrialConfig
+from catalog.records import ERROR_TAG, HASH_TAG
+from orchestrator.tracking import Tracker
+from catalog.config import TrialConfig
 from test_data import write_folders
 from trainers.trial import TaskReport, TrialResult, run_trial
 

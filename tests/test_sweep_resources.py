@@ -7,7 +7,7 @@ import pytest
 from orchestrator.gridfile import ResourceRequest
 from orchestrator.grid import load_grid
 from orchestrator.resources import gpu_fraction, peak_memory_gb, trial_resources
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.presets import resolve
 
 

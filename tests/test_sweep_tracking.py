@@ -11,7 +11,8 @@ from orchestrator.checkpoints import CheckpointStore, folder_name
 from orchestrator.commands import plan
 from orchestrator.grid import load_grid
 from orchestrator.runindex import runs_from_tables
-from orchestrator.tracking import ERROR_TAG, HASH_TAG, Tracker
+from catalog.records import ERROR_TAG, HASH_TAG
+from orchestrator.tracking import Tracker
 
 
 @pytest.fixture()

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.presets import resolve
 from trainers.training import optimizer_settings, phases
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from trainers.config import make_config
+from catalog.config import make_config
 from trainers.trial import TaskReport, describe_trial, run_trial
 
 FAST = {"dataset": "digits", "method": "aper", "epochs": 1, "device": "cpu"}

@@ -17,12 +17,13 @@ import torch
 from torch import nn
 
 import trainers.glyph_vit  # noqa: F401  (registers the timm name `glyph_vit`)
+from catalog.errors import InputError
 
 # Weights shipped with zfsweep, by the name a config gives in `weights`.
 BUNDLED_WEIGHTS = {"glyphs": Path(__file__).resolve().parent / "weights" / "glyph_vit.safetensors"}
 
 
-class WeightsError(RuntimeError):
+class WeightsError(InputError):
     """Pretrained weights were asked for but cannot be had."""
 
 

@@ -22,7 +22,7 @@ from typing import Callable, ContextManager, Iterator
 
 import torch
 
-from trainers.config import ZO_MIN_COSINE, ZO_PRECISIONS
+from catalog.config import ZO_MIN_COSINE, ZO_PRECISIONS
 
 __all__ = ["ZO_MIN_COSINE", "ZO_PRECISIONS", "precision_context", "with_precision"]
 

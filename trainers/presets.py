@@ -24,7 +24,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from trainers.config import TrialConfig
+from catalog.config import TrialConfig
+from catalog.names import PAPER_DATASETS
+from catalog.optimizers import FIRST_ORDER, OPTIMIZERS
 
 PAPER_BACKBONE = "vit_base_patch16_224.augreg_in21k_ft_in1k"
 BACKBONE = {"backbone": PAPER_BACKBONE, "weights": "hub", "image_size": 224, "tasks": 10}
@@ -50,8 +52,6 @@ FO_ADAM_LR = 1e-3
 # What the released scripts ran where it differs from `corrected`.
 RELEASED_ZO_LR = 1e-4  # INFTY zeroflow.yaml `init_lr`, for ZO-SGD and ZO-Adam alike
 RELEASED_ZO_ALPHA = 0.9  # the yaml's history-mixing `alpha`, which overwrites EASE's ensemble alpha
-FORWARD_FAMILIES = ("zo-sgd", "zo-adam", "forward-grad")  # strategies that only run forward passes
-PAPER_DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark")  # embedded data sets keep their own lr
 
 # digits runs on a laptop CPU in seconds: few epochs, larger steps for the small random ViT.
 DIGITS = {
@@ -62,11 +62,10 @@ DIGITS = {
     "forward-grad": {"lr": 1e-2, "epochs": 3, "batch_size": 32},
 }
 
-
-# The estimators beyond the paper (trainers/optim/registry.py) train on ZO-SGD's presets (they all
-# apply their estimate with SGD); ZO-Muon's registered lr 1e-2 (its paper's ViT value, for an
-# orthogonalised direction) replaces ZO-SGD's only where a grid sets `lr` to it (grids/beyond.yaml).
-BEYOND_ZO = ("zo-sparse-mezo", "zo-lozo", "zo-subzero", "zo-hizoo", "zo-muon")
+# The estimators beyond the paper train on ZO-SGD's presets (their `preset_family` in
+# catalog/optimizers.py: they all apply their estimate with SGD); ZO-Muon's registered lr 1e-2 (its
+# paper's ViT value, for an orthogonalised direction) replaces ZO-SGD's only where a grid sets
+# `lr` to it (grids/beyond.yaml).
 
 
 # glyphs: the pretrained tiny glyph ViT on 10 tasks of 10 symbols (trainers.data.glyphs). Values
@@ -93,12 +92,7 @@ def glyphs_preset(family: str) -> dict[str, Any]:
 
 def optimizer_family(optimizer: str) -> str:
     """fo-sgd, fo-adam, zo-sgd, zo-adam or forward-grad: the Sign/Conserve variants share presets."""
-    for family in ("zo-sgd", "zo-adam"):
-        if optimizer.startswith(family):
-            return family
-    if optimizer in BEYOND_ZO:
-        return "zo-sgd"
-    return optimizer
+    return OPTIMIZERS[optimizer].preset_family
 
 
 def _family_preset(method: str, family: str, dataset: str) -> dict[str, Any]:
@@ -130,7 +124,7 @@ def _first_order_phase(method: str, family: str, dataset: str) -> dict[str, Any]
 def _profile_preset(config: TrialConfig, family: str) -> dict[str, Any]:
     """Settings that depend on the profile (module docstring)."""
     released = config.profile == "released"
-    ease_forward = config.method == "ease" and family in FORWARD_FAMILIES
+    ease_forward = config.method == "ease" and OPTIMIZERS[config.optimizer].family != FIRST_ORDER  # forward passes only
     values: dict[str, Any] = {
         "conserve": "replay" if released else "exact",
         "perturb_test_head": released and ease_forward,

@@ -17,17 +17,15 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader
 
-from trainers.config import TrialConfig
+from catalog.config import FIRST_ORDER_PHASE, OPTIMIZER_KNOBS, TrialConfig
+from catalog.optimizers import ZEROTH_ORDER
 from trainers.methods import Method
 from trainers.optim import OPTIMIZERS, Strategy, create_optimizer, create_with_fo_head, fo_counterpart
 from trainers.optim.fo_head import FirstOrderHead
 from trainers.precision import with_precision
 
-OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode",
-                      "conserve", "adamw", "magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
-# The first-order phase of a hybrid trial reads these keys instead of the trial's own.
-FIRST_ORDER_PHASE = {"lr": "fo_lr", "momentum": "fo_momentum", "weight_decay": "fo_weight_decay",
-                     "schedule": "fo_schedule"}
+# The trial's knobs an optimizer takes; the seed is passed apart (train_task's `seed`).
+OPTIMIZER_SETTINGS = tuple(name for name in OPTIMIZER_KNOBS if name != "seed")
 
 
 @dataclass
@@ -96,7 +94,7 @@ def build_optimizer(name: str, method: Method, config: TrialConfig, seed: int) -
     """Optimizer `name` for this phase; with `fo_head`, a zeroth-order one leaves the head to first-order SGD
     at the fo_* settings (preset: the method's first-order preset)."""
     settings = optimizer_settings(name, config, seed)
-    if not (config.fo_head and OPTIMIZERS[name].family == "zeroth-order"):
+    if not (config.fo_head and OPTIMIZERS[name].family == ZEROTH_ORDER):
         return create_optimizer(name, method, **settings)
     fo = {key: getattr(config, f"fo_{key}") for key in ("lr", "momentum", "weight_decay")}
     if None in fo.values():

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
+from catalog.config import TrialConfig
 from trainers.backbone import AdapterViT, build_backbone
-from trainers.config import TrialConfig
 from trainers.data import Benchmark, build_benchmark
 from trainers.data.inputs import Batches, Inputs
 from trainers.evaluation import evaluate

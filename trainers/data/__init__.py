@@ -1,8 +1,8 @@
 """Data sets by name (ZeroFlow, arXiv 2501.01045, section 5): each source checks and loads its files; the split is shared.
 
 A source's `check(data_root)` is cheap and raises a one-line DataError naming the path, the
-problem and the layout wanted; `zfsweep run` calls it for every data set of a grid before any
-trial starts. `load(data_root, image_size)` repeats those checks and returns the splits with
+problem and the layout wanted; `verify(data_root)` checks every file and returns the number of
+classes: `zfsweep run` calls it for every data set of a grid before any trial starts. `load(data_root, image_size)` repeats those checks and returns the splits with
 their transforms (those of the released EASE/APER code); `build_benchmark` orders and splits the classes.
 """
 
@@ -13,6 +13,7 @@ from typing import Protocol
 from trainers.data.cache_sources import StorePair
 from trainers.data.cifar import CifarData
 from trainers.data.core import Benchmark, DataError, LabeledImages, Splits, class_order, make_benchmark
+from trainers.data.digits import NUM_CLASSES as DIGITS_CLASSES
 from trainers.data.digits import load_digits_splits
 from trainers.data.folders import ImageFolderData
 from trainers.data.glyphs import GlyphsData
@@ -20,6 +21,8 @@ from trainers.data.glyphs import GlyphsData
 
 class Source(Protocol):
     def check(self, data_root: str) -> None: ...
+
+    def verify(self, data_root: str) -> int: ...
 
     def load(self, data_root: str, image_size: int) -> Splits: ...
 
@@ -29,6 +32,9 @@ class DigitsData:
 
     def check(self, data_root: str) -> None:
         return None
+
+    def verify(self, data_root: str) -> int:
+        return DIGITS_CLASSES
 
     def load(self, data_root: str, image_size: int) -> Splits:
         return load_digits_splits(image_size)
@@ -55,6 +61,12 @@ def check_available(dataset: str, data_root: str) -> None:
     _source(dataset).check(data_root)
 
 
+def inspect(dataset: str, data_root: str) -> int:
+    """The pre-sweep check of `dataset` under `data_root`: every file readable (each source's
+    `verify` says how much it reads); the number of classes, to check `tasks` against."""
+    return _source(dataset).verify(data_root)
+
+
 def pixel_stores(dataset: str, data_root: str, image_size: int) -> StorePair | None:
     """(train, test) decode-once caches of `dataset` for the device-side input path; None if it has none (digits)."""
     stores = getattr(_source(dataset), "pixel_stores", None)
@@ -68,4 +80,4 @@ def build_benchmark(dataset: str, data_root: str, *, seed: int, tasks: int, imag
 
 
 __all__ = ["Benchmark", "DataError", "LabeledImages", "SOURCES", "Source", "build_benchmark", "check_available",
-           "class_order", "pixel_stores"]
+           "class_order", "inspect", "pixel_stores"]

@@ -132,6 +132,10 @@ class CifarData:
         """Unpickles both splits (about a second for the real files): a malformed pickle fails here."""
         _read_all(self.name, data_root)
 
+    def verify(self, data_root: str) -> int:
+        """Reading the pickles in full is their check; the number of classes."""
+        return _read_all(self.name, data_root)[1]
+
     def pixel_stores(self, data_root: str, image_size: int) -> StorePair:
         """The decode-once caches of both splits (trainers/data/cache.py); unpickles only to build one."""
         expected = _expected(data_root)

@@ -13,10 +13,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from catalog.errors import InputError
+
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A data set is missing, malformed or cannot be split as asked."""
 
 

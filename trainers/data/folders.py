@@ -17,6 +17,7 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 
 from trainers.data.cache_sources import StorePair, folder_spec, open_pair
 from trainers.data.core import DataError, LabeledImages, Splits, one_line
+from trainers.data.imagecheck import check_files
 from trainers.data.layout import SPLITS, locate, split_path
 from trainers.data.transforms import eval_transform, train_transform
 
@@ -104,6 +105,13 @@ class ImageFolderData:
             paths.extend(files)
             labels.extend([label] * len(files))
         return paths, labels
+
+    def verify(self, data_root: str) -> int:
+        """Every file of both splits opens (trainers/data/imagecheck.py); the number of classes."""
+        splits, classes = self._classes(data_root)
+        for split in splits:
+            check_files(self.name, self._split(split, classes, data_root)[0])
+        return len(classes)
 
     def pixel_stores(self, data_root: str, image_size: int) -> StorePair:
         """The decode-once caches of both splits (trainers/data/cache.py), built on first use."""

@@ -204,6 +204,11 @@ class GlyphsData:
             raise DataError(f"glyphs: cannot write the rendered images under '{path.parent}' ('{folder}' is "
                             "not a writable folder); set data_root to a writable folder")
 
+    def verify(self, data_root: str) -> int:
+        """Rendered, not read: the folder check, and the pool's CIL_CLASSES symbols."""
+        self.check(data_root)
+        return CIL_CLASSES
+
     def load(self, data_root: str, image_size: int) -> Splits:
         arrays = cil_arrays(data_root)
         return labeled(arrays["train"], image_size), labeled(arrays["test"], image_size), len(arrays["codes"])

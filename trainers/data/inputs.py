@@ -15,7 +15,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from trainers.config import TrialConfig
+from catalog.config import TrialConfig
 from trainers.data import Benchmark, pixel_stores
 from trainers.data.cache_sources import StorePair
 from trainers.data.device_loader import DeviceBatches

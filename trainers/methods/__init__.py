@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from catalog.config import TrialConfig
 from trainers.backbone import AdapterViT
-from trainers.config import TrialConfig
 from trainers.methods.aper import Aper
 from trainers.methods.base import Method
 from trainers.methods.ease import build_ease

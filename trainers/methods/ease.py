@@ -42,9 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.backbone import AdapterViT
-from trainers.config import TrialConfig
+from catalog.config import TrialConfig
 
+from trainers.backbone import AdapterViT
 from trainers.methods.aper import Aper
 from trainers.methods.base import AdapterMethod, Batches, Method
 from trainers.methods.heads import CosineHead, class_means, cosine_scores

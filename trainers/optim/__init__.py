@@ -9,11 +9,12 @@ closure evaluations (a Forward-Grad jvp pass counts as one). Non-finite losses r
 FloatingPointError. `start_task()` resets per-task enhancement state (historical directions,
 sparsity masks); creating a new optimizer per task does the same.
 
-The registry (names, families, defaults) imports no torch; the strategies load on first use, so
-validating a grid or listing optimizers stays fast (module __getattr__, PEP 562).
+The optimizer table (names, families, defaults, strategy classes) is catalog/optimizers.py,
+which imports no torch; the strategies load on first use, so validating a grid or listing
+optimizers stays fast (module __getattr__, PEP 562).
 
 Beyond the paper: five later zeroth-order estimators (`zo-sparse-mezo`, `zo-lozo`, `zo-subzero`,
-`zo-hizoo`, `zo-muon`; one module each, selected by OptimizerSpec.estimator), and
+`zo-hizoo`, `zo-muon`; one module each, named by OptimizerSpec.strategy), and
 `create_with_fo_head`, which trains a classifier head first-order beside any zeroth-order strategy.
 """
 
@@ -22,8 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from trainers.optim.registry import (FIRST_ORDER, FORWARD_GRAD, OPTIMIZERS, ZEROTH_ORDER, OptimizerSpec,
-                                     fo_counterpart, get_spec, optimizer_names)
+from catalog.optimizers import OPTIMIZERS, ZEROTH_ORDER, OptimizerSpec, fo_counterpart, get_spec, optimizer_names
 
 if TYPE_CHECKING:
     from torch import nn
@@ -34,16 +34,12 @@ if TYPE_CHECKING:
 
 _LAZY = {"Strategy": "trainers.optim.base", "Settings": "trainers.optim.settings",
          "FirstOrderHead": "trainers.optim.fo_head"}
-# Strategy class per family, and per estimator beyond the paper ("spsa" is ZerothOrder's): module, class.
-_STRATEGIES = {FIRST_ORDER: ("first_order", "FirstOrder"), ZEROTH_ORDER: ("zeroth_order", "ZerothOrder"),
-               FORWARD_GRAD: ("forward_grad", "ForwardGrad")}
-_ESTIMATORS = {"sparse-mezo": ("sparse_mezo", "SparseMeZO"), "lozo": ("lozo", "Lozo"),
-               "subzero": ("subzero", "SubZero"), "hizoo": ("hizoo", "HiZoo"), "muon": ("zo_muon", "ZoMuon")}
 
 
-def _strategy_class(spec: OptimizerSpec) -> type[Strategy]:
-    module, name = _ESTIMATORS.get(spec.estimator) or _STRATEGIES[spec.family]
-    return getattr(importlib.import_module(f"trainers.optim.{module}"), name)
+def strategy_class(spec: OptimizerSpec) -> type[Strategy]:
+    """The class the table names for `spec` ("module:Class")."""
+    module, name = spec.strategy.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def create_optimizer(name: str, model: nn.Module, **overrides: Any) -> Strategy:
@@ -52,7 +48,7 @@ def create_optimizer(name: str, model: nn.Module, **overrides: Any) -> Strategy:
 
     spec = get_spec(name)
     settings = resolve_settings(spec, overrides)
-    return _strategy_class(spec)(spec, settings, model)
+    return strategy_class(spec)(spec, settings, model)
 
 
 def create_with_fo_head(name: str, model: nn.Module, head: nn.Module, head_lr: float, head_momentum: float,
@@ -79,4 +75,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["OPTIMIZERS", "FirstOrderHead", "OptimizerSpec", "Settings", "Strategy", "create_optimizer",
-           "create_with_fo_head", "fo_counterpart", "optimizer_names"]
+           "create_with_fo_head", "fo_counterpart", "optimizer_names", "strategy_class"]

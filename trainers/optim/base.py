@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from trainers.optim.registry import OptimizerSpec
+from catalog.optimizers import OptimizerSpec
 from trainers.optim.settings import Settings
 
 Closure = Callable[[], torch.Tensor]

@@ -23,8 +23,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from catalog.optimizers import OptimizerSpec
 from trainers.optim.base import Closure
-from trainers.optim.registry import OptimizerSpec
 from trainers.optim.zeroth_order import ZerothOrder
 
 

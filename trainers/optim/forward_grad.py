@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from catalog.optimizers import OptimizerSpec
 from trainers.optim.base import Closure, Strategy, finite_loss, training_mode
 from trainers.optim.directions import Directions
-from trainers.optim.registry import OptimizerSpec
 from trainers.optim.settings import Settings
 
 

@@ -68,14 +68,13 @@ class HiZoo(ZerothOrder):
     def make_directions(self) -> Directions:
         return HessianScaled(self.params, self.settings.seed)
 
-    def _queries(self, closure: Closure) -> tuple[list[tuple[int, float]], float]:
-        eps = self.settings.eps
-        loss_at_theta = self._forward(closure, "θ")
-        coefficients, self._curvatures = [], []
-        for seed, plus, minus in self._two_point(closure):
-            coefficients.append((seed, (plus - minus) / (2 * eps)))
-            self._curvatures.append((seed, abs(plus + minus - 2 * loss_at_theta) / (2 * eps**2)))
-        return coefficients, loss_at_theta
+    def reference_loss(self, closure: Closure) -> float | None:
+        self._curvatures: list[tuple[int, float]] = []
+        return self._forward(closure, "θ")
+
+    def observe_query(self, seed: int, plus: float, minus: float, reference: float | None) -> None:
+        assert reference is not None
+        self._curvatures.append((seed, abs(plus + minus - 2 * reference) / (2 * self.settings.eps**2)))
 
     def shape_estimate(self) -> None:
         self.directions.update_hessian(self._curvatures, self.settings.hessian_smooth)

@@ -1,92 +1,48 @@
 """Optimizer settings: a strategy's defaults merged with the caller's overrides, checked once.
 
-Every bad setting fails here, before any model is touched, with a one-line ValueError naming the
+The fields are the knobs catalog/config.py declares with `optimizer=True`, and each value is
+checked by that knob's rule, so the trial config and the optimizers cannot drift apart. A knob
+a strategy does not take keeps its neutral value, which the strategy never reads. Every bad
+setting fails here, before any model is touched, with a one-line ValueError naming the
 optimizer, the key, the value and what is allowed.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
-from typing import Any, Callable
+import dataclasses
+from typing import Any
 
-from trainers.optim.registry import OptimizerSpec
+from catalog.config import KNOBS, OPTIMIZER_KNOBS
+from catalog.optimizers import OptimizerSpec
 
-SPARSITY_MODES = ("exact", "released")
-CONSERVE_MODES = ("exact", "replay")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Resolved settings; keys a strategy does not accept keep neutral values it never reads."""
-
-    lr: float
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    q: int = 1
-    eps: float = 1e-3
-    historical: float = 0.0
-    sparsity: float = 0.0
-    sparsity_mode: str = "exact"
-    seed: int = 0
-    conserve: str = "exact"
-    adamw: bool = False
-    magnitude_ratio: float = 1.0
-    rank: int = 1
-    period: int = 1
-    hessian_smooth: float = 0.0
-    ns_steps: int = 5
-
-
-def _real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-# key -> (test the value must pass, what is allowed)
-_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "lr": (lambda v: _real(v) and v >= 0, "a number >= 0"),
-    "momentum": (lambda v: _real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "weight_decay": (lambda v: _real(v) and v >= 0, "a number >= 0"),
-    "q": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    "eps": (lambda v: _real(v) and v > 0, "a number > 0"),
-    "historical": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
-    "sparsity": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
-    "sparsity_mode": (lambda v: v in SPARSITY_MODES, " or ".join(SPARSITY_MODES)),
-    "seed": (lambda v: _integer(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
-    "conserve": (lambda v: v in CONSERVE_MODES, " or ".join(CONSERVE_MODES)),
-    "adamw": (lambda v: isinstance(v, bool), "true or false"),
-    "magnitude_ratio": (lambda v: _real(v) and 0 < v <= 1, "a ratio in (0, 1]"),
-    "rank": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    "period": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (steps)"),
-    "hessian_smooth": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
-    "ns_steps": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-}
-_FLOAT_KEYS = tuple(f.name for f in fields(Settings) if f.type == "float")
+# lr has no neutral value: every strategy takes it.
+Settings = dataclasses.make_dataclass(
+    "Settings",
+    [(name, KNOBS[name].kind) if name == "lr" else (name, KNOBS[name].kind, dataclasses.field(default=KNOBS[name].neutral))
+     for name in sorted(OPTIMIZER_KNOBS, key=lambda name: name != "lr")],
+    frozen=True,
+)
+Settings.__module__ = __name__
+Settings.__doc__ = "Resolved optimizer settings; knobs a strategy does not take keep neutral values it never reads."
 
 
 def setting_error(key: str, value: Any) -> str | None:
-    """What is wrong with `value` for setting `key` ('must be ...'), or None if it is allowed."""
-    test, meaning = _RULES[key]
-    return None if test(value) else f"{value!r} is invalid; allowed: {meaning}"
+    """What is wrong with `value` for setting `key`, or None if it is allowed."""
+    return None if KNOBS[key].rule.allows(value) else f"{value!r} is invalid; allowed: {KNOBS[key].rule.allowed}"
 
 
-def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Settings:
-    """The spec's defaults updated with `overrides`; raises ValueError on the first bad key."""
-    allowed = list(spec.defaults)
+def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Any:
+    """The spec's defaults updated with `overrides`, as Settings; raises ValueError on the first bad key."""
     for key in overrides:
         if key not in spec.defaults:
-            raise ValueError(f"optimizer '{spec.name}': unknown setting '{key}'; allowed: {', '.join(allowed)}")
+            raise ValueError(f"optimizer '{spec.name}': unknown setting '{key}'; allowed: {', '.join(spec.defaults)}")
     values = {**spec.defaults, **overrides}
     for key, value in values.items():
-        test, meaning = _RULES[key]
-        if not test(value):
-            raise ValueError(f"optimizer '{spec.name}': {key}={value!r} is invalid; allowed: {meaning}")
+        problem = setting_error(key, value)
+        if problem:
+            raise ValueError(f"optimizer '{spec.name}': {key}={problem}")
     if spec.conserve and values["q"] != 1:
         raise ValueError(f"optimizer '{spec.name}': q={values['q']!r} is invalid; allowed: 1 "
                          "(Conserve compares candidates of a single estimate)")
-    floats = {key: float(value) for key, value in values.items() if key in _FLOAT_KEYS}
+    floats = {key: float(value) for key, value in values.items() if KNOBS[key].kind is float}
     return Settings(**{**values, **floats})

@@ -35,9 +35,9 @@ from typing import Any, Callable, ContextManager, Iterator
 import torch
 from torch import nn
 
+from catalog.optimizers import OptimizerSpec
 from trainers.optim.base import Closure, Strategy, finite_loss, training_mode
 from trainers.optim.directions import Directions
-from trainers.optim.registry import OptimizerSpec
 from trainers.optim.settings import Settings
 
 OptimizerState = list[dict[str, Any]]
@@ -63,6 +63,14 @@ class ZerothOrder(Strategy):
 
     def shape_estimate(self) -> None:
         """Called once ĝ is in `.grad` and θ restored, before the base optimizer steps (a no-op here)."""
+
+    def reference_loss(self, closure: Closure) -> float | None:
+        """An estimator's extra forward before the q queries (HiZOO's L(θ); declare it as the table's
+        `extra_forwards`): its loss becomes the step's loss. None here: plain SPSA runs no extra forward."""
+        return None
+
+    def observe_query(self, seed: int, plus: float, minus: float, reference: float | None) -> None:
+        """Called with each query's two losses (and the reference loss, if any); a no-op here."""
 
     def start_task(self) -> None:
         self.directions.start_task()
@@ -117,7 +125,8 @@ class ZerothOrder(Strategy):
             yield seed, plus, self._forward(closure, f"θ−ε{self.direction_symbol}")
 
     def _queries(self, closure: Closure) -> tuple[list[tuple[int, float]], float]:
-        """(seed, coefficient) per query, and the mean two-point loss."""
+        """(seed, coefficient) per query, and the step's loss: the reference loss, else the mean two-point loss."""
+        reference = self.reference_loss(closure)
         coefficients, losses = [], []
         for seed, plus, minus in self._two_point(closure):
             difference = (plus - minus) / (2 * self.settings.eps)
@@ -125,7 +134,8 @@ class ZerothOrder(Strategy):
                 difference = float((difference > 0) - (difference < 0))
             coefficients.append((seed, difference))
             losses.append((plus + minus) / 2)
-        return coefficients, sum(losses) / len(losses)
+            self.observe_query(seed, plus, minus, reference)
+        return coefficients, reference if reference is not None else sum(losses) / len(losses)
 
     def _write_estimate(self, coefficients: list[tuple[int, float]], scale: float = 1.0) -> None:
         """Overwrite each .grad with scale·ĝ, regenerating the directions."""

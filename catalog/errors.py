@@ -1,0 +1,31 @@
+"""One root for bad input: a setting, a grid, a data set or weights that no retry can mend.
+
+The command line catches InputError once and turns it into one line on stderr and exit code 2;
+inside a trial it ends the trial at once as kind "invalid" instead of feeding Ray's retries.
+Each error carries what it is about as attributes (`where`, `key`, `message`), so no caller parses
+its text back out of a string.
+"""
+
+from __future__ import annotations
+
+class InputError(ValueError):
+    """Bad input, shown as one line: `where: 'key': message` (each part only when known)."""
+
+    def __init__(self, message: str, *, key: str = "", where: str = "") -> None:
+        self.message = message
+        self.key = key
+        self.where = where
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        parts = [self.where] if self.where else []
+        if self.key:
+            parts.append(f"'{self.key}'")
+        return ": ".join([*parts, self.message])
+
+
+class ConfigError(InputError):
+    """A trial setting is unknown or out of range; `key` names the offending setting."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message, key=key)
