@@ -55,10 +55,10 @@ def _grid(folder: Path, name: str, trials: int, seconds: float) -> Path:
 
 def overhead(folder: Path, trials: int, seconds: float, slots: int) -> dict[str, float]:
     from orchestrator.commands import plan
-    from orchestrator.grid import load_grid
-    from orchestrator.progress import LiveLine, SweepProgress
-    from orchestrator.sweep import run_sweep, start_ray
-    from orchestrator.tracking import Tracker
+    from orchestrator.grid.expand import load_grid
+    from orchestrator.sweep.progress import LiveLine, SweepProgress
+    from orchestrator.sweep.tune import run_sweep, start_ray
+    from orchestrator.store.tracking import Tracker
 
     uri = f"sqlite:///{folder / 'overhead.db'}"
     grid = load_grid(_grid(folder, "overhead", trials, seconds))
@@ -81,8 +81,8 @@ def overhead(folder: Path, trials: int, seconds: float, slots: int) -> dict[str,
 
 def skip_finished(folder: Path, finished: int) -> dict[str, float]:
     from orchestrator.commands import plan
-    from orchestrator.grid import load_grid
-    from orchestrator.tracking import Tracker
+    from orchestrator.grid.expand import load_grid
+    from orchestrator.store.tracking import Tracker
 
     uri = f"sqlite:///{folder / 'finished.db'}"
     grid = load_grid(_grid(folder, "finished", finished + 100, 0.1))

@@ -17,8 +17,8 @@ import click
 from catalog.config import TrialConfig
 from catalog.errors import InputError
 from catalog.names import DATASET_NAMES, METHOD_NAMES
-from orchestrator.overrides import parse_overrides
-from orchestrator.storeuri import resolve_tracking_uri
+from orchestrator.grid.overrides import parse_overrides
+from orchestrator.store.uri import resolve_tracking_uri
 from trainers.pretrain_settings import THREADS as PRETRAIN_THREADS
 from trainers.pretrain_settings import PretrainSettings
 
@@ -31,7 +31,7 @@ TRACKING_HELP = "MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:
 
 # Why a sweep stopped early on purpose (another driver holds the experiment; the store stayed unreachable).
 # Such an error can only come from a loaded module, so these are looked up, not imported.
-_STOP_ERRORS = (("orchestrator.lease", "LeaseRefused"), ("orchestrator.outbox", "TrackingUnreachable"))
+_STOP_ERRORS = (("orchestrator.store.lease", "LeaseRefused"), ("orchestrator.store.outbox", "TrackingUnreachable"))
 
 
 def _loaded(errors: tuple[tuple[str, str], ...]) -> tuple[type[Exception], ...]:
@@ -217,7 +217,7 @@ def ui(tracking_uri: str | None, host: str, port: int) -> None:
     if uri.startswith(("http://", "https://")):
         click.echo(f"{uri} is a tracking server: its UI is at that address")
         return
-    from orchestrator.uiserver import serve
+    from orchestrator.store.uiserver import serve
 
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     sys.exit(serve(command))  # SIGTERM or Ctrl-C here stops the UI's server and its workers too

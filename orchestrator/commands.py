@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, TextIO
 
-from orchestrator.checks import check_trials, find_problems
-from orchestrator.grid import Grid, TrialSpec, load_grid
-from orchestrator.gridfile import check_name
-from orchestrator.progress import Counts, LiveLine, SweepProgress, eta
+from orchestrator.grid.checks import check_trials, find_problems
+from orchestrator.grid.expand import Grid, TrialSpec, load_grid
+from orchestrator.grid.schema import check_name
+from orchestrator.sweep.progress import Counts, LiveLine, SweepProgress, eta
 
 if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use them (a fast CLI)
-    from orchestrator.tracking import RunState, Tracker
-    from orchestrator.trainable import TrialFunction
+    from orchestrator.store.tracking import RunState, Tracker
+    from orchestrator.sweep.trainable import TrialFunction
 
 
-Overrides = Optional[Mapping[str, Any]]  # `--set KEY=VALUE` settings (orchestrator/overrides.py)
+Overrides = Optional[Mapping[str, Any]]  # `--set KEY=VALUE` settings (orchestrator/grid/overrides.py)
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
     A store that does not answer stops the command with one line (TrackingUnreachable), within
     seconds, before anything is written.
     """
-    from orchestrator.outbox import TrackingUnreachable, is_outage
-    from orchestrator.tracking import Tracker
+    from orchestrator.store.outbox import TrackingUnreachable, is_outage
+    from orchestrator.store.tracking import Tracker
 
     quick_http_failures()
     try:
@@ -60,8 +60,8 @@ def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
 
 def dry_run_grid(work: Plan, out: TextIO, *, tracking_uri: str, address: str | None, as_json: bool = False,
                  verbose: bool = False, gpus: float | None = None) -> None:
-    """The plan (orchestrator/dryrun.py): the up-front check's findings as notes, the cost, the counts."""
-    from orchestrator.dryrun import print_json, print_plan
+    """The plan (orchestrator/plan/dryrun.py): the up-front check's findings as notes, the cost, the counts."""
+    from orchestrator.plan.dryrun import print_json, print_plan
 
     if as_json:
         print_json(work, out)
@@ -87,8 +87,8 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
 
     `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
     Ray is started here unless this process is connected already. Only one driver runs an
-    experiment at a time (orchestrator/lease.py: a second raises LeaseRefused); `outage_limit`
-    is how long a tracking outage is ridden out (orchestrator/outbox.py).
+    experiment at a time (orchestrator/store/lease.py: a second raises LeaseRefused); `outage_limit`
+    is how long a tracking outage is ridden out (orchestrator/store/outbox.py).
     """
     out = out or sys.stdout
     grid = load_grid(path, overrides)
@@ -101,8 +101,8 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
     if not work.pending:
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
-    from orchestrator.lease import Lease
-    from orchestrator.tracking import Tracker
+    from orchestrator.store.lease import Lease
+    from orchestrator.store.tracking import Tracker
 
     quick_http_failures()
     tracker = Tracker(tracking_uri, work.experiment)  # the driver creates the experiment before any trial
@@ -113,7 +113,7 @@ def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: s
 
 
 def quick_http_failures() -> None:
-    """A driver queues writes through an outage itself (orchestrator/outbox.py), so each MLflow HTTP
+    """A driver queues writes through an outage itself (orchestrator/store/outbox.py), so each MLflow HTTP
     request fails within seconds instead of retrying for minutes with the Tune loop blocked."""
     for key, value in {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                        "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}.items():
@@ -123,8 +123,8 @@ def quick_http_failures() -> None:
 def _run_pending(work: Plan, tracker: Tracker, out: TextIO, *, address: str | None, storage: str,
                  max_concurrent: int | None, max_failures: int, trial: TrialFunction | None,
                  outage_limit: float | None) -> bool:
-    from orchestrator.outbox import OUTAGE_LIMIT_SECONDS
-    from orchestrator.sweep import checkpoint_root, run_sweep, start_ray  # Ray is heavy: import it only to run
+    from orchestrator.store.outbox import OUTAGE_LIMIT_SECONDS
+    from orchestrator.sweep.tune import checkpoint_root, run_sweep, start_ray  # Ray is heavy: import it only to run
     from trainers.trial import run_trial
 
     total = len(work.grid.trials)
@@ -147,7 +147,7 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, *, address: str | No
 
 def _describe(tracker: Tracker, grid: Grid) -> None:
     """Experiment note and landing view, run names from the settings that vary, the code version."""
-    from orchestrator.runlog import code_version, describe_experiment, grid_axes, run_names
+    from orchestrator.store.runlog import code_version, describe_experiment, grid_axes, run_names
 
     description = grid.source.description if grid.source is not None else ""
     describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, grid_axes(grid.trials))
@@ -171,7 +171,7 @@ def _mean_wall_seconds(runs: Iterable[RunState]) -> float | None:
 
 def _remove_stale_checkpoints(root: Path, work: Plan) -> None:
     """Checkpoints of trials that FINISHED (a driver was killed between recording and clean-up)."""
-    from orchestrator.checkpoints import CheckpointStore
+    from orchestrator.sweep.checkpoints import CheckpointStore
 
     store = CheckpointStore(root)
     finished = {digest for digest, run in work.runs.items() if run.status == "FINISHED"}
@@ -200,8 +200,8 @@ def status_counts(path: str, tracking_uri: str, experiment: str | None, override
 
 
 def _driver_alive(tracking_uri: str, experiment: str) -> bool:
-    from orchestrator.lease import live_holders
-    from orchestrator.tracking import Tracker
+    from orchestrator.store.lease import live_holders
+    from orchestrator.store.tracking import Tracker
 
     tracker = Tracker.existing(tracking_uri, experiment)
     return tracker is not None and bool(live_holders(tracking_uri, tracker.experiment_id))
@@ -210,7 +210,7 @@ def _driver_alive(tracking_uri: str, experiment: str) -> bool:
 def failed_trials(path: str, tracking_uri: str, experiment: str | None, overrides: Overrides = None) -> list[str]:
     """One line per FAILED trial of the grid: config hash, label and the reason it failed."""
     from catalog.records import ERROR_TAG
-    from orchestrator.tracking import Tracker
+    from orchestrator.store.tracking import Tracker
 
     grid = load_grid(path, overrides)
     tracker = Tracker.existing(tracking_uri, experiment or grid.name)

@@ -3,7 +3,7 @@
 - ``figure_bars``: Avg and Last of every optimizer, grouped bars, one panel per method and dataset
   (what the paper's Figures 2 and 4 show for its benchmark), from Table 1's cells.
 - ``figure_tasks``: accuracy after each task, a line per optimizer, one panel per method and
-  dataset, from the ``task_acc/<t>`` columns every run logs (orchestrator/runlog.py).
+  dataset, from the ``task_acc/<t>`` columns every run logs (orchestrator/store/runlog.py).
 - ``figure_queries``: Avg against forward passes (log axis) for the zeroth-order family and
   Forward-Grad, a line per optimizer through its values of q: what accuracy each query buys.
 

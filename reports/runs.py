@@ -31,7 +31,7 @@ STRING_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if k
 INT_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if knob.kind is int)
 FLOAT_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if knob.kind is float)
 METRICS: tuple[str, ...] = ("acc", *RESULT_METRICS, *DRIVER_METRICS)
-# Run tags read into columns: where the run ran and which code ran it (orchestrator/runlog.py).
+# Run tags read into columns: where the run ran and which code ran it (orchestrator/store/runlog.py).
 TAG_COLUMNS: dict[str, str] = {
     "run_device": DEVICE_TAG,
     "run_device_name": DEVICE_NAME_TAG,

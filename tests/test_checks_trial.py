@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from ray import cloudpickle
 
 from orchestrator.commands import run_grid
-from orchestrator.sweep import start_ray
+from orchestrator.sweep.tune import start_ray
 from catalog.records import ERROR_TAG
 from catalog.config import TrialConfig
 from trainers.data import DataError
@@ -61,7 +61,7 @@ def test_an_input_error_inside_a_trial_fails_its_run_without_retries(ray_instanc
 
 
 def test_resources_are_checked_against_the_running_ray_instance(ray_instance: None, tmp_path: Path) -> None:
-    from orchestrator.checks import CheckError
+    from orchestrator.grid.checks import CheckError
 
     (tmp_path / "grid.yaml").write_text("fixed: {dataset: digits, method: aper, epochs: 1}\nresources: {cpu: 3}\n")
     with pytest.raises(CheckError) as raised:

@@ -6,9 +6,9 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
-from orchestrator.grid import load_grid
-from orchestrator.lease import Lease
-from orchestrator.tracking import Tracker
+from orchestrator.grid.expand import load_grid
+from orchestrator.store.lease import Lease
+from orchestrator.store.tracking import Tracker
 
 GRID = "name: cli\nfixed: {dataset: digits, method: aper}\naxes: {optimizer: [fo-sgd, zo-sgd, zo-adam, forward-grad]}\n"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import main
-from orchestrator.cost import estimate, measured_epoch_seconds, table2_epoch_seconds, trained_epochs
-from orchestrator.grid import load_grid
-from orchestrator.tracking import Tracker
+from orchestrator.plan.cost import estimate, measured_epoch_seconds, table2_epoch_seconds, trained_epochs
+from orchestrator.grid.expand import load_grid
+from orchestrator.store.tracking import Tracker
 from catalog.paper import TABLE2
 from catalog.config import TrialConfig, config_keys
 

@@ -110,7 +110,7 @@ def test_an_unwritable_data_root_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_demo_and_mini_grids_run_on_glyphs_with_the_untrained_reference() -> None:
-    from orchestrator.grid import load_grid
+    from orchestrator.grid.expand import load_grid
 
     grids = Path(__file__).resolve().parents[1] / "grids"
     smoke = load_grid(grids / "smoke.yaml")

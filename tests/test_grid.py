@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.grid import GridError, config_hash, load_grid
+from orchestrator.grid.expand import GridError, config_hash, load_grid
 from catalog.config import make_config
 from trainers.presets import resolve
 

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
-from orchestrator.grid import GridError, load_grid
-from orchestrator.yamlload import MAX_NODES, YamlError, load_yaml
+from orchestrator.grid.expand import GridError, load_grid
+from orchestrator.grid.yamlload import MAX_NODES, YamlError, load_yaml
 
 BASE = "fixed: {dataset: digits, method: aper}\n"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.grid import load_grid
+from orchestrator.grid.expand import load_grid
 
 GRIDS = Path(__file__).resolve().parents[1] / "grids"
 PINNED = {

@@ -14,9 +14,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.commands import failed_trials, status_counts
-from orchestrator.grid import load_grid
-from orchestrator.lease import LEASE_PREFIX, Lease, LeaseRefused, live_holders
-from orchestrator.tracking import Tracker
+from orchestrator.grid.expand import load_grid
+from orchestrator.store.lease import LEASE_PREFIX, Lease, LeaseRefused, live_holders
+from orchestrator.store.tracking import Tracker
 from servers import MlflowServer
 
 GRID = "name: leased\nfixed: {dataset: digits, method: aper, optimizer: zo-sgd, epochs: 1}\nseeds: [1, 2, 3]\n"
@@ -102,8 +102,8 @@ def test_status_shows_a_dead_drivers_runs_as_interrupted_and_lists_failures(tmp_
 
 RACER = """
 import sys, time
-from orchestrator.lease import Lease, LeaseRefused
-from orchestrator.tracking import Tracker
+from orchestrator.store.lease import Lease, LeaseRefused
+from orchestrator.store.tracking import Tracker
 uri = sys.argv[1]
 try:
     with Lease(uri, Tracker(uri, "raced").experiment_id):

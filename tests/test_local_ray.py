@@ -14,7 +14,7 @@ import psutil
 import pytest
 import ray
 
-from orchestrator.sweep import start_ray
+from orchestrator.sweep.tune import start_ray
 
 CONNECT = "import ray; ray.init(address=%r, logging_level='ERROR'); print('connected', ray.cluster_resources()['CPU'])"
 

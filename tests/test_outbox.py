@@ -12,9 +12,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.commands import quick_http_failures
-from orchestrator.grid import load_grid
-from orchestrator.outbox import Outbox, TrackingUnreachable
-from orchestrator.tracking import Tracker
+from orchestrator.grid.expand import load_grid
+from orchestrator.store.outbox import Outbox, TrackingUnreachable
+from orchestrator.store.tracking import Tracker
 from servers import Link, MlflowServer
 
 GRID = "name: outage\nfixed: {dataset: digits, method: aper, optimizer: zo-sgd, epochs: 1}\nseeds: [1, 2]\n"

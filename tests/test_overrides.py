@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
-from orchestrator.grid import load_grid
-from orchestrator.gridfile import GridError
-from orchestrator.overrides import parse_overrides
+from orchestrator.grid.expand import load_grid
+from orchestrator.grid.schema import GridError
+from orchestrator.grid.overrides import parse_overrides
 
 GRIDS = Path(__file__).resolve().parent.parent / "grids"
 

@@ -1,7 +1,7 @@
 """The README's tracking-server recipe, for real: a PostgreSQL server (started here, see
 tests/servers.py), `mlflow server --backend-store-uri postgresql://...`, a sweep through it,
 a second driver refused while a first holds the experiment, and the skip-finished decision read
-straight from PostgreSQL's tables (orchestrator/runindex.py's database path) agreeing with the
+straight from PostgreSQL's tables (orchestrator/store/runindex.py's database path) agreeing with the
 server's search API."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Iterator
 import pytest
 
 from orchestrator.commands import plan, run_grid
-from orchestrator.grid import load_grid
-from orchestrator.lease import Lease, LeaseRefused
-from orchestrator.runindex import runs_from_tables
-from orchestrator.tracking import Tracker
+from orchestrator.grid.expand import load_grid
+from orchestrator.store.lease import Lease, LeaseRefused
+from orchestrator.store.runindex import runs_from_tables
+from orchestrator.store.tracking import Tracker
 from servers import MlflowServer, Postgres, postgres_binaries
 
 ROOT = Path(__file__).resolve().parents[1]

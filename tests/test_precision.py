@@ -7,7 +7,7 @@ import torch
 
 from bench.optimizers import Bench
 from bench.precision import measure
-from orchestrator.grid import config_hash
+from orchestrator.grid.expand import config_hash
 from catalog.config import ConfigError, make_config
 from trainers.precision import ZO_PRECISIONS, with_precision
 from trainers.presets import resolve

@@ -1,7 +1,7 @@
 """What a run logs for the report beyond the paper's metrics, against a real SQLite MLflow store.
 
 A trial returns its task x task matrix, its loss per epoch and its device; the driver logs them
-(orchestrator/runlog.py) with the code version, names runs by what varies across the grid and
+(orchestrator/store/runlog.py) with the code version, names runs by what varies across the grid and
 describes the experiment. The report then reads the task curve back as columns.
 """
 
@@ -13,9 +13,9 @@ import re
 
 from mlflow.tracking import MlflowClient
 
-from orchestrator.grid import expand
-from orchestrator.gridfile import parse_grid
-from orchestrator.runlog import (
+from orchestrator.grid.expand import expand
+from orchestrator.grid.schema import parse_grid
+from orchestrator.store.runlog import (
     KIND,
     KIND_TAG,
     NOTE_TAG,

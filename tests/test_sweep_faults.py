@@ -21,12 +21,12 @@ import torch
 from mlflow.tracking import MlflowClient
 from ray import cloudpickle
 
-from orchestrator.checkpoints import CheckpointStore
+from orchestrator.sweep.checkpoints import CheckpointStore
 from orchestrator.commands import run_grid
-from orchestrator.grid import load_grid
-from orchestrator.sweep import checkpoint_root, start_ray
+from orchestrator.grid.expand import load_grid
+from orchestrator.sweep.tune import checkpoint_root, start_ray
 from catalog.records import ERROR_TAG, HASH_TAG
-from orchestrator.tracking import Tracker
+from orchestrator.store.tracking import Tracker
 from catalog.config import TrialConfig
 from test_data import write_folders
 from trainers.trial import TaskReport, TrialResult, run_trial

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.grid import Grid, load_grid
-from orchestrator.progress import Counts, LiveLine, SweepProgress, eta, format_eta
-from orchestrator.recorder import TrialRecord
+from orchestrator.grid.expand import Grid, load_grid
+from orchestrator.sweep.progress import Counts, LiveLine, SweepProgress, eta, format_eta
+from orchestrator.sweep.recorder import TrialRecord
 
 
 class Terminal(io.StringIO):

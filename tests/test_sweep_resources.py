@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.gridfile import ResourceRequest
-from orchestrator.grid import load_grid
-from orchestrator.resources import gpu_fraction, peak_memory_gb, trial_resources
+from orchestrator.grid.schema import ResourceRequest
+from orchestrator.grid.expand import load_grid
+from orchestrator.grid.resources import gpu_fraction, peak_memory_gb, trial_resources
 from catalog.config import make_config
 from trainers.presets import resolve
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from orchestrator.checkpoints import CheckpointStore, folder_name
+from orchestrator.sweep.checkpoints import CheckpointStore, folder_name
 from orchestrator.commands import plan
-from orchestrator.grid import load_grid
-from orchestrator.runindex import runs_from_tables
+from orchestrator.grid.expand import load_grid
+from orchestrator.store.runindex import runs_from_tables
 from catalog.records import ERROR_TAG, HASH_TAG
-from orchestrator.tracking import Tracker
+from orchestrator.store.tracking import Tracker
 
 
 @pytest.fixture()

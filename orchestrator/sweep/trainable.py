@@ -1,7 +1,7 @@
 """The Ray Tune function trainable: a few lines around `run_trial`, run in Ray worker processes.
 
 It imports Ray Tune and trainers only (no MLflow: the driver does all the writing). Each trial
-resumes from its hash-keyed checkpoint when it has one (orchestrator/checkpoints.py; an
+resumes from its hash-keyed checkpoint when it has one (orchestrator/sweep/checkpoints.py; an
 unreadable one is set aside and named in the first report), saves one after every task, and reports to the driver: "task" (per-task accuracy), then "done" (the
 result), "diverged" or "invalid"; the first report also says which task the trial resumed after
 (-1: none). A diverging zeroth-order trial (the trainer raises FloatingPointError on a NaN or
@@ -22,7 +22,7 @@ from ray import tune
 
 from catalog.config import TrialConfig
 from catalog.errors import InputError
-from orchestrator.checkpoints import CheckpointStore
+from orchestrator.sweep.checkpoints import CheckpointStore
 
 if TYPE_CHECKING:  # a worker imports the trainer only if its trial function needs it
     from trainers.trial import TaskReport, TrialResult

@@ -57,7 +57,7 @@ def eta(remaining: int, mean_trial_seconds: float | None, slots: int) -> float |
 
 @dataclass
 class SweepProgress:
-    """Counts of one sweep as its trials start and end (fed by orchestrator/recorder.py)."""
+    """Counts of one sweep as its trials start and end (fed by orchestrator/sweep/recorder.py)."""
 
     total: int
     finished: int

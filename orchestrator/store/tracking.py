@@ -21,8 +21,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from catalog.records import ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
-from orchestrator.grid import TrialSpec
-from orchestrator.runindex import RunState, prefer, runs_from_tables
+from orchestrator.grid.expand import TrialSpec
+from orchestrator.store.runindex import RunState, prefer, runs_from_tables
 
 SQLITE = "sqlite:///"
 PAGE = 5000  # the largest page an MLflow search may ask for
@@ -75,7 +75,7 @@ class Tracker:
             self.client = MlflowClient(tracking_uri)  # opening an SQLite store creates its tables
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
-        self.run_names: dict[str, str] = {}  # config hash -> run name (orchestrator.runlog.run_names)
+        self.run_names: dict[str, str] = {}  # config hash -> run name (orchestrator.store.runlog.run_names)
         self.code_version: str | None = None  # git commit logged with each finished run
 
     @classmethod

@@ -2,7 +2,7 @@
 
 Human output: one line per trial to run (for more than SUMMARY_OVER trials, one line per
 method x optimizer x dataset unless --verbose or that is one line per trial anyway), a `note:` per problem the up-front check finds
-(a real run stops there), the cost estimate (orchestrator/cost.py), and last the line
+(a real run stops there), the cost estimate (orchestrator/plan/cost.py), and last the line
 `<N> trials: <F> finished, <P> to run`. With --json: one JSON object per trial of the grid
 (hash, status, the fully resolved config, resources) and nothing else.
 """
@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, TextIO
 
-from orchestrator.grid import TrialSpec
+from orchestrator.grid.expand import TrialSpec
 
 if TYPE_CHECKING:
     from orchestrator.commands import Plan
@@ -48,8 +48,8 @@ def _summary_lines(pending: list[TrialSpec], out: TextIO) -> None:
 
 def print_plan(work: Plan, out: TextIO, *, tracking_uri: str, verbose: bool = False, problems: tuple[str, ...] = (),
                gpus: float | None = None, address: str | None = None) -> None:
-    from orchestrator.checks import machine
-    from orchestrator.cost import estimate, measured_epoch_seconds, store_runs
+    from orchestrator.grid.checks import machine
+    from orchestrator.plan.cost import estimate, measured_epoch_seconds, store_runs
 
     groups = len({(s.config.method, s.config.optimizer, s.config.dataset) for s in work.pending})
     if verbose or len(work.pending) <= SUMMARY_OVER or groups == len(work.pending):

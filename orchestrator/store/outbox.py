@@ -21,10 +21,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 from mlflow.exceptions import MlflowException
 
-from orchestrator.grid import TrialSpec
-from orchestrator.runindex import RunState
-from orchestrator.runlog import log_details
-from orchestrator.tracking import Tracker
+from orchestrator.grid.expand import TrialSpec
+from orchestrator.store.runindex import RunState
+from orchestrator.store.runlog import log_details
+from orchestrator.store.tracking import Tracker
 
 # MLflow error codes that mean the request itself was wrong: retrying would not help.
 REFUSALS = {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS", "INVALID_STATE",
@@ -90,7 +90,7 @@ class Outbox:
         self._submit(write, after)
 
     def details(self, digest: str, result: Mapping[str, Any]) -> None:
-        """Device, code version, task matrix and loss curve of a finished trial (orchestrator/runlog.py)."""
+        """Device, code version, task matrix and loss curve of a finished trial (orchestrator/store/runlog.py)."""
         self._submit(lambda: log_details(self.tracker.client, self.run_ids[digest], result, self.tracker.code_version))
 
     def fail(self, digest: str, reason: str, gpu_hours: float) -> None:

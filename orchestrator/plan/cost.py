@@ -27,7 +27,7 @@ from catalog.names import DATASETS
 from catalog.optimizers import FIRST_ORDER, FORWARD_GRAD, OPTIMIZERS
 from catalog.paper import DATASETS as TABLE2_DATASETS
 from catalog.paper import TABLE2
-from orchestrator.grid import TrialSpec
+from orchestrator.grid.expand import TrialSpec
 
 CIFAR_TRAIN_IMAGES = DATASETS["cifar100"].train_images or 50_000
 TABLE2_TOKENS = 197

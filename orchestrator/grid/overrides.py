@@ -13,8 +13,8 @@ import dataclasses
 from typing import Any, Iterable, Mapping
 
 from catalog.config import ConfigError, config_keys, make_config
-from orchestrator.gridfile import SCALARS, GridError, GridFile
-from orchestrator.yamlload import YamlError, load_yaml, shorten
+from orchestrator.grid.schema import SCALARS, GridError, GridFile
+from orchestrator.grid.yamlload import YamlError, load_yaml, shorten
 
 SOURCE = "command line"  # where a --set error comes from, in place of a grid file's path
 

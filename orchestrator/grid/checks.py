@@ -1,6 +1,6 @@
 """The up-front check of `zfsweep run`: everything knowable before training, before anything is written.
 
-Grid validation (orchestrator/grid.py) already settles each value alone and each trial's own
+Grid validation (orchestrator/grid/expand.py) already settles each value alone and each trial's own
 combinations (finite numbers, seed range, Conserve with q = 1, ...). What needs the outside
 world is checked here, once per distinct combination among the trials still to run:
 - backbone: timm builds it (on the meta device) at the trial's image size, which must be a
@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-from orchestrator.grid import Grid, TrialSpec
-from orchestrator.gridfile import GridError, GridFile
+from orchestrator.grid.expand import Grid, TrialSpec
+from orchestrator.grid.schema import GridError, GridFile
 
 
 class CheckError(GridError):
@@ -77,7 +77,7 @@ def machine(address: str | None) -> Machine:
         return Machine("this machine", float(os.cpu_count() or 1), gpus, gpus)
     import ray
 
-    from orchestrator.sweep import start_ray
+    from orchestrator.sweep.tune import start_ray
 
     start_ray(address)  # does nothing when connected already; the sweep reuses this connection
     nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]

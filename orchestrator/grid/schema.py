@@ -19,9 +19,9 @@ The schema (see grids/README.md for a walk-through):
     resources: {cpu: 1, gpu: auto, memory_gb: null, gpu_memory_gb: 80, trials_per_gpu: 8}
 
 Every structural error raises GridError with one line: file, key path, what is allowed. The YAML
-itself is read strictly (orchestrator/yamlload.py: no duplicate keys, bounded alias expansion,
+itself is read strictly (orchestrator/grid/yamlload.py: no duplicate keys, bounded alias expansion,
 `1e-3` is a float, every YAML error names its line). Setting values must be scalars; they are
-checked later, in orchestrator/grid.py, once per distinct value. Quoted values are shortened.
+checked later, in orchestrator/grid/expand.py, once per distinct value. Quoted values are shortened.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 from catalog.config import config_keys
 from catalog.errors import InputError
-from orchestrator.yamlload import YamlError, clip, load_yaml, shorten
+from orchestrator.grid.yamlload import YamlError, clip, load_yaml, shorten
 
 GRID_KEYS = ("name", "description", "fixed", "axes", "seeds", "include", "when", "exclude", "resources")
 RULE_KEYS = ("match", "set", "resources")
@@ -54,7 +54,7 @@ class GridError(InputError):
 
 @dataclass(frozen=True)
 class ResourceRequest:
-    """Resources a grid asks for; None leaves the value to orchestrator/resources.py."""
+    """Resources a grid asks for; None leaves the value to orchestrator/grid/resources.py."""
 
     cpu: float | None = None
     gpu: float | None = None  # None: derived from the expected peak memory ("auto")

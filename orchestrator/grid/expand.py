@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from catalog.config import ConfigError, TrialConfig, make_config, validate
-from orchestrator.gridfile import GridError, GridFile, Match, ResourceRequest, parse_grid
-from orchestrator.overrides import apply_overrides
-from orchestrator.resources import TrialResources, trial_resources
+from orchestrator.grid.schema import GridError, GridFile, Match, ResourceRequest, parse_grid
+from orchestrator.grid.overrides import apply_overrides
+from orchestrator.grid.resources import TrialResources, trial_resources
 from trainers.presets import preset
 
 # Settings that change where and how fast a trial runs, not what it computes: not hashed.
@@ -170,6 +170,6 @@ def expand(grid: GridFile) -> tuple[TrialSpec, ...]:
 
 
 def load_grid(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Grid:
-    """Read, validate and expand a grid file, with `--set` overrides (orchestrator/overrides.py)."""
+    """Read, validate and expand a grid file, with `--set` overrides (orchestrator/grid/overrides.py)."""
     grid = apply_overrides(parse_grid(Path(path)), overrides or {})
     return Grid(grid.name, grid.path, expand(grid), grid)

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from catalog.config import TrialConfig
 from catalog.optimizers import FIRST_ORDER, FORWARD_GRAD, OPTIMIZERS
-from orchestrator.gridfile import ResourceRequest
+from orchestrator.grid.schema import ResourceRequest
 
 TABLE2_PEAK_GB = {"backprop": 12.08, "zeroth-order": 2.41, "forward-grad": 3.94}
 TABLE2_BATCH = 48

@@ -3,7 +3,7 @@
 ZeroFlow (arXiv 2501.01045) reports Avg / Last / Fgt, memory and time; to read a run later one
 also needs its task x task accuracy matrix, its training-loss curve, the device it ran on (Table
 2's memory and time mean nothing without it) and the code that produced it. This module logs those
-from the driver (trials never talk to MLflow, see orchestrator/tracking.py), names runs by the
+from the driver (trials never talk to MLflow, see orchestrator/store/tracking.py), names runs by the
 settings that vary across the grid, and describes the experiment so the MLflow UI opens on it.
 """
 
@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from catalog.config import TrialConfig
 from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, KIND, KIND_TAG, NOTE_TAG
-from orchestrator.grid import EXECUTION_KEYS, TrialSpec
+from orchestrator.grid.expand import EXECUTION_KEYS, TrialSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NAME_FIRST = ("method", "optimizer", "dataset")

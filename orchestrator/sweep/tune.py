@@ -1,10 +1,10 @@
 """Ray Tune wiring: start or join Ray, per-trial resources, retries, and the Tuner around the trials.
 
-Each trial asks for its own CPUs and GPU fraction (orchestrator/resources.py); Ray packs
+Each trial asks for its own CPUs and GPU fraction (orchestrator/grid/resources.py); Ray packs
 fractional trials onto shared GPUs. A trial that raises, runs out of memory or loses its worker
 (or its whole node) is retried up to `max_failures` times by Ray's FailureConfig and resumes
-from its hash-keyed checkpoint (orchestrator/checkpoints.py). MLflow is written only in this
-process, by orchestrator/recorder.py.
+from its hash-keyed checkpoint (orchestrator/sweep/checkpoints.py). MLflow is written only in this
+process, by orchestrator/sweep/recorder.py.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from ray.tune.execution.placement_groups import PlacementGroupFactory
 
 import orchestrator
 import trainers
-from orchestrator.checkpoints import CheckpointStore, folder_name
-from orchestrator.grid import TrialSpec
-from orchestrator.outbox import OUTAGE_LIMIT_SECONDS, Outbox, TrackingUnreachable
-from orchestrator.progress import LiveLine, SweepProgress
-from orchestrator.recorder import Recorder, SweepOutcome
-from orchestrator.trainable import TrialFunction, make_trainable, trial_params
-from orchestrator.tracking import RunState, Tracker
+from orchestrator.sweep.checkpoints import CheckpointStore, folder_name
+from orchestrator.grid.expand import TrialSpec
+from orchestrator.store.outbox import OUTAGE_LIMIT_SECONDS, Outbox, TrackingUnreachable
+from orchestrator.sweep.progress import LiveLine, SweepProgress
+from orchestrator.sweep.recorder import Recorder, SweepOutcome
+from orchestrator.sweep.trainable import TrialFunction, make_trainable, trial_params
+from orchestrator.store.tracking import RunState, Tracker
 from trainers.trial import run_trial
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     """
     if ray.is_initialized():
         return
-    # The legacy reporter honours verbose=0 (no trial table); orchestrator/progress.py prints ours.
+    # The legacy reporter honours verbose=0 (no trial table); orchestrator/sweep/progress.py prints ours.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # MLflow is the record: Ray's per-trial CSV/JSON/TensorBoard files would only cost time.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")

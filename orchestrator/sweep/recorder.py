@@ -4,7 +4,7 @@ Everything is keyed by config hash, not by Ray's trial id, so a trial that Ray r
 fault, or that a new driver resumes, continues the same MLflow run. GPU-hours are the wall time
 of every attempt (from its actor's start to its end, retries and earlier drivers included) times
 the trial's GPU fraction; they are logged after every task, so a killed driver loses at most one
-task's worth. Writes go through orchestrator/outbox.py, which queues them while the tracking
+task's worth. Writes go through orchestrator/store/outbox.py, which queues them while the tracking
 store is unreachable.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 
 from ray import tune
 
-from orchestrator.checkpoints import CheckpointStore
-from orchestrator.grid import TrialSpec
-from orchestrator.outbox import Outbox
-from orchestrator.progress import LiveLine, SweepProgress
-from orchestrator.tracking import RunState
+from orchestrator.sweep.checkpoints import CheckpointStore
+from orchestrator.grid.expand import TrialSpec
+from orchestrator.store.outbox import Outbox
+from orchestrator.sweep.progress import LiveLine, SweepProgress
+from orchestrator.store.tracking import RunState
 
 
 def error_line(trial: Any) -> str:
