@@ -60,8 +60,8 @@ class SlurmCluster:
 
     def _write_config(self) -> None:
         host, munge = socket.gethostname().split(".")[0], self.folder / "munge"
-        for sub in ("state", "spool", "log", "munge"):
-            (self.folder / sub).mkdir(mode=0o700)
+        for sub in ("state", "log", "munge", *(f"spool/{node}" for node in NODES)):
+            (self.folder / sub).mkdir(mode=0o700, parents=True)
         key = munge / "munge.key"
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)

@@ -77,9 +77,12 @@ def check_sweep(slurm: SlurmCluster, folder: Path, submitted: subprocess.Complet
     log = folder / "ray_results" / f"slurm-{job}.log"
     assert submitted.stdout.splitlines()[1] == f"log: {log}"
     assert submitted.stdout.splitlines()[2].startswith("follow: zfsweep status ")
-    state = slurm.final_state(job, JOB_SECONDS)
-    output = log.read_text() if log.exists() else "(no log)"
-    assert state == "COMPLETED", output[-4000:]
+    try:
+        state = slurm.final_state(job, JOB_SECONDS)
+    finally:
+        output = log.read_text() if log.exists() else "(no log)"
+        print(output[-6000:])  # pytest shows it when the test fails
+    assert state == "COMPLETED"
     assert "2 trials: 2 finished, 0 failed, 0 not run" in output
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("slurm").experiment_id])

@@ -9,6 +9,7 @@ command line as `zfsweep ...` in this process. If they never join it prints one 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import time
 
@@ -23,13 +24,26 @@ def joined(address: str) -> tuple[int, float]:
     return len(nodes), sum(float(node["Resources"].get("GPU", 0.0)) for node in nodes)
 
 
+def head_answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_nodes(address: str, nodes: int, gpus_per_node: int, timeout: float) -> str | None:
     """None once every node and GPU has joined; else the line that says what is missing."""
+    deadline = time.monotonic() + timeout
+    while not head_answers(address):  # Ray's own connect would retry for minutes
+        if time.monotonic() > deadline:
+            return f"after {timeout:g} s no Ray head answers at {address}: see the head node's lines in this job's log"
+        time.sleep(POLL_SECONDS)
     import ray
 
     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     try:
-        deadline = time.monotonic() + timeout
         while True:
             count, gpus = joined(address)
             if count >= nodes and gpus >= nodes * gpus_per_node:

@@ -18,6 +18,7 @@ RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, exported with the job)
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 import subprocess
 import sys
@@ -100,18 +101,29 @@ def _symmetric(job: SlurmJob) -> list[str]:
     ]
 
 
+def _head_ports() -> tuple[tuple[str, int], ...]:
+    """HEAD_PORTS, less the Ray Client server where its package (grpc) is missing: Ray starts none
+    then, and refuses a port for it."""
+    client = importlib.util.find_spec("grpc") is not None
+    return tuple((flag, offset) for flag, offset in HEAD_PORTS if client or flag != "--ray-client-server-port")
+
+
 def _multi_tenant(job: SlurmJob, base: int) -> list[str]:
-    head = " ".join(f"{flag}={base + offset}" for flag, offset in HEAD_PORTS)
+    head = " ".join(f"{flag}={base + offset}" for flag, offset in _head_ports())
     node = " ".join(f'{flag}=$((block + {offset}))' for flag, offset in NODE_PORTS)
     return [
         f'address="$head_ip:{base}"',
-        "# One Ray node per srun task; its ports come from its node index in the job (SLURM_NODEID).",
+        "# One Ray node per srun task; its ports come from its node's index in the job (SLURM_NODEID counts",
+        "# within a step), its temporary folder is the job's own (another user's /tmp/ray is not writable).",
         "ray_node() {",
-        f"    local block=$(({base} + {NODE_BLOCK} * (SLURM_NODEID + 1)))",
-        f'    exec ray start --block --num-cpus="$cpus" --num-gpus={job.gpus_per_node} {node} "$@"',
+        "    local index=0 name",
+        '    for name in $node_names; do [ "$name" = "$SLURMD_NODENAME" ] && break; index=$((index + 1)); done',
+        f"    local block=$(({base} + {NODE_BLOCK} * (index + 1)))",
+        f'    exec ray start --block --num-cpus="$cpus" --num-gpus={job.gpus_per_node} {node} \\',
+        '        --temp-dir="/tmp/ray-$SLURM_JOB_ID-$index" "$@"',
         "}",
         "export -f ray_node",
-        "export cpus address",
+        'export cpus address head_ip node_names="${nodes[*]}"',
         'srun --nodes=1 --ntasks=1 -w "$head_node" bash -c \\',
         f"    'ray_node --head --node-ip-address=\"$head_ip\" {head}' &",
         "steps=($!)",
