@@ -9,7 +9,6 @@ own needs (orchestrator/launch/shared.py): bad input is one line and exit code 2
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -59,8 +58,7 @@ def slurm_command(run: click.Command, guarded: Guarded) -> click.Command:
         if dry_run:
             click.echo(script, nl=False)
             return
-        if shutil.which("sbatch") is None:
-            guarded(lambda: slurm.submit(job.script_path))  # the one line that says sbatch is missing
+        guarded(slurm.require_sbatch)
         storage.mkdir(parents=True, exist_ok=True)
         job.script_path.write_text(script)
         job_id = guarded(lambda: slurm.submit(job.script_path))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -157,13 +158,15 @@ def render_script(job: SlurmJob, command: str) -> str:
     return "\n".join(lines + body) + "\n"
 
 
+def require_sbatch() -> None:
+    if shutil.which("sbatch") is None:
+        raise LaunchError(COMMAND_LINE, "sbatch", "not on PATH: run `zfsweep slurm` where SLURM's commands are "
+                                                  "(a login node)")
+
+
 def submit(script: Path) -> str:
     """`sbatch` the script; the job id."""
-    try:
-        done = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, timeout=120)
-    except FileNotFoundError:
-        raise LaunchError(COMMAND_LINE, "sbatch", "not on PATH: run `zfsweep slurm` where SLURM's commands are "
-                                                  "(a login node)") from None
+    done = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         reason = " ".join(done.stderr.split()) or f"exit code {done.returncode}"
         raise LaunchError(str(script), "sbatch", f"refused: {reason}")
