@@ -116,3 +116,40 @@ def test_node_local_storage_and_bad_ports_are_one_line(folder: Path, args: list[
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.startswith("error: ") and len(refused.stderr.splitlines()) == 1
     assert message in refused.stderr
+
+
+def driver(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator.launch.driver", *args, "--", "run", "grid.yaml"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+
+
+def test_driver_gives_up_in_one_line_when_no_head_answers() -> None:
+    from servers import free_port
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    given_up = driver("--address", f"127.0.0.1:{free_port()}", "--nodes", "1", "--timeout", "3", env=env)
+    assert given_up.returncode == 1 and len(given_up.stderr.splitlines()) == 1
+    assert given_up.stderr.startswith("error: after 3 s no Ray head answers at 127.0.0.1:")
+
+
+def test_driver_gives_up_in_one_line_when_nodes_are_missing(tmp_path: Path) -> None:
+    from test_cluster import port_open, ray_node
+    from servers import free_port, kill_group, wait_for
+
+    (tmp_path / "token").write_text("a" * 64)
+    env = {key: value for key, value in os.environ.items() if key not in ("RAY_AUTH_TOKEN", "RAY_ADDRESS")}
+    env.update(PYTHONPATH=str(ROOT), RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(tmp_path / "token"))
+    port, temp = free_port(), Path(tempfile.mkdtemp(prefix="zfl-"))  # Ray's socket paths must stay short
+    head = subprocess.Popen(ray_node(temp, port, head=True), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: port_open(port), "the Ray head")
+        given_up = driver("--address", f"127.0.0.1:{port}", "--nodes", "2", "--gpus-per-node", "1", "--timeout", "5",
+                          env=env)
+    finally:
+        kill_group(head)
+        head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+    assert given_up.returncode == 1, given_up.stderr
+    assert given_up.stderr.splitlines()[-1] == (f"error: after 5 s only 1 of 2 nodes and 0 of 2 GPUs had joined the Ray "
+                                                f"cluster at 127.0.0.1:{port}: see the nodes' lines in this job's log")
