@@ -96,7 +96,7 @@ def _symmetric(job: SlurmJob) -> list[str]:
         f'address="$head_ip:{HEAD_PORT}"',
         f"export RAY_SYMMETRIC_RUN_CLUSTER_WAIT_TIMEOUT={job.join_timeout}",
         'srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 \\',
-        f'    ray symmetric-run --address "$address" --min-nodes "$SLURM_JOB_NUM_NODES" \\',
+        '    ray symmetric-run --address "$address" --min-nodes "$SLURM_JOB_NUM_NODES" \\',
         f'    --num-cpus="$cpus" --num-gpus={job.gpus_per_node} -- \\',
         f"    {_entrypoint(job)}",
     ]
