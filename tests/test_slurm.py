@@ -102,7 +102,11 @@ def test_one_node_sweep_runs_through_symmetric_run(slurm: SlurmCluster, folder: 
 def test_two_node_sweep_on_explicit_ports(slurm: SlurmCluster, folder: Path) -> None:
     submitted = zfsweep_slurm(slurm, folder, "--nodes", "2", "--gpus-per-node", "0", "--partition", "two",
                               "--ports", "24000", "--join-timeout", "120")
-    output = check_sweep(slurm, folder, submitted)
+    try:
+        output = check_sweep(slurm, folder, submitted)
+    finally:  # each node's Ray folder of this job (the script's /tmp/ray-JOBID-INDEX)
+        for path in Path("/tmp").glob(f"ray-{job_id(submitted)}-*"):
+            shutil.rmtree(path, ignore_errors=True)
     assert "2 node(s) with 1 CPUs" in output
 
 
