@@ -97,6 +97,13 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
     sys.exit(0 if ok else 1)
 
 
+# `zfsweep slurm` and `zfsweep kube` (orchestrator/launch/): they copy `run`'s options, hence after it.
+from orchestrator.launch.commands import launch_commands  # noqa: E402
+
+for _launcher in launch_commands(run):
+    main.add_command(_launcher)
+
+
 def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """One --flag per TrialConfig field (batch_size -> --batch-size); unset flags keep presets."""
     types = {"int": click.INT, "float": click.FLOAT, "str": click.STRING, "bool": click.BOOL}
