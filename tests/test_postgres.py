@@ -1,4 +1,4 @@
-"""The README's tracking-server recipe, for real: a PostgreSQL server (started here, see
+"""The tracking-server recipe of docs/internals.md, for real: a PostgreSQL server (started here, see
 tests/servers.py), `mlflow server --backend-store-uri postgresql://...`, a sweep through it,
 a second driver refused while a first holds the experiment, and the skip-finished decision read
 straight from PostgreSQL's tables (orchestrator/store/runindex.py's database path) agreeing with the

@@ -10,7 +10,7 @@ A two-point ZO estimate divides L(θ+εz) − L(θ−εz) (ε = 1e-3) by 2ε, so
 loss moves each coefficient by about δ/ε; `python -m bench precision` measures, per mode, the cosine
 between the estimate averaged over many queries and the fp32 one (same directions, same batch).
 ZO trials may use only `ZO_PRECISIONS`: the modes whose cosine stayed >= ZO_MIN_COSINE in every
-measurement (README, "Precision"). bf16 on a CPU reached 0.9989 on the ViT-B/16 adapter model but
+measurement (docs/internals.md, "Precision"). bf16 on a CPU reached 0.9989 on the ViT-B/16 adapter model but
 0.982 on the tiny test ViT, so it is not among them; tf32 (CUDA-only) has not been measured yet.
 FO and Forward-Grad (exact derivatives, no differencing) may use every mode.
 """

@@ -69,7 +69,7 @@ DIGITS = {
 
 
 # glyphs: the pretrained tiny glyph ViT on 10 tasks of 10 symbols (trainers.data.glyphs). Values
-# chosen by zfsweep on this CPU benchmark (README "What to expect"): a task has 240 training images,
+# chosen by zfsweep on this CPU benchmark (docs/results.md, "What to expect"): a task has 240 training images,
 # so 8 epochs of batch 16 are 120 steps (the paper's CIFAR-100 tasks take about 2,000), hence a
 # first-order lr above the paper's: FO-SGD at lr 0.3 gave the best Avg of 0.1, 0.3 and 1.0 (seed
 # 1993; 0.1 barely moves the adapters, 1.0 forgets more). Zeroth-order steps keep the digits

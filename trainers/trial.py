@@ -31,7 +31,7 @@ from trainers.training import train_task
 
 @dataclass(frozen=True)
 class TrialResult:
-    """What a trial logs (the README's 'Trial result'); accuracies and forgetting in percent."""
+    """What a trial logs (docs/internals.md, 'What each run logs'); accuracies and forgetting in percent."""
 
     avg_acc: float
     last_acc: float

@@ -23,7 +23,7 @@ from orchestrator.grid.expand import Grid
 from orchestrator.grid.schema import GridError
 
 NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # each node's own disk or memory, never shared
-TOKEN_HELP = "create it once with `ray get-auth-token --generate` (README: On a Ray cluster)"
+TOKEN_HELP = "create it once with `ray get-auth-token --generate` (docs/internals.md: On a Ray cluster)"
 
 
 COMMAND_LINE = "command line"  # where an option's error comes from, in place of a grid file's path

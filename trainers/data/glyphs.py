@@ -24,7 +24,7 @@ This data set reproduces that regime without a download (trainers.data.glyphfont
   on stay clean. The paper's harder data sets (ImageNet-A, OmniBenchmark) are shifted from
   ViT-B/16's pretraining in the same way: the untrained features fit the new classes less well,
   and the adapters have something to learn. Without the shift the pretrained prototypes alone
-  reach about 88 % Avg and training adds well under the seed spread (README "What to expect").
+  reach about 88 % Avg and training adds well under the seed spread (docs/results.md, "What to expect").
 
 The rendered arrays are cached under `<data_root>/glyphs/` (written to a temporary file and renamed
 into place, so trials that start together never read a half-written file).
