@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from catalog.errors import ConfigError
+from catalog.errors import ConfigError, did_you_mean
 from catalog.knobs import Knob, knob, knobs_of
 from catalog.names import DATASET_NAMES, DEFAULT_PROFILE, METHOD_NAMES, PROFILES
 from catalog.optimizers import OPTIMIZERS, ZEROTH_ORDER, ZO_EPS, ZO_SEED, takers
@@ -30,6 +30,10 @@ ZO_MIN_COSINE = 0.99
 ZO_PRECISIONS = ("fp32",)
 _RATIO = {"low": 0.0, "high": 1.0, "high_open": True, "ratio": True}
 _MOMENTUM = {"low": 0.0, "high": 1.0, "high_open": True}
+
+
+def _form(neutral: str, *others: str) -> dict[str, Any]:
+    return {"choices": (neutral, *others), "optimizer": True, "neutral": neutral, "unhashed_neutral": True}
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,14 @@ class TrialConfig:
     period: int | None = knob(None, integer=True, low=1, note="(steps)", optimizer=True, neutral=1)
     hessian_smooth: float | None = knob(None, **_RATIO, optimizer=True, neutral=0.0)
     ns_steps: int | None = knob(None, integer=True, low=1, optimizer=True, neutral=5)
+    # Released vs corrected forms of the estimators beyond the paper (docs/fidelity.md; None: the
+    # profile's preset). The first choice is `corrected`'s, the neutral form, which the hash leaves out.
+    decay_rule: str | None = knob(None, **_form("all", "no-bias"))  # no-bias: MeZO's rule (no decay on biases)
+    lozo_scale: str | None = knob(None, **_form("inverse-rank", "unit"))  # LOZO's U Vᵀ estimate / r, or as released
+    subspace_shape: str | None = knob(None, **_form("native", "square"))  # SubZero's matrix view
+    hizoo_hessian: str | None = knob(None, **_form("old", "new"))  # divide by the perturbation's Hessian, or the updated
+    muon_sided: str | None = knob(None, **_form("two", "one"))  # ZO-Muon: 2q forwards, or L(θ) + q (released)
+    muon_vector_lr: float | None = knob(None, low=0, optimizer=True, unhashed_neutral=True)  # None: the trial's lr
     input_path: str = knob("device", choices=("device", "per-image"))  # trainers/data/device_loader.py or per image
     precision: str = knob("fp32", choices=PRECISIONS)
     device: str = knob("auto", choices=("auto", "cpu", "cuda"))
@@ -86,8 +98,9 @@ class TrialConfig:
 
 
 KNOBS: Mapping[str, Knob] = MappingProxyType(knobs_of(TrialConfig))
-# Settings only the estimators beyond the paper take.
+# Settings only the estimators beyond the paper take, and their released-vs-corrected forms.
 BEYOND_SETTINGS: tuple[str, ...] = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
+ESTIMATOR_FORMS: tuple[str, ...] = tuple(name for name, k in KNOBS.items() if k.rule.unhashed_neutral)
 # The knobs an optimizer's Settings hold, and the first-order phase's key for each knob that has one.
 OPTIMIZER_KNOBS: tuple[str, ...] = tuple(name for name, k in KNOBS.items() if k.rule.optimizer)
 FIRST_ORDER_PHASE: Mapping[str, str] = MappingProxyType({name: k.rule.fo_key for name, k in KNOBS.items()
@@ -96,6 +109,11 @@ FIRST_ORDER_PHASE: Mapping[str, str] = MappingProxyType({name: k.rule.fo_key for
 
 def config_keys() -> tuple[str, ...]:
     return tuple(KNOBS)
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The knobs that take one of a list of values, with that list (`trial --help` lists them)."""
+    return {name: knob.rule.choices for name, knob in KNOBS.items() if knob.rule.choices}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -119,7 +137,7 @@ def make_config(values: dict[str, Any]) -> TrialConfig:
     """Build a validated TrialConfig from plain values (grid entries, CLI flags)."""
     for key in values:
         if key not in KNOBS:
-            raise ConfigError(key, f"unknown setting; allowed: {', '.join(KNOBS)}")
+            raise ConfigError(key, f"unknown setting;{did_you_mean(key, tuple(KNOBS))} allowed: {', '.join(KNOBS)}")
     config = TrialConfig(**{key: _coerce(key, value) for key, value in values.items()})
     validate(config)
     return config
@@ -161,7 +179,7 @@ def _validate_beyond(config: TrialConfig) -> None:
     fo_head), as they always have, so that one value can be checked alone."""
     spec = OPTIMIZERS[config.optimizer]
     if spec.family == ZEROTH_ORDER:
-        for key in BEYOND_SETTINGS:
+        for key in BEYOND_SETTINGS + ESTIMATOR_FORMS:
             if getattr(config, key) is not None and key not in spec.defaults:
                 raise ConfigError(key, f"{config.optimizer} does not take it; allowed with: {', '.join(takers(key))}")
     if not spec.spsa and spec.family == ZEROTH_ORDER and (config.historical or config.sparsity):

@@ -8,6 +8,9 @@ its text back out of a string.
 
 from __future__ import annotations
 
+import difflib
+from typing import Any, Sequence
+
 class InputError(ValueError):
     """Bad input, shown as one line: `where: 'key': message` (each part only when known)."""
 
@@ -22,6 +25,12 @@ class InputError(ValueError):
         if self.key:
             parts.append(f"'{self.key}'")
         return ": ".join([*parts, self.message])
+
+
+def did_you_mean(name: Any, allowed: Sequence[str]) -> str:
+    """' did you mean 'X'?' for the allowed name closest to a mistyped one, else ''."""
+    close = difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=0.75)
+    return f" did you mean '{close[0]}'?" if close else ""
 
 
 class ConfigError(InputError):

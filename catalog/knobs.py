@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from catalog.errors import did_you_mean
+
 _TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
@@ -41,6 +43,9 @@ class Rule:
     optimizer: bool = False  # passed to an optimizer whose defaults name it
     neutral: Any = None  # what optimizer Settings hold for a strategy that ignores the knob
     fo_key: str = ""  # the key a hybrid trial's first-order phase reads instead
+    # Left out of the config hash (and the run's params) while unset or at its neutral value: a knob
+    # added after runs were logged, whose neutral value computes what those runs computed.
+    unhashed_neutral: bool = False
 
     def allows(self, value: Any) -> bool:
         if self.boolean:
@@ -100,12 +105,16 @@ class Knob:
     def neutral(self) -> Any:
         return self.default if self.default is not None else self.rule.neutral
 
+    def hashed(self, value: Any) -> bool:
+        """Whether `value` enters the config hash (see Rule.unhashed_neutral)."""
+        return not self.rule.unhashed_neutral or value not in (None, self.rule.neutral)
+
     def problem(self, value: Any) -> str | None:
         """What is wrong with `value` ('must be ..., got ...'), or None if this knob allows it."""
         if value is None or not self.rule.checked or self.rule.allows(value):
             return None
         if self.rule.choices:
-            return f"unknown value '{value}'; allowed: {self.rule.allowed}"
+            return f"unknown value '{value}';{did_you_mean(value, self.rule.choices)} allowed: {self.rule.allowed}"
         return f"must be {self.rule.allowed}, got {value!r}"
 
 

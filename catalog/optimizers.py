@@ -58,10 +58,13 @@ class OptimizerSpec:
         """ZerothOrder's own SPSA directions (the enhancements historical and sparsity apply)."""
         return self.strategy == _SPSA
 
-    def forwards_per_step(self, q: int = 1) -> int:
-        """Closure evaluations one step costs (a jvp pass counts as one forward pass)."""
+    def forwards_per_step(self, q: int = 1, one_sided: bool = False) -> int:
+        """Closure evaluations one step costs (a jvp pass counts as one forward pass); `one_sided`:
+        L(θ) once and one point per query (ZO-Muon's released `muon_sided: one`)."""
         if self.family != ZEROTH_ORDER:
             return 1
+        if one_sided:
+            return 1 + q
         # Conserve: L(θ), the two SPSA points, then one forward per candidate (q = 1 only).
         return 5 if self.conserve else 2 * q + self.extra_forwards
 
@@ -110,20 +113,25 @@ class Beyond:
 # settings. Defaults are the ViT settings of the OPTML-Group/ZO-Muon repository, which ran all
 # five on ViT (LOZO rank 4 / 100 steps, SubZero rank 48 / 1000 steps, ZO-Muon rank 64 / 100 steps /
 # 5 Newton-Schulz steps / lr 1e-2, HiZOO smoothing 1e-8); Sparse-MeZO's ratio is zfsweep's choice.
+# Each also takes its released-vs-corrected forms (catalog/config.py), at their neutral value here:
+# `profile: released` sets the released ones (trainers/presets.py).
 BEYOND: Mapping[str, Beyond] = MappingProxyType({
     "zo-sparse-mezo": Beyond("trainers.optim.sparse_mezo:SparseMeZO", "Sparse-MeZO",
                              "SPSA on the smallest-magnitude entries of each tensor (Sparse-MeZO)",
-                             {"magnitude_ratio": 0.25}),
+                             {"magnitude_ratio": 0.25, "decay_rule": "all"}),
     "zo-lozo": Beyond("trainers.optim.lozo:Lozo", "LOZO",
-                      "SPSA along low-rank U Vᵀ, V kept for `period` steps (LOZO)", {"rank": 4, "period": 100}),
+                      "SPSA along low-rank U Vᵀ, V kept for `period` steps (LOZO)",
+                      {"rank": 4, "period": 100, "decay_rule": "all", "lozo_scale": "inverse-rank"}),
     "zo-subzero": Beyond("trainers.optim.subzero:SubZero", "SubZero",
-                         "SPSA in per-layer orthonormal subspaces U Z Vᵀ (SubZero)", {"rank": 48, "period": 1000}),
+                         "SPSA in per-layer orthonormal subspaces U Z Vᵀ (SubZero)",
+                         {"rank": 48, "period": 1000, "decay_rule": "all", "subspace_shape": "native"}),
     "zo-hizoo": Beyond("trainers.optim.hizoo:HiZoo", "HiZOO",
                        "SPSA preconditioned by a diagonal Hessian EMA, 3 forwards (HiZOO)",
-                       {"hessian_smooth": 1e-8}, extra_forwards=1),
+                       {"hessian_smooth": 1e-8, "decay_rule": "all", "hizoo_hessian": "old"}, extra_forwards=1),
     "zo-muon": Beyond("trainers.optim.zo_muon:ZoMuon", "ZO-Muon",
                       "subspace SPSA orthogonalised by Newton-Schulz (ZO-Muon)",
-                      {"rank": 64, "period": 100, "ns_steps": 5, "lr": 1e-2}),
+                      {"rank": 64, "period": 100, "ns_steps": 5, "lr": 1e-2, "decay_rule": "all", "muon_sided": "two",
+                       "muon_vector_lr": None}),
 })
 
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from catalog.config import ConfigError, TrialConfig, make_config, validate
+from catalog.config import KNOBS, ConfigError, TrialConfig, make_config, validate
 from orchestrator.grid.schema import GridError, GridFile, Match, ResourceRequest, parse_grid
 from orchestrator.grid.overrides import apply_overrides
 from orchestrator.grid.resources import TrialResources, trial_resources
@@ -73,8 +73,14 @@ def _matches(match: Match, settings: Mapping[str, Any]) -> bool:
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
+def hashed_setting(key: str, value: Any) -> bool:
+    """False for a knob declared `unhashed_neutral` (the estimator forms) while unset or neutral: such a
+    trial computes what it did before the knob existed, so it keeps its hash."""
+    return KNOBS[key].hashed(value)
+
+
 def _hash_values(values: Mapping[str, Any]) -> str:
-    canonical = _ENCODER.encode({key: values[key] for key in HASHED_KEYS})
+    canonical = _ENCODER.encode({key: values[key] for key in HASHED_KEYS if hashed_setting(key, values[key])})
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

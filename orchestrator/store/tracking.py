@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from catalog.records import ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
-from orchestrator.grid.expand import TrialSpec
+from orchestrator.grid.expand import TrialSpec, hashed_setting
 from orchestrator.store.runindex import RunState, prefer, runs_from_tables
 
 SQLITE = "sqlite:///"
@@ -29,7 +29,10 @@ PAGE = 5000  # the largest page an MLflow search may ask for
 
 
 def _params(spec: TrialSpec) -> list[Param]:
-    return [Param(key, str(value)) for key, value in sorted(spec.config.to_dict().items())]
+    """The config as params; a knob the hash leaves out (an unset or neutral estimator form) is left
+    out here too, so a run logged before the knob existed and one logged after share a config."""
+    return [Param(key, str(value)) for key, value in sorted(spec.config.to_dict().items())
+            if hashed_setting(key, value)]
 
 
 def _now_ms() -> int:

@@ -27,8 +27,13 @@ Settings.__doc__ = "Resolved optimizer settings; knobs a strategy does not take 
 
 
 def setting_error(key: str, value: Any) -> str | None:
-    """What is wrong with `value` for setting `key`, or None if it is allowed."""
-    return None if KNOBS[key].rule.allows(value) else f"{value!r} is invalid; allowed: {KNOBS[key].rule.allowed}"
+    """What is wrong with `value` for setting `key`, or None if it is allowed (None where the knob's
+    neutral value is None: unset)."""
+    knob = KNOBS[key]
+    if (value is None and knob.rule.optimizer and knob.rule.neutral is None and key != "lr") or knob.rule.allows(value):
+        return None
+    unset = ", or unset" if knob.rule.neutral is None and key != "lr" else ""
+    return f"{value!r} is invalid; allowed: {knob.rule.allowed}{unset}"
 
 
 def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Any:
@@ -44,5 +49,5 @@ def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Any:
     if spec.conserve and values["q"] != 1:
         raise ValueError(f"optimizer '{spec.name}': q={values['q']!r} is invalid; allowed: 1 "
                          "(Conserve compares candidates of a single estimate)")
-    floats = {key: float(value) for key, value in values.items() if KNOBS[key].kind is float}
+    floats = {key: float(value) for key, value in values.items() if KNOBS[key].kind is float and value is not None}
     return Settings(**{**values, **floats})
