@@ -26,6 +26,8 @@ checked later, in orchestrator/grid.py, once per distinct value. Quoted values a
 
 from __future__ import annotations
 
+import math
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -40,6 +42,7 @@ TRIAL_RESOURCE_KEYS = ("cpu", "gpu", "memory_gb")
 GRID_RESOURCE_KEYS = TRIAL_RESOURCE_KEYS + ("gpu_memory_gb", "trials_per_gpu")
 MESSAGE_CHARS = 500  # a GridError never quotes more than this
 SCALARS = (str, int, float, bool, type(None))
+MAX_GRID_BYTES = 16 * 2**20  # full.yaml is a few kB
 
 
 class GridError(ValueError):
@@ -94,10 +97,22 @@ class GridFile:
     resources: ResourceRequest = field(default_factory=ResourceRequest)
 
 
+def _grid_text(path: Path) -> str:
+    """The file's text; a folder, a device, a FIFO or a file past MAX_GRID_BYTES is refused before it is opened."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise GridError(str(path), "file", "is a folder; give the path of a grid file (.yaml)")
+    if not stat.S_ISREG(mode):  # /dev/zero never ends, a FIFO blocks until someone writes
+        raise GridError(str(path), "file", "is not a regular file; give the path of a grid file (.yaml)")
+    if path.stat().st_size > MAX_GRID_BYTES:
+        raise GridError(str(path), "file", f"is larger than {MAX_GRID_BYTES // 2**20} MiB; a grid is a short text file")
+    return path.read_text()
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
         # A grid is data: the strict loader is a safe loader, it never constructs Python objects.
-        data = load_yaml(path.read_text())
+        data = load_yaml(_grid_text(path))
     except IsADirectoryError as error:
         raise GridError(str(path), "file", "is a folder; give the path of a grid file (.yaml)") from error
     except OSError as error:
@@ -184,7 +199,8 @@ class _Reader:
         return ResourceRequest(**parsed)
 
     def resource_value(self, item: Any, key: str, name: str) -> float | int:
-        number = isinstance(item, (int, float)) and not isinstance(item, bool)
+        # .nan passes every comparison below unnoticed and .inf breaks the packing arithmetic: refuse both.
+        number = isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item)
         if name == "trials_per_gpu":
             if not (isinstance(item, int) and not isinstance(item, bool) and item >= 1):
                 raise self.fail(key, f"must be an integer >= 1, got {shorten(item)}")
@@ -194,9 +210,9 @@ class _Reader:
                 raise self.fail(key, f"must be 'auto', a fraction in [0, 1] or a whole number of GPUs, got {shorten(item)}")
             return float(item)
         if name == "cpu" and (not number or item <= 0):
-            raise self.fail(key, f"must be a number > 0, got {shorten(item)}")
+            raise self.fail(key, f"must be a finite number > 0, got {shorten(item)}")
         if not number or item <= 0:
-            raise self.fail(key, f"must be a number > 0 (GB), got {shorten(item)}")
+            raise self.fail(key, f"must be a finite number > 0 (GB), got {shorten(item)}")
         return float(item)
 
     def nonempty(self, value: Any, key: str, meaning: str) -> Match:
