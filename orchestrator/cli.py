@@ -17,7 +17,7 @@ import click
 from orchestrator.checks import CheckError
 from orchestrator.gridfile import GridError
 from orchestrator.overrides import parse_overrides
-from orchestrator.storeuri import resolve_tracking_uri
+from orchestrator.storeuri import StoreError, creatable_store, require_store, resolve_tracking_uri
 from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig
 from trainers.pretrain_settings import THREADS as PRETRAIN_THREADS
 from trainers.pretrain_settings import PretrainSettings
@@ -41,7 +41,7 @@ def _loaded(errors: tuple[tuple[str, str], ...]) -> tuple[type[Exception], ...]:
 
 
 def _input_errors() -> tuple[type[Exception], ...]:
-    return (GridError, ConfigError, CheckError, *_loaded(_LAZY_ERRORS))
+    return (GridError, ConfigError, CheckError, StoreError, *_loaded(_LAZY_ERRORS))
 
 
 def _guarded(action: Callable[[], Any]) -> Any:
@@ -88,7 +88,7 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator import commands
 
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = _guarded(lambda: creatable_store(resolve_tracking_uri(tracking_uri)))  # `run` alone may create a store
     overrides = _guarded(lambda: parse_overrides(settings))
     if dry_run:
         _guarded(lambda: commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address,
@@ -146,7 +146,15 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
     from reports.cells import MixingError
     from reports.runs import load_runs
 
-    runs = load_runs(resolve_tracking_uri(tracking_uri), list(experiments) or None)
+    uri = _guarded(lambda: require_store(resolve_tracking_uri(tracking_uri)))
+    runs = load_runs(uri, list(experiments) or None)
+    if runs.attrs["missing_experiments"]:  # a typo must not replace an earlier report with an empty one
+        from reports.runs import experiment_names
+
+        missing = ", ".join(f"'{name}'" for name in runs.attrs["missing_experiments"])
+        click.echo(f"error: no experiment {missing} in {uri}; have: {', '.join(experiment_names(uri)) or '(none)'}",
+                   err=True)
+        sys.exit(2)
     try:
         lines = write_report(runs, Path(out), compare_paper=compare == "paper", prefer=prefer,
                              compare_profile=compare_profile)
@@ -168,11 +176,12 @@ def status(grid: str, tracking_uri: str | None, experiment: str | None, list_fai
     """Finished / running / interrupted / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
     from orchestrator.commands import failed_trials, status_counts
 
+    uri = _guarded(lambda: require_store(resolve_tracking_uri(tracking_uri)))
     overrides = _guarded(lambda: parse_overrides(settings))
-    counts = _guarded(lambda: status_counts(grid, resolve_tracking_uri(tracking_uri), experiment, overrides))
+    counts = _guarded(lambda: status_counts(grid, uri, experiment, overrides))
     click.echo(counts.line())
     if list_failed:
-        for line in failed_trials(grid, resolve_tracking_uri(tracking_uri), experiment, overrides):
+        for line in failed_trials(grid, uri, experiment, overrides):
             click.echo(line)
 
 
@@ -221,14 +230,19 @@ def pretrain(seed: int, epochs: int, per_class: int, classes: int, batch_size: i
 @main.command()
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on (this machine only by default)")
-@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
 def ui(tracking_uri: str | None, host: str, port: int) -> None:
     """The MLflow UI for the same tracking store."""
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = _guarded(lambda: require_store(resolve_tracking_uri(tracking_uri)))  # the UI would create a missing one
     if uri.startswith(("http://", "https://")):
         click.echo(f"{uri} is a tracking server: its UI is at that address")
         return
-    from orchestrator.uiserver import serve
+    from orchestrator.uiserver import listen_problem, serve
+
+    problem = listen_problem(host, port)  # MLflow's server would log the error and still exit 0
+    if problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
 
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     sys.exit(serve(command))  # SIGTERM or Ctrl-C here stops the UI's server and its workers too
