@@ -43,6 +43,7 @@ GRID_RESOURCE_KEYS = TRIAL_RESOURCE_KEYS + ("gpu_memory_gb", "trials_per_gpu")
 MESSAGE_CHARS = 500  # a GridError never quotes more than this
 SCALARS = (str, int, float, bool, type(None))
 MAX_GRID_BYTES = 16 * 2**20  # full.yaml is a few kB
+MAX_NAME_BYTES = 128  # an experiment name in UTF-8
 
 
 class GridError(ValueError):
@@ -133,6 +134,9 @@ def check_name(path: str, key: str, name: Any) -> str:
     if "/" in name or "\\" in name or name.strip(".") == "" or not name.isprintable():
         raise GridError(path, key, f"{shorten(name)} is not allowed: a name is printable text without '/' or '\\' "
                                    "and not '.' or '..' (it names folders under the storage path)")
+    if len(name.encode()) > MAX_NAME_BYTES:  # a folder name may have 255 bytes; Ray and MLflow add to it
+        raise GridError(path, key, f"{shorten(name)} is {len(name.encode())} bytes long; a name has at most "
+                                   f"{MAX_NAME_BYTES} bytes (it names folders under the storage path)")
     return name
 
 

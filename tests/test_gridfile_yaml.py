@@ -148,3 +148,13 @@ def test_a_fifo_as_grid_is_refused_without_waiting(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     done = _grid_error_in_child(fifo)
     assert done.returncode == 2 and "'file': is not a regular file" in done.stdout
+
+
+def test_names_too_long_for_a_folder_are_refused_up_front(tmp_path: Path) -> None:
+    path = write(tmp_path, f"name: {'n' * 300}\n" + BASE)
+    assert "'name': " in error_of(path) and "at most 128 bytes" in error_of(path)
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", str(write(tmp_path, BASE)), "--experiment", "é" * 100, "--dry-run",
+                                  "--tracking-uri", f"sqlite:///{tmp_path}/s.db"])
+    assert result.exit_code == 2 and "'--experiment': " in result.output and "at most 128 bytes" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]
