@@ -3,11 +3,14 @@
 This is the layout of the ZeroFlow/EASE/APER code (torchvision's ImageFolder): the class index is
 the position of the class folder's name in sorted order, and train and test hold the same class
 folders. Images are decoded lazily, one per `__getitem__`, so a data set costs only its file list.
+An image's header states its size, and a few kilobytes of PNG can state 20,000 x 20,000 pixels
+(1.2 GB as RGB): an image past MAX_IMAGE_PIXELS is refused, naming its file, before it is decoded.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,25 @@ from trainers.data.layout import SPLITS, locate, split_path
 from trainers.data.transforms import eval_transform, train_transform
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# 40 megapixels (120 MB as RGB): far above the paper's data sets (CUB's images are about 500 x 375),
+# below PIL's own warning limit (Image.MAX_IMAGE_PIXELS, 89 M), whose error comes only at twice that.
+MAX_IMAGE_PIXELS = 40_000_000
+PIXELS_ALLOWED = f"at most {MAX_IMAGE_PIXELS:,} pixels"
+
+
+def check_pixels(path: str, image: Image.Image) -> None:
+    """DataError if an opened (not yet decoded) image states more pixels than MAX_IMAGE_PIXELS."""
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"image '{path}' is {width} x {height} = {width * height:,} pixels (a decompression "
+                        f"bomb?); expected an image of {PIXELS_ALLOWED}")
+
+
+def bomb_error(path: str, error: Image.DecompressionBombError) -> DataError:
+    """PIL's own refusal (past twice Image.MAX_IMAGE_PIXELS), in the words check_pixels uses."""
+    stated = re.search(r"\((\d+) pixels\)", str(error))
+    size = f"{int(stated.group(1)):,} pixels" if stated else "more pixels than PIL allows"
+    return DataError(f"image '{path}' is {size} (a decompression bomb?); expected an image of {PIXELS_ALLOWED}")
 SHOWN = 3  # how many differing class names an error line lists
 
 
@@ -34,7 +56,10 @@ class ImageFiles:
         path = self.paths[index]
         try:
             with Image.open(path) as image:
+                check_pixels(path, image)
                 rgb = image.convert("RGB")
+        except Image.DecompressionBombError as error:
+            raise bomb_error(path, error) from error
         except (OSError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
             raise DataError(f"cannot read image '{path}' ({one_line(error)}); "
                             "expected a jpg, jpeg, png, bmp or webp image") from error
