@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import fields
 from typing import Any, Callable
 
@@ -18,7 +19,7 @@ from orchestrator.checks import CheckError
 from orchestrator.gridfile import GridError
 from orchestrator.overrides import parse_overrides
 from orchestrator.storeuri import StoreError, creatable_store, require_store, resolve_tracking_uri
-from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig
+from trainers.config import DATASETS, METHODS, ConfigError, TrialConfig, choices
 from trainers.pretrain_settings import THREADS as PRETRAIN_THREADS
 from trainers.pretrain_settings import PretrainSettings
 
@@ -60,6 +61,7 @@ def _guarded(action: Callable[[], Any]) -> Any:
 
 
 @click.group()
+@click.version_option(package_name="zfsweep", prog_name="zfsweep", message="%(prog)s %(version)s")
 def main() -> None:
     """Sweeps of the ZeroFlow benchmark on Ray Tune, recorded in MLflow."""
 
@@ -100,14 +102,22 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
     sys.exit(0 if ok else 1)
 
 
+# `zfsweep trial` without --dataset runs the embedded default data set, as `make demo` does.
+TRIAL_DEFAULTS = {"dataset": "glyphs"}
+
+
 def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """One --flag per TrialConfig field (batch_size -> --batch-size); unset flags keep presets."""
+    """One --flag per TrialConfig field (batch_size -> --batch-size), with its allowed values; unset flags
+    keep presets."""
     types = {"int": click.INT, "float": click.FLOAT, "str": click.STRING, "bool": click.BOOL}
+    allowed = choices()
     for field in reversed(fields(TrialConfig)):
         kind = types[str(field.type).split("|")[0].strip()]
         flag = "--" + field.name.replace("_", "-")
-        command = click.option(flag, field.name, type=kind, default=None,
-                               help=f"default: {field.default if field.default is not None else 'paper preset'}")(command)
+        default = TRIAL_DEFAULTS.get(field.name, field.default)
+        shown = f"default: {default if default is not None else 'paper preset'}"
+        text = f"one of {', '.join(allowed[field.name])} ({shown})" if field.name in allowed else shown
+        command = click.option(flag, field.name, type=kind, default=None, help=text)(command)
     return command
 
 
@@ -116,16 +126,30 @@ def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
 @click.option("--dry-run", is_flag=True, help="build model and data split, print config and trainable_params")
 def trial(as_json: bool, dry_run: bool, **settings: Any) -> None:
-    """Run one trial in this process (no Ray, no MLflow)."""
+    """Run one trial in this process (no Ray, no MLflow); one line on stderr per finished task."""
     from trainers.config import make_config
+
+    given = {k: v for k, v in settings.items() if v is not None}
+    config = _guarded(lambda: make_config({**TRIAL_DEFAULTS, **given}))  # bad flags: one line before torch loads
     from trainers.trial import describe_trial, run_trial
 
-    config = _guarded(lambda: make_config({k: v for k, v in settings.items() if v is not None}))
     if dry_run:
         out = _guarded(lambda: describe_trial(config))
     else:
-        out = _guarded(lambda: run_trial(config)).to_dict()
+        from trainers.presets import resolve
+
+        tasks = int(resolve(config).tasks or 0)
+        out = _guarded(lambda: run_trial(config, on_task_end=_task_line(tasks, time.perf_counter()))).to_dict()
     click.echo(json.dumps(out) if as_json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+
+
+def _task_line(tasks: int, started: float) -> Callable[[Any], None]:
+    """on_task_end for `zfsweep trial`: one line per finished task (the TaskReport of trainers/trial.py)."""
+    def report(task: Any) -> None:
+        click.echo(f"task {task.task + 1} of {tasks}: accuracy {task.accuracy:.2f} "
+                   f"({time.perf_counter() - started:.0f} s)", err=True)
+
+    return report
 
 
 @main.command()
@@ -186,10 +210,17 @@ def status(grid: str, tracking_uri: str | None, experiment: str | None, list_fai
 
 
 @main.command(name="list")
-@click.argument("what", type=click.Choice(["optimizers", "methods", "datasets"]))
-def list_names(what: str) -> None:
-    """One name per line."""
-    from trainers.optim import optimizer_names
+@click.argument("what", type=click.Choice(["optimizers", "methods", "datasets", "experiments"]))
+@click.option("--tracking-uri", help=f"with experiments: {TRACKING_HELP}")
+def list_names(what: str, tracking_uri: str | None) -> None:
+    """One name per line (experiments: those of the tracking store)."""
+    if what == "experiments":
+        uri = _guarded(lambda: require_store(resolve_tracking_uri(tracking_uri)))
+        from reports.runs import experiment_names
+
+        click.echo("\n".join(experiment_names(uri)))
+        return
+    from trainers.optim.registry import optimizer_names
 
     names = {"optimizers": optimizer_names(), "methods": METHODS, "datasets": DATASETS}[what]
     click.echo("\n".join(names))

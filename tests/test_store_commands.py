@@ -107,3 +107,14 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_list_experiments_names_those_of_the_store(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    for name in ("smoke", "table1"):
+        client.create_experiment(name)
+    result = CliRunner().invoke(main, ["list", "experiments", "--tracking-uri", uri])
+    assert result.exit_code == 0 and result.output.splitlines() == ["smoke", "table1"], result.output

@@ -123,6 +123,16 @@ def make_config(values: dict[str, Any]) -> TrialConfig:
     return config
 
 
+def choices() -> dict[str, tuple[str, ...]]:
+    """The settings that take one of a list of values, with that list (validate checks, `trial --help` lists)."""
+    from trainers.optim.registry import optimizer_names  # the registry alone: no torch
+
+    return {"profile": PROFILES, "method": METHODS, "optimizer": tuple(optimizer_names()), "dataset": DATASETS,
+            "sparsity_mode": SPARSITY_MODES, "device": DEVICES, "schedule": SCHEDULES, "fo_schedule": SCHEDULES,
+            "conserve": CONSERVE_MODES, "ease_adapters": EASE_ADAPTERS, "input_path": INPUT_PATHS,
+            "precision": PRECISIONS}
+
+
 def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(key, f"unknown value '{value}'; allowed: {', '.join(allowed)}")
@@ -137,24 +147,15 @@ def _check_positive(config: TrialConfig, keys: tuple[str, ...]) -> None:
 
 def validate(config: TrialConfig) -> None:
     """Raise ConfigError for the first setting that no trial could run with."""
-    from trainers.optim.registry import optimizer_names  # the registry alone: no torch
-
     for field in fields(config):
         value = getattr(config, field.name)
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(field.name, f"must be a finite number, got {value}")
     if not 0 <= config.seed <= SEED_MAX:
         raise ConfigError("seed", f"must be an integer in [0, {SEED_MAX}], got {config.seed}")
-    _check_choice("profile", config.profile, PROFILES)
-    _check_choice("method", config.method, METHODS)
-    _check_choice("optimizer", config.optimizer, tuple(optimizer_names()))
-    _check_choice("dataset", config.dataset, DATASETS)
-    _check_choice("sparsity_mode", config.sparsity_mode, SPARSITY_MODES)
-    _check_choice("device", config.device, DEVICES)
-    for key, allowed in (("schedule", SCHEDULES), ("fo_schedule", SCHEDULES), ("conserve", CONSERVE_MODES),
-                         ("ease_adapters", EASE_ADAPTERS)):
+    for key, allowed in choices().items():
         value = getattr(config, key)
-        if value is not None:
+        if value is not None and key not in ("input_path", "precision"):  # checked below, with their context
             _check_choice(key, value, allowed)
     _check_positive(config, ("image_size", "tasks", "batch_size", "lr", "fo_lr", "eps", "q"))
     if config.epochs is not None and config.epochs < 0:
