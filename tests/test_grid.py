@@ -199,3 +199,10 @@ def test_beyond_grid_runs_each_new_estimator_beside_zo_sgd_on_its_presets() -> N
     assert {c.lr for c in configs if c.optimizer != "zo-muon"} == {1e-4} and {c.q for c in configs} == {1, 4, 16}
     assert {c.lr for c in configs if c.optimizer == "zo-muon"} == {1e-2}
     assert {c.hessian_smooth for c in configs if c.optimizer == "zo-hizoo"} == {None, 1e-2}
+
+
+def test_grids_readme_states_each_grids_trial_count() -> None:
+    rows = re.findall(r"^\| ([\w-]+\.yaml) \| ([\d,]+) \|", (GRIDS / "README.md").read_text(), re.MULTILINE)
+    assert {name for name, _ in rows} == {path.name for path in GRIDS.glob("*.yaml")}
+    for name, trials in rows:
+        assert len(load_grid(GRIDS / name).trials) == int(trials.replace(",", "")), name
