@@ -51,7 +51,8 @@ def _guarded(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except _input_errors() as error:
-        click.echo(f"error: {error}", err=True)
+        for line in str(error).splitlines():  # a grid file's errors come all at once, one line each
+            click.echo(f"error: {line}", err=True)
         sys.exit(2)
     except Exception as stop:
         if not isinstance(stop, _loaded(_STOP_ERRORS)):

@@ -7,9 +7,10 @@ a grid only states what it varies. The resolved config is what MLflow records an
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Sequence
 
 METHODS = ("ease", "aper")
 DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits", "glyphs")
@@ -115,7 +116,7 @@ def make_config(values: dict[str, Any]) -> TrialConfig:
     allowed = config_keys()
     for key in values:
         if key not in allowed:
-            raise ConfigError(key, f"unknown setting; allowed: {', '.join(allowed)}")
+            raise ConfigError(key, f"unknown setting;{did_you_mean(key, allowed)} allowed: {', '.join(allowed)}")
     annotations = {field.name: str(field.type) for field in fields(TrialConfig)}
     coerced = {key: _coerce(key, value, annotations[key]) for key, value in values.items()}
     config = TrialConfig(**coerced)
@@ -133,9 +134,15 @@ def choices() -> dict[str, tuple[str, ...]]:
             "precision": PRECISIONS}
 
 
+def did_you_mean(name: Any, allowed: Sequence[str]) -> str:
+    """' did you mean 'X'?' for the closest allowed name to a mistyped one, else ''."""
+    close = difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=0.75)
+    return f" did you mean '{close[0]}'?" if close else ""
+
+
 def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(key, f"unknown value '{value}'; allowed: {', '.join(allowed)}")
+        raise ConfigError(key, f"unknown value '{value}';{did_you_mean(value, allowed)} allowed: {', '.join(allowed)}")
 
 
 def _check_positive(config: TrialConfig, keys: tuple[str, ...]) -> None:
