@@ -74,3 +74,18 @@ def test_version_and_list_experiments_answer_without_heavy_libraries(tmp_path: P
     assert done.returncode == 0 and done.stdout.strip() == f"zfsweep {version('zfsweep')}", done.stdout
     returncode, heavy, stderr = heavy_imports("list", "experiments", "--tracking-uri", f"sqlite:///{tmp_path}/none.db")
     assert returncode == 2 and stderr.startswith(f"error: no store at {tmp_path}/none.db") and heavy == []
+
+
+def test_a_dry_run_imports_only_what_its_grid_uses(tmp_path: Path) -> None:
+    # A cub grid and a store not made yet: no scikit-learn (digits), matplotlib (glyphs), MLflow or Ray.
+    from test_data import write_folders
+
+    write_folders(tmp_path / "data", "cub")
+    (tmp_path / "cub.yaml").write_text(f"fixed: {{dataset: cub, data_root: {tmp_path / 'data'}, method: aper, "
+                                       "optimizer: zo-sgd, backbone: test_vit, weights: random, image_size: 32, tasks: 2}\n")
+    unused = ("sklearn", "matplotlib", "mlflow", "ray", "pandas", "sqlalchemy")
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=unused), "run", str(tmp_path / "cub.yaml"),
+                           "--dry-run", "--tracking-uri", f"sqlite:///{tmp_path / 'new.db'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY=\n" in done.stdout + "\n" and not (tmp_path / "new.db").exists(), done.stdout[-300:]
