@@ -29,9 +29,8 @@ STRING_PARAMS: tuple[str, ...] = (
 )
 INT_PARAMS: tuple[str, ...] = ("tasks", "epochs", "batch_size", "q", "seed")
 FLOAT_PARAMS: tuple[str, ...] = ("lr", "eps", "historical", "sparsity", "hybrid")
-# A FINISHED run without a finite avg_acc, or with one of these logged as NaN or infinite (a
-# hand-edited or foreign run), is left out by name.
-REQUIRED_METRIC = "avg_acc"
+# A FINISHED run with one of these logged as NaN or infinite (a hand-edited or foreign run) is
+# left out by name; a run that logged none of them stays (the tables that need them skip it).
 ACCURACY_METRICS: tuple[str, ...] = ("avg_acc", "last_acc", "forgetting")
 METRICS: tuple[str, ...] = (
     "acc", "avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
@@ -133,7 +132,7 @@ def readable_records(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, 
 
 
 def unreadable(record: dict[str, Any]) -> str | None:
-    """Why a run's record cannot enter a table (a numeric param that does not parse, no accuracy); None if it can."""
+    """Why a run's record cannot enter a table (a numeric param that does not parse, a NaN accuracy); None if it can."""
     for name in (*INT_PARAMS, *FLOAT_PARAMS):
         value = record.get(name)
         if value is None:
@@ -143,8 +142,6 @@ def unreadable(record: dict[str, Any]) -> str | None:
             kind = "an integer" if name in INT_PARAMS else "a finite number"
             text = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
             return f"param {name} = {text!r} is not {kind}"
-    if record.get(REQUIRED_METRIC) is None:
-        return f"{REQUIRED_METRIC} is missing"
     for name in ACCURACY_METRICS:
         value = record.get(name)
         if value is not None and _number(value) is None:
