@@ -111,11 +111,6 @@ def config_keys() -> tuple[str, ...]:
     return tuple(KNOBS)
 
 
-def choices() -> dict[str, tuple[str, ...]]:
-    """The knobs that take one of a list of values, with that list (`trial --help` lists them)."""
-    return {name: knob.rule.choices for name, knob in KNOBS.items() if knob.rule.choices}
-
-
 def _coerce(key: str, value: Any) -> Any:
     """Accept YAML/CLI values of the knob's type (ints for floats too); reject anything else."""
     spec = KNOBS[key]

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import fields
+import time
 from typing import Any, Callable
 
 import click
 
-from catalog.config import TrialConfig
+from catalog.config import KNOBS
 from catalog.errors import InputError
 from catalog.names import DATASET_NAMES, METHOD_NAMES
 from orchestrator.grid.overrides import parse_overrides
-from orchestrator.store.uri import resolve_tracking_uri
+from orchestrator.store.uri import creatable_store, require_store, resolve_tracking_uri
 from trainers.pretrain_settings import THREADS as PRETRAIN_THREADS
 from trainers.pretrain_settings import PretrainSettings
 
@@ -40,14 +40,16 @@ def _loaded(errors: tuple[tuple[str, str], ...]) -> tuple[type[Exception], ...]:
 
 class _Commands(click.Group):
     """The one place errors become exit codes: bad input (catalog.errors.InputError) one line on
-    stderr and exit code 2, a sweep stopped on purpose (another driver holds the experiment, the
-    tracking store does not answer) one line and exit code 3."""
+    stderr (a grid file's errors come all at once, one line each) and exit code 2, a sweep stopped
+    on purpose (another driver holds the experiment, the tracking store does not answer) one line
+    and exit code 3."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except InputError as error:
-            click.echo(f"error: {error}", err=True)
+            for line in str(error).splitlines():
+                click.echo(f"error: {line}", err=True)
             sys.exit(2)
         except Exception as stop:
             if not isinstance(stop, _loaded(_STOP_ERRORS)):
@@ -57,6 +59,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands)
+@click.version_option(package_name="zfsweep", prog_name="zfsweep", message="%(prog)s %(version)s")
 def main() -> None:
     """Sweeps of the ZeroFlow benchmark on Ray Tune, recorded in MLflow."""
 
@@ -85,7 +88,7 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator import commands
 
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = creatable_store(resolve_tracking_uri(tracking_uri))  # `run` alone may create a store
     overrides = parse_overrides(settings)
     if dry_run:
         commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address, as_json=as_json,
@@ -103,15 +106,19 @@ from orchestrator.launch.commands import launch_commands  # noqa: E402
 for _launcher in launch_commands(run):
     main.add_command(_launcher)
 
+# `zfsweep trial` without --dataset runs the embedded default data set, as `make demo` does.
+TRIAL_DEFAULTS = {"dataset": "glyphs"}
+
 
 def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """One --flag per TrialConfig field (batch_size -> --batch-size); unset flags keep presets."""
-    types = {"int": click.INT, "float": click.FLOAT, "str": click.STRING, "bool": click.BOOL}
-    for field in reversed(fields(TrialConfig)):
-        kind = types[str(field.type).split("|")[0].strip()]
-        flag = "--" + field.name.replace("_", "-")
-        command = click.option(flag, field.name, type=kind, default=None,
-                               help=f"default: {field.default if field.default is not None else 'paper preset'}")(command)
+    """One --flag per knob (batch_size -> --batch-size), with what it allows; unset flags keep presets."""
+    types = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
+    for name, knob in reversed(list(KNOBS.items())):
+        default = TRIAL_DEFAULTS.get(name, knob.default)
+        shown = f"default: {default if default is not None else 'paper preset'}"
+        allowed = f"one of {knob.rule.allowed}" if knob.rule.choices else knob.rule.allowed if knob.rule.checked else ""
+        command = click.option("--" + name.replace("_", "-"), name, type=types[knob.kind], default=None,
+                               help=f"{allowed} ({shown})" if allowed else shown)(command)
     return command
 
 
@@ -120,13 +127,30 @@ def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
 @click.option("--dry-run", is_flag=True, help="build model and data split, print config and trainable_params")
 def trial(as_json: bool, dry_run: bool, **settings: Any) -> None:
-    """Run one trial in this process (no Ray, no MLflow)."""
+    """Run one trial in this process (no Ray, no MLflow); one line on stderr per finished task."""
     from catalog.config import make_config
+
+    given = {k: v for k, v in settings.items() if v is not None}
+    config = make_config({**TRIAL_DEFAULTS, **given})  # bad flags: one line before torch loads
     from trainers.trial import describe_trial, run_trial
 
-    config = make_config({k: v for k, v in settings.items() if v is not None})
-    out = describe_trial(config) if dry_run else run_trial(config).to_dict()
+    if dry_run:
+        out = describe_trial(config)
+    else:
+        from trainers.presets import resolve
+
+        tasks = int(resolve(config).tasks or 0)
+        out = run_trial(config, on_task_end=_task_line(tasks, time.perf_counter())).to_dict()
     click.echo(json.dumps(out) if as_json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+
+
+def _task_line(tasks: int, started: float) -> Callable[[Any], None]:
+    """on_task_end for `zfsweep trial`: one line per finished task (the TaskReport of trainers/trial.py)."""
+    def report(task: Any) -> None:
+        click.echo(f"task {task.task + 1} of {tasks}: accuracy {task.accuracy:.2f} "
+                   f"({time.perf_counter() - started:.0f} s)", err=True)
+
+    return report
 
 
 @main.command()
@@ -146,7 +170,15 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
     from reports.build import write_report
     from reports.runs import load_runs
 
-    runs = load_runs(resolve_tracking_uri(tracking_uri), list(experiments) or None)
+    uri = require_store(resolve_tracking_uri(tracking_uri))
+    runs = load_runs(uri, list(experiments) or None)
+    if runs.attrs["missing_experiments"]:  # a typo must not replace an earlier report with an empty one
+        from reports.runs import experiment_names
+
+        missing = ", ".join(f"'{name}'" for name in runs.attrs["missing_experiments"])
+        click.echo(f"error: no experiment {missing} in {uri}; have: {', '.join(experiment_names(uri)) or '(none)'}",
+                   err=True)
+        sys.exit(2)
     lines = write_report(runs, Path(out), compare_paper=compare == "paper", prefer=prefer,
                          compare_profile=compare_profile)
     for line in lines:
@@ -164,19 +196,27 @@ def status(grid: str, tracking_uri: str | None, experiment: str | None, list_fai
     """Finished / running / interrupted / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
     from orchestrator.commands import failed_trials, status_counts
 
+    uri = require_store(resolve_tracking_uri(tracking_uri))
     overrides = parse_overrides(settings)
-    counts = status_counts(grid, resolve_tracking_uri(tracking_uri), experiment, overrides)
+    counts = status_counts(grid, uri, experiment, overrides)
     click.echo(counts.line())
     if list_failed:
-        for line in failed_trials(grid, resolve_tracking_uri(tracking_uri), experiment, overrides):
+        for line in failed_trials(grid, uri, experiment, overrides):
             click.echo(line)
 
 
 @main.command(name="list")
-@click.argument("what", type=click.Choice(["optimizers", "methods", "datasets"]))
-def list_names(what: str) -> None:
-    """One name per line."""
-    from trainers.optim import optimizer_names
+@click.argument("what", type=click.Choice(["optimizers", "methods", "datasets", "experiments"]))
+@click.option("--tracking-uri", help=f"with experiments: {TRACKING_HELP}")
+def list_names(what: str, tracking_uri: str | None) -> None:
+    """One name per line (experiments: those of the tracking store)."""
+    if what == "experiments":
+        uri = require_store(resolve_tracking_uri(tracking_uri))
+        from reports.runs import experiment_names
+
+        click.echo("\n".join(experiment_names(uri)))
+        return
+    from catalog.optimizers import optimizer_names
 
     names = {"optimizers": optimizer_names(), "methods": METHOD_NAMES, "datasets": DATASET_NAMES}[what]
     click.echo("\n".join(names))
@@ -217,14 +257,19 @@ def pretrain(seed: int, epochs: int, per_class: int, classes: int, batch_size: i
 @main.command()
 @click.option("--tracking-uri", help=TRACKING_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on (this machine only by default)")
-@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
 def ui(tracking_uri: str | None, host: str, port: int) -> None:
     """The MLflow UI for the same tracking store."""
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = require_store(resolve_tracking_uri(tracking_uri))  # the UI would create a missing one
     if uri.startswith(("http://", "https://")):
         click.echo(f"{uri} is a tracking server: its UI is at that address")
         return
-    from orchestrator.store.uiserver import serve
+    from orchestrator.store.uiserver import listen_problem, serve
+
+    problem = listen_problem(host, port)  # MLflow's server would log the error and still exit 0
+    if problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
 
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     sys.exit(serve(command))  # SIGTERM or Ctrl-C here stops the UI's server and its workers too

@@ -12,6 +12,7 @@ from orchestrator.grid.checks import check_trials, find_problems
 from orchestrator.grid.expand import Grid, TrialSpec, load_grid
 from orchestrator.grid.schema import check_name
 from orchestrator.sweep.progress import Counts, LiveLine, SweepProgress, eta
+from orchestrator.store.uri import sqlite_path
 
 if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use them (a fast CLI)
     from orchestrator.store.tracking import RunState, Tracker
@@ -39,8 +40,12 @@ def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
     """Skip-finished: the trials without a FINISHED run, read without creating anything.
 
     A store that does not answer stops the command with one line (TrackingUnreachable), within
-    seconds, before anything is written.
+    seconds, before anything is written. An SQLite store that does not exist yet holds no runs:
+    MLflow is not even imported then (a dry run of a new grid answers sooner).
     """
+    store = sqlite_path(tracking_uri)
+    if store is not None and not store.exists():
+        return Plan(grid, experiment, {}, list(grid.trials))
     from orchestrator.store.outbox import TrackingUnreachable, is_outage
     from orchestrator.store.tracking import Tracker
 

@@ -2,8 +2,9 @@
 
 Everything is built in memory first, so a cell that would mix configs (reports.cells.MixingError)
 stops the command before any file is written. Then each output is written on its own: a table or
-figure with no qualifying run costs only that file, with a line saying why (and an earlier
-report's copy removed, so it cannot be mistaken for this one's). ``report.html`` holds every table,
+figure with no qualifying run costs only that file, with a line saying why; an earlier report's
+copy of it is kept, never deleted, and named in a line (and on the page) so it is not mistaken for
+this one's. ``report.html`` holds every table,
 figure, the comparison and the notes on one page. Nothing here reads MLflow.
 """
 
@@ -52,7 +53,8 @@ class Report:
 def build_report(runs: pd.DataFrame, compare_paper: bool = False, prefer: str | None = None,
                  compare_profile: str = "released") -> Report:
     """Every output in memory; raises MixingError when a cell would mix configs and no rule is set."""
-    report = Report(notes=[f"experiment not found: {n}" for n in runs.attrs.get("missing_experiments", [])])
+    report = Report(notes=[f"experiment not found: {n}" for n in runs.attrs.get("missing_experiments", [])]
+                  + list(runs.attrs.get("skipped_runs", [])))
     for build in TABLES:
         try:
             table = build(runs, prefer)
@@ -108,7 +110,9 @@ def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool 
     for stem, reason in report.skipped.items():
         lines.append(reason)
         suffixes = FIGURE_FORMATS if stem in FIGURE_STEMS else ("tex", "txt")
-        lines += [line for s in suffixes for line in _remove_stale(out_dir / f"{stem}.{s}")]
+        kept = [line for s in suffixes for line in _kept(out_dir / f"{stem}.{s}", stem)]
+        lines += kept
+        report.notes += kept
     notes = [*report.notes, *report.skipped.values()]
     page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes, _summary(runs))
     return lines + _write(out_dir / "report.html", page)
@@ -138,9 +142,6 @@ def _save(figure: Figure, stem: pathlib.Path, lines: list[str]) -> bytes:
     return buffer.getvalue()
 
 
-def _remove_stale(path: pathlib.Path) -> list[str]:
-    """A skipped output must not leave an earlier report's file behind to be mistaken for it."""
-    if not path.exists():
-        return []
-    path.unlink()
-    return [f"removed {path} left by an earlier report"]
+def _kept(path: pathlib.Path, stem: str) -> list[str]:
+    """An earlier report's file this report does not replace: kept (a report deletes nothing), and said so."""
+    return [f"kept {path} from an earlier report: this report has no {stem}"] if path.exists() else []

@@ -9,6 +9,7 @@ here, and params this module does not know stay string columns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,6 +32,9 @@ STRING_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if k
 INT_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if knob.kind is int)
 FLOAT_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if knob.kind is float)
 METRICS: tuple[str, ...] = ("acc", *RESULT_METRICS, *DRIVER_METRICS)
+# A FINISHED run with one of these logged as NaN or infinite (a hand-edited or foreign run) is
+# left out by name; a run that logged none of them stays (the tables that need them skip it).
+ACCURACY_METRICS: tuple[str, ...] = ("avg_acc", "last_acc", "forgetting")
 # Run tags read into columns: where the run ran and which code ran it (orchestrator/store/runlog.py).
 TAG_COLUMNS: dict[str, str] = {
     "run_device": DEVICE_TAG,
@@ -49,10 +53,17 @@ def load_runs(tracking_uri: str, experiments: Sequence[str] | None = None) -> pd
     names, missing = _experiment_names(client, experiments)
     runs = list(_finished_runs(client, list(names))) if names else []
     logged_metrics = {key for run in runs for key in run.data.metrics}
-    records = (_run_record(run, names[run.info.experiment_id]) for run in runs)
+    records, skipped = readable_records(_run_record(run, names[run.info.experiment_id]) for run in runs)
     frame = runs_frame(records, extra_metrics=logged_metrics)
+    frame.attrs["skipped_runs"] = skipped
     frame.attrs["missing_experiments"] = missing
     return frame
+
+
+def experiment_names(tracking_uri: str) -> list[str]:
+    """The names of the store's active experiments, sorted (to name what exists beside a typo)."""
+    found = MlflowClient(tracking_uri=tracking_uri).search_experiments(view_type=ViewType.ACTIVE_ONLY)
+    return sorted(exp.name for exp in found if exp.experiment_id != "0")  # MLflow's "Default", unused here
 
 
 def _experiment_names(
@@ -103,6 +114,52 @@ def _run_record(run: Run, experiment: str) -> dict[str, Any]:
     record.update(run.data.params)
     record.update(run.data.metrics)
     return record
+
+
+def readable_records(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records a report can use, and one line per record it cannot (which run, what is wrong)."""
+    kept: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for record in records:
+        problem = unreadable(record)
+        if problem is None:
+            kept.append(record)
+        else:
+            skipped.append(f"skipped run {record.get('run_id')} of experiment {record.get('experiment')}: {problem}")
+    return kept, skipped
+
+
+def unreadable(record: dict[str, Any]) -> str | None:
+    """Why a run's record cannot enter a table (a numeric param that does not parse, a NaN accuracy); None if it can."""
+    for name in (*INT_PARAMS, *FLOAT_PARAMS):
+        value = record.get(name)
+        if value is None or (KNOBS[name].nullable and str(value) == "None"):  # unset: the preset applied
+            continue
+        number = _number(value)
+        if number is None or (name in INT_PARAMS and not number.is_integer()):
+            kind = "an integer" if name in INT_PARAMS else "a finite number"
+            text = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
+            return f"param {name} = {text!r} is not {kind}"
+    for name in ACCURACY_METRICS:
+        value = record.get(name)
+        if value is not None and _number(value) is None:
+            return f"{name} is {'NaN' if _is_nan(value) else repr(value)}"
+    return None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _is_nan(value: Any) -> bool:
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def runs_frame(

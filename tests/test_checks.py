@@ -160,3 +160,13 @@ def test_dry_run_lists_every_problem_as_a_note(tmp_path: Path) -> None:
     notes = [line for line in output.splitlines() if line.startswith("note: ")]
     assert code == 0 and len(notes) == 2 and "'axes.backbone'" in notes[0] and "'axes.tasks'" in notes[1]
     assert output.strip().splitlines()[-1] == "4 trials: 0 finished, 4 to run"
+
+
+@pytest.mark.parametrize("resources, key", [("{memory_gb: .nan}", "resources.memory_gb"),
+                                            ("{gpu_memory_gb: .inf}", "resources.gpu_memory_gb"),
+                                            ("{gpu: .nan}", "resources.gpu"), ("{cpu: .inf}", "resources.cpu"),
+                                            ("{gpu: -.inf}", "resources.gpu")])
+def test_resources_that_are_not_finite_numbers(tmp_path: Path, resources: str, key: str) -> None:
+    code, output = run(tmp_path, DIGITS + f", {TINY}}}\nresources: {resources}\n", "--dry-run")
+    assert code == 2 and len(output.strip().splitlines()) == 1, output
+    assert output.startswith(f"error: {tmp_path / 'grid.yaml'}: '{key}': must be ") and "got " in output

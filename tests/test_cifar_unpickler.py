@@ -44,3 +44,29 @@ def test_numpy_pickles_of_every_protocol_load(tmp_path: Path, protocol: int) -> 
     pixels = np.full((12, 3072), 7, np.uint8)
     (base / "train").write_bytes(pickle.dumps({b"data": pixels, b"fine_labels": labels}, protocol=protocol))
     assert inspect("cifar100", str(tmp_path)) == 4
+
+
+def test_a_pickle_whose_lists_share_one_object_is_refused_before_it_expands(tmp_path: Path) -> None:
+    # Pickle's memo writes the shared row once: a small file that np.asarray would expand to
+    # 4,000 x 3,072 Python ints (the test stays small; a real attack repeats the row millions of times).
+    from trainers.data.cifar import MAX_LIST_VALUES
+
+    base = write_cifar(tmp_path)
+    row = [0] * 3072
+    rows = [row] * 4000
+    (base / "train").write_bytes(pickle.dumps({b"data": rows, b"fine_labels": [0] * 4000}))
+    assert (base / "train").stat().st_size < 50_000 and 4000 * 3072 > MAX_LIST_VALUES
+    with pytest.raises(DataError) as raised:
+        inspect("cifar100", str(tmp_path))
+    message = str(raised.value)
+    assert f"'{base / 'train'}'" in message and f"more than {MAX_LIST_VALUES:,} values" in message
+    assert "\n" not in message
+
+
+def test_a_pickled_list_that_contains_itself_is_refused(tmp_path: Path) -> None:
+    base = write_cifar(tmp_path)
+    loop: list = []
+    loop.append(loop)
+    (base / "train").write_bytes(pickle.dumps({b"data": loop, b"fine_labels": [0]}))
+    with pytest.raises(DataError, match="contains itself"):
+        inspect("cifar100", str(tmp_path))

@@ -48,6 +48,10 @@ def test_status_counts_runs_from_mlflow_alone(tmp_path: Path) -> None:
     (tmp_path / "grid.yaml").write_text(GRID)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     code, output = cli("status", str(tmp_path / "grid.yaml"), "--tracking-uri", uri)
+    assert code == 2 and output.startswith(f"error: no store at {tmp_path / 'store.db'}")  # and none was made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]
+    MlflowClient(uri).search_experiments()  # an empty store: every trial pending
+    code, output = cli("status", str(tmp_path / "grid.yaml"), "--tracking-uri", uri)
     assert code == 0 and output.strip() == "4 trials: 0 finished, 0 running, 0 failed, 4 pending, 0.00 GPU-hours, ETA ?"
 
     finished, running, failed, _ = load_grid(tmp_path / "grid.yaml").trials

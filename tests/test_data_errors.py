@@ -7,6 +7,8 @@ calls) must both refuse, with the same line, before anything trains.
 from __future__ import annotations
 
 import pickle
+import struct
+import zlib
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -162,3 +164,33 @@ def test_a_trial_on_missing_data_fails_before_training(tmp_path: Path, dataset: 
                           "weights": "random", "image_size": 32, "tasks": 2, "device": "cpu"})
     with pytest.raises(DataError, match=str(tmp_path / "absent")):
         run_trial(config)
+
+
+def _png_bomb(path: Path, side: int = 20_000) -> None:
+    """A 1-bit grayscale PNG of side x side pixels, all black: ~60 kB on disk, 1.2 GB once decoded to RGB."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + side // 8)  # filter byte + packed bits
+    packer = zlib.compressobj(9)
+    pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [20_000, 8_000])  # past PIL's own bomb limit, and under it but past ours
+def test_a_decompression_bomb_in_an_image_folder_is_refused_naming_the_file(tmp_path: Path, side: int) -> None:
+    from trainers.data import inspect
+    from trainers.data.folders import ImageFiles
+    from trainers.data.imagecheck import MAX_IMAGE_PIXELS
+
+    base = write_folders(tmp_path, "cub")
+    bomb = base / "train" / CLASS_FOLDERS[0] / "img0.png"
+    _png_bomb(bomb, side)
+    assert bomb.stat().st_size < 200_000 and side * side > MAX_IMAGE_PIXELS
+    for read in (lambda: inspect("cub", str(tmp_path)), lambda: ImageFiles([str(bomb)])(0)):
+        with pytest.raises(DataError) as raised:
+            read()
+        message = str(raised.value)
+        assert f"'{bomb}'" in message and f"{side * side:,} pixels" in message and "\n" not in message, message
+        assert f"at most {MAX_IMAGE_PIXELS:,}" in message

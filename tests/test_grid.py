@@ -5,7 +5,9 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from orchestrator.cli import main
 from orchestrator.grid.expand import GridError, config_hash, load_grid
 from catalog.config import make_config
 from trainers.presets import resolve
@@ -137,7 +139,7 @@ axes: {{method: {methods}, optimizer: {optimizers}, dataset: {datasets}, batch_s
     ("seeds: [1, x]\n", "'seeds': expected int, got 'x'"),
     ("seeds: [1]\naxes: {seed: [2]}\n", "'seeds': give the seeds either here or as the setting 'seed'"),
     ("resources: {gpu: 1.5}\n", "'resources.gpu': must be 'auto', a fraction in [0, 1] or a whole number"),
-    ("resources: {gpus: 1}\n", "'resources.gpus': unknown resource; allowed: cpu, gpu, memory_gb,"),
+    ("resources: {gpus: 1}\n", "'resources.gpus': unknown resource; did you mean 'gpu'? allowed: cpu, gpu, memory_gb,"),
     ("resources: {trials_per_gpu: 0}\n", "'resources.trials_per_gpu': must be an integer >= 1"),
     ("when: [{match: {q: 1}, resources: {gpu_memory_gb: 40}}]\n", "'when[0].resources.gpu_memory_gb': unknown resource"),
     ("fixed: {optimizer: zo-sgd-conserve}\ninclude: [{q: 2}]\n",
@@ -199,3 +201,29 @@ def test_beyond_grid_runs_each_new_estimator_beside_zo_sgd_on_its_presets() -> N
     assert {c.lr for c in configs if c.optimizer != "zo-muon"} == {1e-4} and {c.q for c in configs} == {1, 4, 16}
     assert {c.lr for c in configs if c.optimizer == "zo-muon"} == {1e-2}
     assert {c.hessian_smooth for c in configs if c.optimizer == "zo-hizoo"} == {None, 1e-2}
+
+
+def test_grids_readme_states_each_grids_trial_count() -> None:
+    rows = re.findall(r"^\| ([\w-]+\.yaml) \| ([\d,]+) \|", (GRIDS / "README.md").read_text(), re.MULTILINE)
+    assert {name for name, _ in rows} == {path.name for path in GRIDS.glob("*.yaml")}
+    for name, trials in rows:
+        assert len(load_grid(GRIDS / name).trials) == int(trials.replace(",", "")), name
+
+
+def test_every_grid_error_is_reported_at_once_with_did_you_mean(tmp_path: Path) -> None:
+    path = write(tmp_path, "fixd: {lr: 1}\nfixed: {optimzer: zo-sgd, lr: [0.1], tasks: 0}\naxes: {q: [1, 0], metod: [ease]}\n"
+                           "include: [{dataset: cfar100}]\nresources: {gpus: 1, cpu: .nan}\n")
+    with pytest.raises(GridError) as raised:
+        load_grid(path)
+    lines = str(raised.value).splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        "'fixd'", "'fixed.optimzer'", "'fixed.lr'", "'axes.metod'", "'resources.gpus'", "'resources.cpu'",
+        "'fixed.tasks'", "'axes.q'", "'include[0].dataset'"], lines
+    assert all(line.startswith(f"{path}: ") for line in lines)
+    text = "\n".join(lines)
+    for hint in ("'fixd': unknown grid key; did you mean 'fixed'?", "unknown setting; did you mean 'optimizer'?",
+                 "unknown setting; did you mean 'method'?", "unknown resource; did you mean 'gpu'?",
+                 "unknown value 'cfar100'; did you mean 'cifar100'?"):
+        assert hint in text, text
+    result = CliRunner().invoke(main, ["run", str(path), "--dry-run"])
+    assert result.exit_code == 2 and result.output.splitlines() == [f"error: {line}" for line in lines]

@@ -1,5 +1,8 @@
 """Grid YAML read strictly: duplicate keys, line numbers, alias bombs, short messages, 1e-3 floats, safe names."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,43 @@ def test_yaml_error_carries_its_line() -> None:
     with pytest.raises(YamlError) as raised:
         load_yaml("a: 1\nb: [\n")
     assert raised.value.line == 3 and str(raised.value).startswith("line 3: ")
+
+
+def _grid_error_in_child(path: Path) -> subprocess.CompletedProcess:
+    """load_grid(path) in a child process: a regression hangs or grows there, and fails here on the timeout."""
+    code = ("import sys\nfrom orchestrator.grid.expand import GridError, load_grid\n"
+            "try:\n    load_grid(sys.argv[1])\nexcept GridError as error:\n    print(error)\n    sys.exit(2)\n")
+    try:
+        return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"load_grid({path}) did not answer within 30 s")
+
+
+@pytest.mark.parametrize("text", ["fixed: {seed: &a [*a]}\n", "fixed: &m {dataset: digits, self: *m}\n",
+                                  "axes: {q: &a [1, [2, *a]]}\n"])
+def test_aliases_that_contain_themselves_are_refused(tmp_path: Path, text: str) -> None:
+    done = _grid_error_in_child(write(tmp_path, text))
+    assert done.returncode == 2 and "refers to itself" in done.stdout and len(done.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_grid_paths_that_are_not_regular_files_are_refused(device: str) -> None:
+    done = _grid_error_in_child(Path(device))
+    assert done.returncode == 2 and done.stdout.strip() == f"{device}: 'file': is not a regular file; give the path of a grid file (.yaml)"
+
+
+def test_a_fifo_as_grid_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "grid.yaml"
+    os.mkfifo(fifo)
+    done = _grid_error_in_child(fifo)
+    assert done.returncode == 2 and "'file': is not a regular file" in done.stdout
+
+
+def test_names_too_long_for_a_folder_are_refused_up_front(tmp_path: Path) -> None:
+    path = write(tmp_path, f"name: {'n' * 300}\n" + BASE)
+    assert "'name': " in error_of(path) and "at most 128 bytes" in error_of(path)
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", str(write(tmp_path, BASE)), "--experiment", "é" * 100, "--dry-run",
+                                  "--tracking-uri", f"sqlite:///{tmp_path}/s.db"])
+    assert result.exit_code == 2 and "'--experiment': " in result.output and "at most 128 bytes" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]

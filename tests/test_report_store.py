@@ -185,3 +185,41 @@ def test_cli_exits_2_on_mixed_configs_and_a_rule_or_experiment_resolves_it(tmp_p
     assert narrowed.exit_code == 0, narrowed.output
     ruled = runner.invoke(main, ["report", "--tracking-uri", uri, "--out", out, "--prefer", "newest"])
     assert ruled.exit_code == 0 and "--prefer newest" in (tmp_path / "out" / "table1.tex").read_text()
+
+
+def test_a_typo_in_experiment_is_exit_2_and_leaves_the_earlier_report(tmp_path: pathlib.Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'typo.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    log_runs(client, client.create_experiment("smoke"), [FakeRun({**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd",
+                                                                  "dataset": "cub"}, {"avg_acc": 80.0})])
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["report", "--tracking-uri", uri, "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    typo = CliRunner().invoke(main, ["report", "--tracking-uri", uri, "--out", str(out), "--experiment", "smok"])
+    assert typo.exit_code == 2 and typo.output.strip() == f"error: no experiment 'smok' in {uri}; have: smoke"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_report_keeps_outputs_it_does_not_replace(store: str, tmp_path: pathlib.Path) -> None:
+    (tmp_path / "table3.tex").write_text("an earlier report's table 3")
+    (tmp_path / "figure5.png").write_bytes(b"an earlier figure")
+    lines = write_report(load_runs(store, ["empty"]), tmp_path)
+    assert (tmp_path / "table3.tex").read_text() == "an earlier report's table 3"
+    assert (tmp_path / "figure5.png").read_bytes() == b"an earlier figure"
+    assert f"kept {tmp_path / 'table3.tex'} from an earlier report: this report has no table3" in lines
+
+
+def test_finished_runs_with_nan_accuracy_or_unreadable_params_are_skipped_by_name(tmp_path: pathlib.Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'odd.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    good = {**BASE_CONFIG, "method": "ease", "optimizer": "zo-sgd", "dataset": "cub"}
+    nan_id, bad_id, _ = log_runs(client, client.create_experiment("odd"), [
+        FakeRun({**good, "seed": 2}, {"avg_acc": float("nan"), "last_acc": 1.0}),
+        FakeRun({**good, "seed": 3, "q": "many", "tasks": "ten"}, {"avg_acc": 70.0, "last_acc": 60.0}),
+        FakeRun(good, {"avg_acc": 80.0, "last_acc": 70.0, "forgetting": 5.0})])
+    result = CliRunner().invoke(main, ["report", "--tracking-uri", uri, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"skipped run {nan_id} of experiment odd: avg_acc is NaN" in lines
+    assert f"skipped run {bad_id} of experiment odd: param tasks = 'ten' is not an integer" in lines
+    assert "80.00" in (tmp_path / "out" / "table1.tex").read_text()

@@ -190,12 +190,12 @@ def test_table4_has_one_block_per_mask_mode_sharing_the_plain_run() -> None:
     assert ("CUB", "released", "Avg") in table4(runs).rows
 
 
-def test_partial_data_skips_with_reasons_and_removes_stale_files(tmp_path: pathlib.Path) -> None:
+def test_partial_data_skips_with_reasons_and_names_the_earlier_files_it_keeps(tmp_path: pathlib.Path) -> None:
     (tmp_path / "table3.tex").write_text("old")
     lines = write_report(frame(run(method="aper")), tmp_path)
-    assert (tmp_path / "table1.tex").exists() and not (tmp_path / "table3.tex").exists()
+    assert (tmp_path / "table1.tex").exists() and (tmp_path / "table3.tex").read_text() == "old"
     assert "table2.tex skipped" in "\n".join(lines)
-    assert f"removed {tmp_path / 'table3.tex'} left by an earlier report" in lines
+    assert f"kept {tmp_path / 'table3.tex'} from an earlier report: this report has no table3" in lines
     assert not any("failed" in line for line in lines)
 
 

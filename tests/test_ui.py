@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 import psutil
+from mlflow.tracking import MlflowClient
 
 from servers import free_port, http_ok, wait_for
 
 
 def test_sigterm_to_the_ui_leaves_no_server_behind(tmp_path: Path) -> None:
     port = free_port()
+    MlflowClient(f"sqlite:///{tmp_path / 'store.db'}").search_experiments()  # `zfsweep ui` opens existing stores only
     ui = subprocess.Popen([sys.executable, "-c", "from orchestrator.cli import main; main()", "ui", "--port", str(port),
                            "--tracking-uri", f"sqlite:///{tmp_path / 'store.db'}"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from catalog.config import KNOBS, ConfigError, TrialConfig, make_config, validate
-from orchestrator.grid.schema import GridError, GridFile, Match, ResourceRequest, parse_grid
 from orchestrator.grid.overrides import apply_overrides
 from orchestrator.grid.resources import TrialResources, trial_resources
+from orchestrator.grid.schema import GridError, GridFile, Match, ResourceRequest, parse_grid, raise_all
 from trainers.presets import preset
 
 # Settings that change where and how fast a trial runs, not what it computes: not hashed.
@@ -90,21 +90,44 @@ def _presets(profile: str, method: str, optimizer: str, dataset: str) -> tuple[t
     return tuple(preset(TrialConfig(profile=profile, method=method, optimizer=optimizer, dataset=dataset)).items())
 
 
+def _coerced(path: str, key: str, value: Any, source: str) -> Any:
+    """`value` coerced to the setting's type; GridError naming `source` if no trial could use it."""
+    try:
+        return getattr(make_config({key: value}), key)
+    except ConfigError as error:
+        raise GridError(path, source, error.message) from error
+
+
+def value_errors(grid: GridFile) -> list[GridError]:
+    """Every value the file states, each alone: all the errors at once (the first of each key)."""
+    stated = [(f"fixed.{key}", key, (value,)) for key, value in grid.fixed.items()]
+    stated += [(f"{rule.location}.set.{key}", key, (value,)) for rule in grid.when for key, value in rule.settings.items()]
+    stated += [(f"axes.{key}", key, values) for key, values in grid.axes.items()]
+    stated += [("seeds", "seed", grid.seeds)] if grid.seeds is not None else []
+    stated += [(f"include[{i}].{key}", key, values) for i, entry in enumerate(grid.include) for key, values in entry.items()]
+    errors = []
+    for source, key, values in stated:
+        for value in values:
+            try:
+                _coerced(grid.path, key, value, source)
+            except GridError as error:
+                errors.append(error)
+                break
+    return errors
+
+
 class _Expander:
     """Builds the TrialSpecs of one GridFile; every setting value is checked once, up front."""
 
     def __init__(self, grid: GridFile) -> None:
         self.grid = grid
+        raise_all(value_errors(grid))
         self.fixed = {key: self.value(key, value, f"fixed.{key}") for key, value in grid.fixed.items()}
         self.rules = [(rule, {key: self.value(key, value, f"{rule.location}.set.{key}")
                               for key, value in rule.settings.items()}) for rule in grid.when]
 
     def value(self, key: str, value: Any, source: str) -> Any:
-        """`value` coerced to the setting's type; GridError naming `source` if no trial could use it."""
-        try:
-            return getattr(make_config({key: value}), key)
-        except ConfigError as error:
-            raise GridError(self.grid.path, source, error.message) from error
+        return _coerced(self.grid.path, key, value, source)
 
     def blocks(self) -> Iterator[tuple[dict[str, list[Any]], dict[str, str]]]:
         """(coerced axes, where each axis comes from) of the main grid and of each include entry."""
@@ -177,5 +200,7 @@ def expand(grid: GridFile) -> tuple[TrialSpec, ...]:
 
 def load_grid(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Grid:
     """Read, validate and expand a grid file, with `--set` overrides (orchestrator/grid/overrides.py)."""
-    grid = apply_overrides(parse_grid(Path(path)), overrides or {})
+    errors: list[GridError] = []
+    grid = apply_overrides(parse_grid(Path(path), errors), overrides or {})
+    raise_all(errors + value_errors(grid) if errors else [])  # without structural errors, expand() checks values
     return Grid(grid.name, grid.path, expand(grid), grid)

@@ -26,30 +26,24 @@ checked later, in orchestrator/grid/expand.py, once per distinct value. Quoted v
 
 from __future__ import annotations
 
+import math
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from catalog.config import config_keys
-from catalog.errors import InputError
+from orchestrator.grid.errors import GridError, raise_all, unknown
 from orchestrator.grid.yamlload import YamlError, clip, load_yaml, shorten
 
 GRID_KEYS = ("name", "description", "fixed", "axes", "seeds", "include", "when", "exclude", "resources")
 RULE_KEYS = ("match", "set", "resources")
 TRIAL_RESOURCE_KEYS = ("cpu", "gpu", "memory_gb")
 GRID_RESOURCE_KEYS = TRIAL_RESOURCE_KEYS + ("gpu_memory_gb", "trials_per_gpu")
-MESSAGE_CHARS = 500  # a GridError never quotes more than this
 SCALARS = (str, int, float, bool, type(None))
-
-
-class GridError(InputError):
-    """Bad grid input; the message is one line: file, key, what is allowed."""
-
-    def __init__(self, path: str, key: str, message: str) -> None:
-        if len(message) > MESSAGE_CHARS:
-            message = message[: MESSAGE_CHARS - 3] + "..."
-        super().__init__(message, key=key, where=path)
+MAX_GRID_BYTES = 16 * 2**20  # full.yaml is a few kB
+MAX_NAME_BYTES = 128  # an experiment name in UTF-8
 
 
 @dataclass(frozen=True)
@@ -95,10 +89,22 @@ class GridFile:
     resources: ResourceRequest = field(default_factory=ResourceRequest)
 
 
+def _grid_text(path: Path) -> str:
+    """The file's text; a folder, a device, a FIFO or a file past MAX_GRID_BYTES is refused before it is opened."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise GridError(str(path), "file", "is a folder; give the path of a grid file (.yaml)")
+    if not stat.S_ISREG(mode):  # /dev/zero never ends, a FIFO blocks until someone writes
+        raise GridError(str(path), "file", "is not a regular file; give the path of a grid file (.yaml)")
+    if path.stat().st_size > MAX_GRID_BYTES:
+        raise GridError(str(path), "file", f"is larger than {MAX_GRID_BYTES // 2**20} MiB; a grid is a short text file")
+    return path.read_text()
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
         # A grid is data: the strict loader is a safe loader, it never constructs Python objects.
-        data = load_yaml(path.read_text())
+        data = load_yaml(_grid_text(path))
     except IsADirectoryError as error:
         raise GridError(str(path), "file", "is a folder; give the path of a grid file (.yaml)") from error
     except OSError as error:
@@ -119,6 +125,9 @@ def check_name(path: str, key: str, name: Any) -> str:
     if "/" in name or "\\" in name or name.strip(".") == "" or not name.isprintable():
         raise GridError(path, key, f"{shorten(name)} is not allowed: a name is printable text without '/' or '\\' "
                                    "and not '.' or '..' (it names folders under the storage path)")
+    if len(name.encode()) > MAX_NAME_BYTES:  # a folder name may have 255 bytes; Ray and MLflow add to it
+        raise GridError(path, key, f"{shorten(name)} is {len(name.encode())} bytes long; a name has at most "
+                                   f"{MAX_NAME_BYTES} bytes (it names folders under the storage path)")
     return name
 
 
@@ -128,9 +137,18 @@ class _Reader:
     def __init__(self, path: str) -> None:
         self.path = path
         self.keys = config_keys()
+        self.errors: list[GridError] = []  # every error found so far; parse_grid raises them together
 
     def fail(self, key: str, message: str) -> GridError:
         return GridError(self.path, key, message)
+
+    def keep(self, build: Callable[[], Any], default: Any = None) -> Any:
+        """build(), or `default` with its GridError kept for the report of every error."""
+        try:
+            return build()
+        except GridError as error:
+            self.errors.append(error)
+            return default
 
     def mapping(self, value: Any, key: str) -> dict[str, Any]:
         if value is None:
@@ -146,10 +164,12 @@ class _Reader:
             raise self.fail(key, "must be a list")
         return value
 
-    def setting_names(self, values: Mapping[str, Any], key: str) -> None:
+    def known(self, values: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """The entries whose names are settings; each other name is kept as an error."""
         for name in values:
             if name not in self.keys:
-                raise self.fail(f"{key}.{clip(name)}", f"unknown setting; allowed: {', '.join(self.keys)}")
+                self.errors.append(self.fail(f"{key}.{clip(name)}", unknown("setting", name, self.keys)))
+        return {name: value for name, value in values.items() if name in self.keys}
 
     def scalar(self, value: Any, key: str) -> Any:
         if not isinstance(value, SCALARS):
@@ -157,20 +177,23 @@ class _Reader:
         return value
 
     def settings(self, value: Any, key: str) -> dict[str, Any]:
-        values = self.mapping(value, key)
-        self.setting_names(values, key)
-        return {name: self.scalar(item, f"{key}.{name}") for name, item in values.items()}
+        values = self.known(self.mapping(value, key), key)
+        checked = {name: self.keep(lambda: (True, self.scalar(item, f"{key}.{name}")), (False, None))
+                   for name, item in values.items()}
+        return {name: item for name, (ok, item) in checked.items() if ok}
 
     def value_lists(self, value: Any, key: str, *, scalars: bool) -> dict[str, tuple[Any, ...]]:
         """setting -> non-empty tuple of values; a scalar stands for a one-value list if allowed."""
         out: dict[str, tuple[Any, ...]] = {}
-        for name, values in self.mapping(value, key).items():
-            self.setting_names({name: None}, key)
+        for name, values in self.known(self.mapping(value, key), key).items():
             if scalars and not isinstance(values, list):
                 values = [values]
             if not isinstance(values, list) or not values:
-                raise self.fail(f"{key}.{name}", "must be a non-empty list of values")
-            out[name] = tuple(self.scalar(item, f"{key}.{name}") for item in values)
+                self.errors.append(self.fail(f"{key}.{name}", "must be a non-empty list of values"))
+                continue
+            items = self.keep(lambda: tuple(self.scalar(item, f"{key}.{name}") for item in values))
+            if items is not None:
+                out[name] = items
         return out
 
     def resources(self, value: Any, key: str, allowed: tuple[str, ...]) -> ResourceRequest:
@@ -178,14 +201,18 @@ class _Reader:
         parsed: dict[str, Any] = {}
         for name, item in values.items():
             if name not in allowed:
-                raise self.fail(f"{key}.{clip(name)}", f"unknown resource; allowed: {', '.join(allowed)}")
+                self.errors.append(self.fail(f"{key}.{clip(name)}", unknown("resource", name, allowed)))
+                continue
             if item is None or (name == "gpu" and item == "auto"):
                 continue
-            parsed[name] = self.resource_value(item, f"{key}.{name}", name)
+            number = self.keep(lambda: self.resource_value(item, f"{key}.{name}", name))
+            if number is not None:
+                parsed[name] = number
         return ResourceRequest(**parsed)
 
     def resource_value(self, item: Any, key: str, name: str) -> float | int:
-        number = isinstance(item, (int, float)) and not isinstance(item, bool)
+        # .nan passes every comparison below unnoticed and .inf breaks the packing arithmetic: refuse both.
+        number = isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item)
         if name == "trials_per_gpu":
             if not (isinstance(item, int) and not isinstance(item, bool) and item >= 1):
                 raise self.fail(key, f"must be an integer >= 1, got {shorten(item)}")
@@ -195,9 +222,9 @@ class _Reader:
                 raise self.fail(key, f"must be 'auto', a fraction in [0, 1] or a whole number of GPUs, got {shorten(item)}")
             return float(item)
         if name == "cpu" and (not number or item <= 0):
-            raise self.fail(key, f"must be a number > 0, got {shorten(item)}")
+            raise self.fail(key, f"must be a finite number > 0, got {shorten(item)}")
         if not number or item <= 0:
-            raise self.fail(key, f"must be a number > 0 (GB), got {shorten(item)}")
+            raise self.fail(key, f"must be a finite number > 0 (GB), got {shorten(item)}")
         return float(item)
 
     def nonempty(self, value: Any, key: str, meaning: str) -> Match:
@@ -210,7 +237,7 @@ class _Reader:
         entry = self.mapping(value, key)
         for name in entry:
             if name not in RULE_KEYS:
-                raise self.fail(f"{key}.{clip(name)}", f"unknown rule key; allowed: {', '.join(RULE_KEYS)}")
+                self.errors.append(self.fail(f"{key}.{clip(name)}", unknown("rule key", name, RULE_KEYS)))
         if "match" not in entry:
             raise self.fail(f"{key}.match", "is required: the settings a trial must have for the rule to apply")
         match = self.value_lists(entry["match"], f"{key}.match", scalars=True)
@@ -219,33 +246,47 @@ class _Reader:
         return Rule(MappingProxyType(match), MappingProxyType(settings), resources, key)
 
 
-def parse_grid(path: Path) -> GridFile:
-    """Read and structurally check a grid file (values are checked on expansion)."""
+def parse_grid(path: Path, errors: list[GridError] | None = None) -> GridFile:
+    """Read and structurally check a grid file (values are checked on expansion); every error at once.
+
+    With `errors`, the structural errors are appended there and the parts without errors returned,
+    so that the caller can add the value errors to the same report.
+    """
     data = read_yaml(path)
     reader = _Reader(str(path))
     for key in data:
         if key not in GRID_KEYS:
-            raise reader.fail(clip(key), f"unknown grid key; allowed: {', '.join(GRID_KEYS)}")
-    name = check_name(str(path), "name", data.get("name", path.stem))
+            reader.errors.append(reader.fail(clip(key), unknown("grid key", key, GRID_KEYS)))
+    name = reader.keep(lambda: check_name(str(path), "name", data.get("name", path.stem)), path.stem)
     description = data.get("description") or ""
     if not isinstance(description, str):
-        raise reader.fail("description", "must be a string")
-    axes = reader.value_lists(data.get("axes"), "axes", scalars=False)
-    seeds = None
-    if "seeds" in data:
-        if "seed" in axes or "seed" in reader.mapping(data.get("fixed"), "fixed"):
-            raise reader.fail("seeds", "give the seeds either here or as the setting 'seed', not both")
-        if not isinstance(data["seeds"], list) or not data["seeds"]:
-            raise reader.fail("seeds", "must be a non-empty list of integer seeds")
-        seeds = tuple(reader.scalar(seed, "seeds") for seed in data["seeds"])
-    return GridFile(
-        path=str(path), name=name, description=description,
-        fixed=MappingProxyType(reader.settings(data.get("fixed"), "fixed")),
-        axes=MappingProxyType(axes), seeds=seeds,
-        include=tuple(reader.nonempty(entry, f"include[{i}]", "the entry replaces the axes it names")
-                      for i, entry in enumerate(reader.entries(data.get("include"), "include"))),
-        when=tuple(reader.rule(entry, f"when[{i}]") for i, entry in enumerate(reader.entries(data.get("when"), "when"))),
-        exclude=tuple(reader.nonempty(entry, f"exclude[{i}]", "trials with all of these values are dropped")
-                      for i, entry in enumerate(reader.entries(data.get("exclude"), "exclude"))),
-        resources=reader.resources(data.get("resources"), "resources", GRID_RESOURCE_KEYS),
-    )
+        reader.errors.append(reader.fail("description", "must be a string"))
+    fixed = reader.keep(lambda: reader.settings(data.get("fixed"), "fixed"), {})
+    axes = reader.keep(lambda: reader.value_lists(data.get("axes"), "axes", scalars=False), {})
+    seeds = reader.keep(lambda: _seeds(reader, data, axes)) if "seeds" in data else None
+
+    def each(key: str, read: Callable[[Any, str], Any]) -> tuple[Any, ...]:
+        entries = reader.keep(lambda: reader.entries(data.get(key), key), [])
+        read_entries = [reader.keep(lambda: (read(entry, f"{key}[{i}]"),)) for i, entry in enumerate(entries)]
+        return tuple(entry[0] for entry in read_entries if entry is not None)
+
+    include = each("include", lambda entry, key: reader.nonempty(entry, key, "the entry replaces the axes it names"))
+    when = each("when", reader.rule)
+    exclude = each("exclude", lambda entry, key: reader.nonempty(entry, key, "trials with all of these values are dropped"))
+    resources = reader.keep(lambda: reader.resources(data.get("resources"), "resources", GRID_RESOURCE_KEYS),
+                            ResourceRequest())
+    if errors is None:
+        raise_all(reader.errors)
+    else:
+        errors += reader.errors
+    return GridFile(path=str(path), name=name, description=description, fixed=MappingProxyType(fixed),
+                    axes=MappingProxyType(axes), seeds=seeds, include=include, when=when, exclude=exclude,
+                    resources=resources)
+
+
+def _seeds(reader: _Reader, data: dict[str, Any], axes: Mapping[str, Any]) -> tuple[Any, ...]:
+    if "seed" in axes or "seed" in reader.mapping(data.get("fixed"), "fixed"):
+        raise reader.fail("seeds", "give the seeds either here or as the setting 'seed', not both")
+    if not isinstance(data["seeds"], list) or not data["seeds"]:
+        raise reader.fail("seeds", "must be a non-empty list of integer seeds")
+    return tuple(reader.scalar(seed, "seeds") for seed in data["seeds"])

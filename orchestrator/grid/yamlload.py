@@ -72,9 +72,13 @@ StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, l
 
 
 def expanded_size(root: Node, limit: int = MAX_NODES) -> int:
-    """Number of nodes once every alias is expanded (stops counting past `limit`)."""
+    """Number of nodes once every alias is expanded (stops counting past `limit`).
+
+    YamlError if a node contains itself (`&a [*a]`): its expansion would never end.
+    """
     sizes: dict[int, int] = {}
-    # Iterative post-order walk: aliases make the graph a DAG, so each node is sized once.
+    open_nodes: set[int] = set()  # on the current path from the root: reaching one again is a cycle
+    # Iterative post-order walk: each node is sized once.
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -83,7 +87,12 @@ def expanded_size(root: Node, limit: int = MAX_NODES) -> int:
         children = _children(node)
         if children_done or not children:
             sizes[id(node)] = min(limit + 1, 1 + sum(sizes[id(child)] for child in children))
+            open_nodes.discard(id(node))
             continue
+        if id(node) in open_nodes:
+            raise YamlError(node.start_mark.line + 1, "an alias refers to itself (a list or mapping that "
+                                                      "contains itself never ends); write the grid out")
+        open_nodes.add(id(node))
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
     return sizes[id(root)]

@@ -8,10 +8,26 @@ the store. The UI therefore runs in a process group of its own, and whatever end
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 from types import FrameType
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port (taken, or no such interface); None if it can."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            return f"port {port} on {host} is taken (another server listens there); pass another --port"
+        return f"cannot listen on {host}:{port} ({error.strerror or error}); pass another --host or --port"
+    return None
 
 
 def _stop_group(process: subprocess.Popen, grace: float = 10.0) -> None:

@@ -7,9 +7,10 @@ last finished task. The folder must be shared storage (NFS or similar, mounted a
 on every node) on a multi-node cluster, like Ray's own storage_path. Checkpoints hold plain
 tensors and values, written atomically and loaded with `weights_only`.
 
-A checkpoint that cannot be read (a disk fault, a truncated copy, a file that is not ours) would
-fail its trial on every attempt of every run, so `restore` moves it to <root>/set-aside/ and
-falls back to the previous task's checkpoint (kept beside it), or to a fresh start.
+A checkpoint that cannot be read (a disk fault, a truncated copy, a file that is not ours), or that
+reads but is not a trial's state (another structure, a task past the trial's last), would fail its
+trial on every attempt of every run, so `restore` checks it, moves a bad one to <root>/set-aside/
+and falls back to the previous task's checkpoint (kept beside it), or to a fresh start.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +76,14 @@ class CheckpointStore:
         """The trial's last checkpoint; raises whatever reading a bad one raises."""
         return _read(self._folder(digest))
 
-    def restore(self, digest: str) -> Restored:
-        """The newest readable checkpoint of the trial; unreadable ones are moved to <root>/set-aside/."""
+    def restore(self, digest: str, tasks: int | None = None) -> Restored:
+        """The newest usable checkpoint of a trial of `tasks` tasks; bad ones are moved to <root>/set-aside/."""
         set_aside: list[tuple[Path, str]] = []
         for which, folder in (("last", self._folder(digest)), (PREVIOUS, self._folder(digest) / PREVIOUS)):
             try:
                 saved = _read(folder)
+                if saved is not None:
+                    check_saved(saved, tasks)
             except Exception as error:  # noqa: BLE001 - any reader error means the file is unusable
                 set_aside.append((self._set_aside(folder / STATE_FILE, f"{digest}-{which}"), _reason(error)))
                 continue
@@ -105,11 +108,40 @@ class CheckpointStore:
         return {path.name for path in self.root.iterdir() if (path / STATE_FILE).exists()}
 
 
+class BadCheckpoint(ValueError):
+    """A checkpoint that unpickles but is not the state of this trial after one of its tasks."""
+
+
 def _read(folder: Path) -> Saved | None:
     if not (folder / STATE_FILE).exists():
         return None
     saved = load_state(folder)
-    return Saved(int(saved["task"]), saved["state"])
+    if not isinstance(saved, dict) or not {"task", "state"} <= saved.keys():
+        raise BadCheckpoint("must be a mapping with 'task' and 'state'")
+    if not isinstance(saved["task"], int) or isinstance(saved["task"], bool):
+        raise BadCheckpoint(f"task must be an integer, got {type(saved['task']).__name__}")
+    return Saved(saved["task"], saved["state"])
+
+
+def check_saved(saved: Saved, tasks: int | None) -> None:
+    """BadCheckpoint unless `saved` is what trainers.trial.run_trial resumes from after task `saved.task`."""
+    from trainers.trial import Progress  # the trainable imports it anyway; the driver never calls this
+
+    if tasks is not None and not 0 <= saved.task < tasks:
+        raise BadCheckpoint(f"claims task {saved.task} of a trial with {tasks} tasks")
+    state = saved.state
+    if not isinstance(state, dict) or not {"method", "progress"} <= state.keys() or not isinstance(state["method"], dict):
+        raise BadCheckpoint("state must be a mapping with 'method' and 'progress'")
+    progress = state["progress"]
+    if not isinstance(progress, dict):
+        raise BadCheckpoint("progress must be a mapping")
+    unknown = sorted(set(progress) - {f.name for f in fields(Progress)})
+    if unknown:
+        raise BadCheckpoint(f"unknown progress field {unknown[0]!r}")
+    accuracy = progress.get("accuracy")
+    if not isinstance(accuracy, list) or len(accuracy) != saved.task + 1:
+        held = len(accuracy) if isinstance(accuracy, list) else "no"
+        raise BadCheckpoint(f"holds {held} task accuracies after task {saved.task}")
 
 
 def _reason(error: Exception) -> str:

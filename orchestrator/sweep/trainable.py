@@ -60,7 +60,8 @@ def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
         spec = params["spec"]
         store = CheckpointStore(Path(spec["checkpoints"]))
         digest = spec["hash"]
-        restored = store.restore(digest)
+        tasks = spec["config"].get("tasks")
+        restored = store.restore(digest, tasks=int(tasks) if isinstance(tasks, int) else None)
         saved = restored.saved
         # Every report waits for the driver's next call, so the resume point rides on the first one.
         first: dict[str, Any] = {"resumed_after": saved.task if saved else -1}

@@ -6,7 +6,10 @@ when it is there, else from the labels, so small test pickles with a few classes
 The pixels stay in memory as uint8 (150 MB for the real training set) and become float per image.
 A pickle can run any code when it is loaded, so the files are read with an unpickler that admits
 only what this format holds: dicts, lists, bytes, strings, numbers and numpy arrays; any other
-global (a `__reduce__` payload calling os.system, say) is refused before it is called.
+global (a `__reduce__` payload calling os.system, say) is refused before it is called. Pickle's memo
+lets a small file hold one list many times over (cheap as shared references, gigabytes once
+np.asarray copies it out), so the lists and dicts a file holds are counted as if expanded, each
+shared object once per reference, and a file past MAX_LIST_VALUES is refused before any copy.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from trainers.data.transforms import eval_transform, train_transform
 FOLDER = "cifar-100-python"
 SIDE = 32
 ROW = 3 * SIDE * SIDE
+# The real files' lists hold 150,000 values (fine and coarse labels, file names of 50,000 images);
+# the pixels are one numpy array, which the file holds byte for byte and which counts as one value.
+MAX_LIST_VALUES = 10_000_000
 
 # The globals a CIFAR pickle needs: numpy's array reconstruction (numpy 1 and 2 module names), and
 # codecs.encode, which Python 3 uses to pickle bytes under protocols 0-2.
@@ -73,7 +79,35 @@ def _read(dataset: str, path: Path, expected: str) -> dict[str, Any]:
                         f"expected {expected}") from error
     if not isinstance(content, dict):
         raise DataError(f"{dataset}: '{path}' holds a {type(content).__name__}, not a dict; expected {expected}")
+    problem = _expansion_problem(content)
+    if problem:
+        raise DataError(f"{dataset}: '{path}' {problem}; expected {expected}")
     return {key.decode("latin1") if isinstance(key, bytes) else str(key): value for key, value in content.items()}
+
+
+def _expansion_problem(content: Any, limit: int = MAX_LIST_VALUES) -> str | None:
+    """Why `content` is too big once its shared lists are expanded (or never ends); None if it is not."""
+    sizes: dict[int, int] = {}
+    open_ids: set[int] = set()  # containers on the current path: meeting one again is a cycle
+    stack: list[tuple[Any, bool]] = [(content, False)]
+    while stack:
+        value, children_done = stack.pop()
+        if id(value) in sizes:
+            continue
+        children = list(value.keys()) + list(value.values()) if isinstance(value, dict) else (
+            list(value) if isinstance(value, (list, tuple)) else [])
+        if children_done or not children:
+            sizes[id(value)] = min(limit + 1, 1 + sum(sizes[id(child)] for child in children))
+            open_ids.discard(id(value))
+            if sizes[id(value)] > limit:
+                return f"expands to more than {limit:,} values (lists that repeat one object)"
+            continue
+        if id(value) in open_ids:
+            return "holds a list or dict that contains itself"
+        open_ids.add(id(value))
+        stack.append((value, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return None
 
 
 def _split(dataset: str, path: Path, expected: str) -> tuple[np.ndarray, np.ndarray]:

@@ -10,9 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-
 from trainers.data.core import LabeledImages
 
 NUM_CLASSES = 10
@@ -33,6 +30,10 @@ class _DigitImages:
 
 def load_digits_splits(image_size: int) -> tuple[LabeledImages, LabeledImages, int]:
     """(train, test, number of classes) for the digits data set."""
+    # scikit-learn takes seconds to import: only a trial on digits pays for it, not every dry run.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     data = load_digits()
     train_x, test_x, train_y, test_y = train_test_split(
         data.data, data.target, test_size=TEST_FRACTION, stratify=data.target, random_state=0)

@@ -3,6 +3,8 @@
 This is the layout of the ZeroFlow/EASE/APER code (torchvision's ImageFolder): the class index is
 the position of the class folder's name in sorted order, and train and test hold the same class
 folders. Images are decoded lazily, one per `__getitem__`, so a data set costs only its file list.
+An image's header states its size, and a few kilobytes of PNG can state 20,000 x 20,000 pixels
+(1.2 GB as RGB): an image past MAX_IMAGE_PIXELS (trainers/data/imagecheck.py) is refused, naming its file, before it is decoded.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 
 from trainers.data.cache_sources import StorePair, folder_spec, open_pair
 from trainers.data.core import DataError, LabeledImages, Splits, one_line
-from trainers.data.imagecheck import check_files
+from trainers.data.imagecheck import bomb_error, check_files, check_pixels
 from trainers.data.layout import SPLITS, locate, split_path
 from trainers.data.transforms import eval_transform, train_transform
 
@@ -35,7 +37,10 @@ class ImageFiles:
         path = self.paths[index]
         try:
             with Image.open(path) as image:
+                check_pixels(path, image)
                 rgb = image.convert("RGB")
+        except Image.DecompressionBombError as error:
+            raise bomb_error(path, error) from error
         except (OSError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
             raise DataError(f"cannot read image '{path}' ({one_line(error)}); "
                             "expected a jpg, jpeg, png, bmp or webp image") from error

@@ -20,9 +20,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-from matplotlib.ft2font import FT2Font
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 IMAGE_SIZE = 32
@@ -42,12 +40,16 @@ TRAIN_FONTS = tuple(name for name in FONT_FILES if name not in TEST_FONTS)
 
 
 def font_path(name: str) -> Path:
+    import matplotlib  # only for its bundled fonts, and only where glyphs are rendered
+
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / f"{name}.ttf"
 
 
 @functools.lru_cache(maxsize=None)
 def coverage(name: str) -> frozenset[int]:
     """The code points font `name` has a glyph for (its character map)."""
+    from matplotlib.ft2font import FT2Font
+
     return frozenset(FT2Font(str(font_path(name))).get_charmap())
 
 
