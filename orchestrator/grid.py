@@ -23,6 +23,7 @@ from orchestrator.gridfile import GridError, GridFile, Match, ResourceRequest, p
 from orchestrator.overrides import apply_overrides
 from orchestrator.resources import TrialResources, trial_resources
 from trainers.config import ConfigError, TrialConfig, make_config, validate
+from trainers.optim.registry import NEUTRAL_FORMS
 from trainers.presets import preset
 
 # Settings that change where and how fast a trial runs, not what it computes: not hashed.
@@ -73,8 +74,14 @@ def _matches(match: Match, settings: Mapping[str, Any]) -> bool:
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
+def _hashed(key: str, value: Any) -> bool:
+    """False for an estimator form that is unset or neutral (trainers/optim/registry.FORMS): such a
+    trial computes what it did before the form became a setting, so it keeps its hash."""
+    return key not in NEUTRAL_FORMS or value not in (None, NEUTRAL_FORMS[key])
+
+
 def _hash_values(values: Mapping[str, Any]) -> str:
-    canonical = _ENCODER.encode({key: values[key] for key in HASHED_KEYS})
+    canonical = _ENCODER.encode({key: values[key] for key in HASHED_KEYS if _hashed(key, values[key])})
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from trainers.optim.registry import NEUTRAL_FORMS
+
 METHODS = ("ease", "aper")
 DATASETS = ("cifar100", "cub", "imagenet-a", "omnibenchmark", "digits", "glyphs")
 SPARSITY_MODES = ("exact", "released")
@@ -78,6 +80,14 @@ class TrialConfig:
     period: int | None = None
     hessian_smooth: float | None = None
     ns_steps: int | None = None
+    # Released vs corrected forms of the estimators beyond the paper (trainers/optim/registry.FORMS;
+    # None: the profile's preset). Hashed only when not neutral (orchestrator/grid.py).
+    decay_rule: str | None = None
+    lozo_scale: str | None = None
+    subspace_shape: str | None = None
+    hizoo_hessian: str | None = None
+    muon_sided: str | None = None
+    muon_vector_lr: float | None = None
     input_path: str = "device"
     precision: str = "fp32"
     device: str = "auto"
@@ -187,6 +197,7 @@ def validate(config: TrialConfig) -> None:
 
 # Settings of the estimators beyond the paper (trainers/optim/registry.py); None: the optimizer's default.
 BEYOND_SETTINGS = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
+ESTIMATOR_FORMS = tuple(NEUTRAL_FORMS)  # the estimators' released-vs-corrected forms
 
 
 def _validate_beyond(config: TrialConfig) -> None:
@@ -198,7 +209,7 @@ def _validate_beyond(config: TrialConfig) -> None:
 
     spec = OPTIMIZERS[config.optimizer]
     zeroth_order = spec.family == "zeroth-order"
-    for key in BEYOND_SETTINGS:
+    for key in BEYOND_SETTINGS + ESTIMATOR_FORMS:
         value = getattr(config, key)
         if value is None:
             continue

@@ -25,6 +25,7 @@ import dataclasses
 from typing import Any
 
 from trainers.config import TrialConfig
+from trainers.optim.registry import NEUTRAL_FORMS, get_spec
 
 PAPER_BACKBONE = "vit_base_patch16_224.augreg_in21k_ft_in1k"
 BACKBONE = {"backbone": PAPER_BACKBONE, "weights": "hub", "image_size": 224, "tasks": 10}
@@ -67,6 +68,29 @@ DIGITS = {
 # apply their estimate with SGD); ZO-Muon's registered lr 1e-2 (its paper's ViT value, for an
 # orthogonalised direction) replaces ZO-SGD's only where a grid sets `lr` to it (grids/beyond.yaml).
 BEYOND_ZO = ("zo-sparse-mezo", "zo-lozo", "zo-subzero", "zo-hizoo", "zo-muon")
+# Under `released`, each of them as its authors' code runs it (docs/fidelity.md, "The estimators
+# beyond the paper"): plain steps, no momentum, the release's weight decay 0 and decay rule, and
+# its own forms and defaults (LOZO: run_lozo.py's rank 2 / ν 50; SubZero: its README's 24 / 1000).
+# Under `corrected` each takes the neutral forms (registry.NEUTRAL_FORMS) on ZO-SGD's presets.
+RELEASED_BEYOND_STEP = {"momentum": 0.0, "weight_decay": 0.0}
+RELEASED_BEYOND: dict[str, dict[str, Any]] = {
+    "zo-sparse-mezo": {"decay_rule": "no-bias"},
+    "zo-lozo": {"decay_rule": "no-bias", "lozo_scale": "unit", "rank": 2, "period": 50},
+    "zo-subzero": {"subspace_shape": "square", "rank": 24, "period": 1000},
+    "zo-hizoo": {"hizoo_hessian": "new"},
+    "zo-muon": {"decay_rule": "no-bias", "muon_sided": "one", "muon_vector_lr": 1e-4},
+}
+
+
+def _beyond_preset(config: TrialConfig) -> dict[str, Any]:
+    """The forms (and, released, step and defaults) of an estimator beyond the paper; {} for the others."""
+    if config.optimizer not in BEYOND_ZO:
+        return {}
+    accepted = get_spec(config.optimizer).defaults
+    values = {key: value for key, value in NEUTRAL_FORMS.items() if key in accepted}
+    if config.profile == "released":
+        values.update({**RELEASED_BEYOND_STEP, **RELEASED_BEYOND[config.optimizer]})
+    return values
 
 
 # glyphs: the pretrained tiny glyph ViT on 10 tasks of 10 symbols (trainers.data.glyphs). Values
@@ -139,6 +163,7 @@ def _profile_preset(config: TrialConfig, family: str) -> dict[str, Any]:
         values["alpha"] = RELEASED_ZO_ALPHA
     if released and family == "zo-adam" and config.dataset in PAPER_DATASETS:
         values["lr"] = RELEASED_ZO_LR
+    values.update(_beyond_preset(config))
     return values
 
 

@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader
 
-from trainers.config import TrialConfig
+from trainers.config import ESTIMATOR_FORMS, TrialConfig
 from trainers.methods import Method
 from trainers.optim import OPTIMIZERS, Strategy, create_optimizer, create_with_fo_head, fo_counterpart
 from trainers.optim.fo_head import FirstOrderHead
 from trainers.precision import with_precision
 
 OPTIMIZER_SETTINGS = ("lr", "momentum", "weight_decay", "q", "eps", "historical", "sparsity", "sparsity_mode",
-                      "conserve", "adamw", "magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
+                      "conserve", "adamw", "magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps",
+                      *ESTIMATOR_FORMS)
 # The first-order phase of a hybrid trial reads these keys instead of the trial's own.
 FIRST_ORDER_PHASE = {"lr": "fo_lr", "momentum": "fo_momentum", "weight_decay": "fo_weight_decay",
                      "schedule": "fo_schedule"}

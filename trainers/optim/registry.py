@@ -43,10 +43,13 @@ class OptimizerSpec:
     def needs_backward(self) -> bool:
         return self.family == FIRST_ORDER
 
-    def forwards_per_step(self, q: int = 1) -> int:
-        """Closure evaluations one step costs (a jvp pass counts as one forward pass)."""
+    def forwards_per_step(self, q: int = 1, one_sided: bool = False) -> int:
+        """Closure evaluations one step costs (a jvp pass counts as one forward pass); `one_sided`:
+        L(θ) once and one point per query (ZO-Muon's released `muon_sided: one`)."""
         if self.family != ZEROTH_ORDER:
             return 1
+        if one_sided:
+            return 1 + q
         # Conserve: L(θ), the two SPSA points, then one forward per candidate (q = 1 only).
         return 5 if self.conserve else 2 * q + self.extra_forwards
 
@@ -91,13 +94,39 @@ _BEYOND_SETTINGS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 }
 
 
+# --- Released vs corrected forms of the estimators beyond the paper (issue 23, docs/fidelity.md) ---
+# Each difference between an estimator's released code and zfsweep's `corrected` form is a setting
+# of its own: setting -> (its allowed values, the first being `corrected`'s, the neutral form), and
+# which estimators take it. The config hash leaves a form out while it is neutral (or unset), so
+# trials that predate these settings keep their hashes (orchestrator/grid.py).
+FORMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "decay_rule": ("all", "no-bias"),  # no-bias: MeZO's rule, no decay on *bias* / *layer_norm* tensors
+    "lozo_scale": ("inverse-rank", "unit"),  # LOZO's matrix estimate c·U Vᵀ / r, or c·U Vᵀ (optsuite/LOZO)
+    "subspace_shape": ("native", "square"),  # SubZero's matrix view: rows x rest, or most-square factors
+    "hizoo_hessian": ("old", "new"),  # HiZOO divides by the Hessian of the perturbation, or the updated one
+    "muon_sided": ("two", "one"),  # ZO-Muon: two-point queries (2q forwards), or L(θ) + q points
+})
+FORM_TAKERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "decay_rule": ("sparse-mezo", "lozo", "subzero", "hizoo", "muon"), "lozo_scale": ("lozo",),
+    "subspace_shape": ("subzero",), "hizoo_hessian": ("hizoo",), "muon_sided": ("muon",),
+    "muon_vector_lr": ("muon",)})
+# ZO-Muon's step for 1-D tensors: None (neutral) is the trial's lr; the release fixes 1e-4.
+NEUTRAL_FORMS: Mapping[str, Any] = MappingProxyType({**{k: v[0] for k, v in FORMS.items()}, "muon_vector_lr": None})
+
+
+def _forms(estimator: str) -> dict[str, Any]:
+    return {key: NEUTRAL_FORMS[key] for key, takers in FORM_TAKERS.items() if estimator in takers}
+# --- end of the estimator forms ---
+
+
 def _beyond() -> list[OptimizerSpec]:
     base = {**_SGD, **{key: value for key, value in _ZO.items() if key in ("q", "eps", "seed")}, "lr": 1e-4}
     specs = []
     for name, (estimator, own, extra) in _BEYOND_SETTINGS.items():
         extra = dict(extra)
         description = extra.pop("description")
-        specs.append(_spec(name, ZEROTH_ORDER, "sgd", description, {**base, **own}, estimator=estimator, **extra))
+        specs.append(_spec(name, ZEROTH_ORDER, "sgd", description, {**base, **own, **_forms(estimator)},
+                           estimator=estimator, **extra))
     return specs
 
 

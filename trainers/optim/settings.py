@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
-from trainers.optim.registry import OptimizerSpec
+from trainers.optim.registry import FORMS, OptimizerSpec
 
 SPARSITY_MODES = ("exact", "released")
 CONSERVE_MODES = ("exact", "replay")
@@ -36,6 +36,13 @@ class Settings:
     period: int = 1
     hessian_smooth: float = 0.0
     ns_steps: int = 5
+    # Released vs corrected forms of the estimators beyond the paper (registry.FORMS).
+    decay_rule: str = "all"
+    lozo_scale: str = "inverse-rank"
+    subspace_shape: str = "native"
+    hizoo_hessian: str = "old"
+    muon_sided: str = "two"
+    muon_vector_lr: float | None = None
 
 
 def _real(value: Any) -> bool:
@@ -64,8 +71,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "period": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (steps)"),
     "hessian_smooth": (lambda v: _real(v) and 0 <= v < 1, "a ratio in [0, 1)"),
     "ns_steps": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    **{key: ((lambda v, allowed=allowed: v in allowed), " or ".join(allowed)) for key, allowed in FORMS.items()},
+    "muon_vector_lr": (lambda v: v is None or (_real(v) and v >= 0), "a number >= 0, or unset (the trial's lr)"),
 }
-_FLOAT_KEYS = tuple(f.name for f in fields(Settings) if f.type == "float")
+_FLOAT_KEYS = tuple(f.name for f in fields(Settings) if f.type == "float") + ("muon_vector_lr",)
 
 
 def setting_error(key: str, value: Any) -> str | None:
@@ -88,5 +97,5 @@ def resolve_settings(spec: OptimizerSpec, overrides: dict[str, Any]) -> Settings
     if spec.conserve and values["q"] != 1:
         raise ValueError(f"optimizer '{spec.name}': q={values['q']!r} is invalid; allowed: 1 "
                          "(Conserve compares candidates of a single estimate)")
-    floats = {key: float(value) for key, value in values.items() if key in _FLOAT_KEYS}
+    floats = {key: float(value) for key, value in values.items() if key in _FLOAT_KEYS and value is not None}
     return Settings(**{**values, **floats})
