@@ -4,10 +4,12 @@ A trial trains `epochs` epochs in every task that trains (APER and first-task EA
 so its time is trained_epochs x seconds per epoch. Seconds per epoch come from
 1. measured: the mean `epoch_seconds` of FINISHED runs in the tracking store (any experiment)
    with the same method, optimizer family (trainers/presets.py), dataset, batch size, image size
-   and q; else
+   and forwards per step (the registry's count: 2q for SPSA, 2q + 1 for HiZOO, 1 + q for ZO-Muon's
+   released one-sided queries); else
 2. the paper's Table 2 (ZeroFlow, arXiv 2501.01045: EASE, ViT-B/16, per-epoch seconds on CIFAR-100,
-   CUB, ImageNet-A, OmniBenchmark), scaled by the image's token count over ViT-B/16's 197, by q
-   between the q = 1 and q = 4 columns, and, for data sets the table lacks, by training images
+   CUB, ImageNet-A, OmniBenchmark), scaled by the image's token count over ViT-B/16's 197, by the
+   forwards per step between the q = 1 and q = 4 columns (2 and 8 forwards), and, for data sets
+   the table lacks, by training images
    relative to CIFAR-100.
 GPU-hours are trial seconds x the trial's GPU fraction; the wall time is GPU-hours over the GPUs
 (perfect packing: a lower bound). Trials sharing a GPU are costed as if each ran alone at the
@@ -24,6 +26,7 @@ from orchestrator.grid import TrialSpec
 from reports.paper import DATASETS as TABLE2_DATASETS
 from reports.paper import TABLE2
 from trainers.config import TrialConfig
+from trainers.optim.registry import get_spec
 from trainers.presets import optimizer_family
 
 CIFAR_TRAIN_IMAGES = 50_000
@@ -43,10 +46,18 @@ def trained_epochs(config: TrialConfig) -> int:
     return int(config.epochs or 1) * (1 if first_task_only else tasks)
 
 
+def forwards_per_step(values: dict[str, Any]) -> int:
+    """Closure evaluations per step of a run's (or a config's) optimizer (trainers/optim/registry.py)."""
+    spec = get_spec(str(values["optimizer"]))
+    return spec.forwards_per_step(int(float(values.get("q") or 1)), str(values.get("muon_sided")) == "one")
+
+
 def measured_key(values: dict[str, Any]) -> tuple[str, ...]:
-    """The key of a run's (or a config's) settings that decide its epoch time; strings, as MLflow stores params."""
+    """The key of a run's (or a config's) settings that decide its epoch time; strings, as MLflow stores
+    params (q enters as the forwards per step it costs)."""
     family = optimizer_family(str(values["optimizer"]))
-    return tuple(family if key == "optimizer" else str(values[key]) for key in MEASURED_KEYS)
+    return tuple(family if key == "optimizer" else str(forwards_per_step(values)) if key == "q" else str(values[key])
+                 for key in MEASURED_KEYS)
 
 
 def table2_epoch_seconds(config: TrialConfig) -> float:
@@ -59,9 +70,9 @@ def table2_epoch_seconds(config: TrialConfig) -> float:
         seconds = _table2("forward-grad")[column]
     elif config.optimizer.endswith("-conserve"):
         seconds = _table2("zo-sgd-conserve")[column]
-    else:
+    else:  # linear in the forwards per step, through ZO-SGD's 2 (q = 1) and 8 (q = 4)
         one, four = _table2("zo-sgd", 1)[column], _table2("zo-sgd", 4)[column]
-        seconds = one + (four - one) * (config.q - 1) / 3
+        seconds = one + (four - one) * (forwards_per_step(config.to_dict()) - 2) / 6
     if config.hybrid > 0:  # the first-order share of the epochs runs at the first-order speed
         seconds = config.hybrid * _table2("fo-sgd")[column] + (1 - config.hybrid) * seconds
     tokens = (int(config.image_size or 224) // 16) ** 2 + 1

@@ -289,3 +289,24 @@ def test_a_form_the_optimizer_does_not_take_is_rejected() -> None:
         make_config({"optimizer": "zo-subzero", "lozo_scale": "unit"})
     with pytest.raises(ConfigError, match="muon_sided.*allowed: two or one"):
         make_config({"optimizer": "zo-muon", "muon_sided": "three"})
+
+
+def test_cost_model_counts_the_released_forwards() -> None:
+    """orchestrator/cost.py scales Table 2 by forwards per step: ZO-Muon released at q = 16 costs
+    1 + 16 forwards (ZO-SGD at q = 8.5), two-sided 32 (q = 16); HiZOO 2q + 1."""
+    from orchestrator.cost import forwards_per_step, measured_key, table2_epoch_seconds
+    from reports.paper import TABLE2
+
+    one, four = TABLE2[("zo-sgd", 1)][1][0], TABLE2[("zo-sgd", 4)][1][0]
+    at = lambda forwards: one + (four - one) * (forwards - 2) / 6  # noqa: E731
+    for profile, forwards in (("released", 17), ("corrected", 32)):
+        config = resolve(make_config({"profile": profile, "optimizer": "zo-muon", "dataset": "cifar100",
+                                      "method": "ease", "q": 16}))
+        assert forwards_per_step(config.to_dict()) == forwards
+        assert table2_epoch_seconds(config) == pytest.approx(at(forwards))
+    hizoo = resolve(make_config({"optimizer": "zo-hizoo", "dataset": "cifar100", "method": "ease", "q": 4}))
+    assert table2_epoch_seconds(hizoo) == pytest.approx(at(9))
+    # MLflow params are strings; a run recorded before muon_sided existed was two-sided.
+    stored = {"method": "ease", "optimizer": "zo-muon", "dataset": "cifar100", "batch_size": "48",
+              "image_size": "224", "q": "16"}
+    assert measured_key(stored)[-1] == "32" and measured_key({**stored, "muon_sided": "one"})[-1] == "17"
