@@ -137,8 +137,9 @@ def _table1_bold(data: CellMap, method: str, datasets: list[str]) -> set[tuple[A
     bold: set[tuple[Any, ...]] = set()
     for dataset in datasets:
         own = {metric: data.get((method, UNTRAINED, dataset, metric)) for metric, _, _ in ACCURACY}
-        learned = {opt: not never_learned({metric: data.get((method, opt, dataset, metric)) for metric, _, _ in ACCURACY},
-                                          own) for opt in TABLE1_OPTIMIZERS}
+        rows = {opt: {metric: data.get((method, opt, dataset, metric)) for metric, _, _ in ACCURACY}
+                for opt in TABLE1_OPTIMIZERS}
+        learned = {opt: not never_learned(row, own) for opt, row in rows.items()}
         for metric, _, higher in ACCURACY:
             keys = [(method, opt, dataset, metric) for opt in TABLE1_OPTIMIZERS]
             # Forgetting of a row that never learned is no result (reports.untrained): not a candidate.

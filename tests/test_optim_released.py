@@ -310,3 +310,16 @@ def test_cost_model_counts_the_released_forwards() -> None:
     stored = {"method": "ease", "optimizer": "zo-muon", "dataset": "cifar100", "batch_size": "48",
               "image_size": "224", "q": "16"}
     assert measured_key(stored)[-1] == "32" and measured_key({**stored, "muon_sided": "one"})[-1] == "17"
+
+
+def test_most_square_is_subzeros_reshape_matrix() -> None:
+    """zimingyy/SubZero `reshape_matrix`: the factor pair with the smallest gap (an adapter: 64 × 768)."""
+    def reshape_matrix(integer: int) -> tuple[int, int]:  # the release's loop, verbatim in effect
+        factor1, factor2 = 1, integer
+        for i in range(1, int(integer ** 0.5) + 1):
+            if integer % i == 0 and integer // i - i < factor2 - factor1:
+                factor1, factor2 = i, integer // i
+        return factor1, factor2
+
+    assert most_square(64 * 768) == reshape_matrix(64 * 768) == (192, 256)
+    assert all(most_square(n) == reshape_matrix(n) for n in range(1, 400))

@@ -53,7 +53,8 @@ class HessianScaled(Directions):
             yield u.div_(h.sqrt())
 
     def update_hessian(self, curvatures: list[tuple[int, float]], smooth: float) -> list[torch.Tensor]:
-        """H ← H ⊙ ((1 − α) + (α/q) Σ_i k_i u_i²) for the queries' (seed, curvature k_i); returns the factors."""
+        """H ← H ⊙ ((1 − α) + (α/q) Σ_i k_i u_i²) for the queries' (seed, curvature k_i); returns the
+        factors, H_new / H_old."""
         factors = [torch.full_like(h, 1.0 - smooth) for h in self.hessian]
         weight = smooth / len(curvatures)
         for seed, curvature in curvatures:
