@@ -32,7 +32,7 @@ HASHED_KEYS = tuple(f.name for f in fields(TrialConfig) if f.name not in EXECUTI
 DEFAULTS = {f.name: f.default for f in fields(TrialConfig)}
 LABEL_EXTRAS = (("historical", "h"), ("sparsity", "s"), ("hybrid", "hyb"))
 
-__all__ = ["Grid", "GridError", "TrialSpec", "config_hash", "expand", "load_grid"]
+__all__ = ["Grid", "GridError", "TrialSpec", "config_hash", "expand", "hashed_setting", "load_grid"]
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,14 @@ def _matches(match: Match, settings: Mapping[str, Any]) -> bool:
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
-def _hashed(key: str, value: Any) -> bool:
+def hashed_setting(key: str, value: Any) -> bool:
     """False for an estimator form that is unset or neutral (trainers/optim/registry.FORMS): such a
     trial computes what it did before the form became a setting, so it keeps its hash."""
     return key not in NEUTRAL_FORMS or value not in (None, NEUTRAL_FORMS[key])
 
 
 def _hash_values(values: Mapping[str, Any]) -> str:
-    canonical = _ENCODER.encode({key: values[key] for key in HASHED_KEYS if _hashed(key, values[key])})
+    canonical = _ENCODER.encode({key: values[key] for key in HASHED_KEYS if hashed_setting(key, values[key])})
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

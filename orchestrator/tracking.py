@@ -20,7 +20,7 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from orchestrator.grid import TrialSpec
+from orchestrator.grid import TrialSpec, hashed_setting
 from orchestrator.runindex import ERROR_TAG, HASH_TAG, RunState, prefer, runs_from_tables
 
 GRID_TAG = "zfsweep.grid"
@@ -31,7 +31,10 @@ PAGE = 5000  # the largest page an MLflow search may ask for
 
 
 def _params(spec: TrialSpec) -> list[Param]:
-    return [Param(key, str(value)) for key, value in sorted(spec.config.to_dict().items())]
+    """The config as params; an estimator form the hash leaves out (neutral or unset) is left out
+    here too, so a run logged before the forms existed and one logged after share a config."""
+    return [Param(key, str(value)) for key, value in sorted(spec.config.to_dict().items())
+            if hashed_setting(key, value)]
 
 
 def _now_ms() -> int:

@@ -11,6 +11,7 @@ evaluated at. The parameters must agree to 1e-12, and each step must cost the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import torch
@@ -253,7 +254,6 @@ PINNED_TRIALS = {("ease", "fo-sgd", "cifar100"): "c18e3e0ab108effe", ("aper", "f
 
 def test_existing_grid_hashes_are_unchanged() -> None:
     import hashlib
-    from pathlib import Path
 
     from orchestrator.grid import load_grid
 
@@ -323,3 +323,18 @@ def test_most_square_is_subzeros_reshape_matrix() -> None:
 
     assert most_square(64 * 768) == reshape_matrix(64 * 768) == (192, 256)
     assert all(most_square(n) == reshape_matrix(n) for n in range(1, 400))
+
+
+def test_runs_log_the_forms_the_hash_keeps(tmp_path: Path) -> None:
+    """MLflow params leave out what the hash leaves out, so runs from before the forms share a config."""
+    from orchestrator.grid import load_grid
+    from orchestrator.tracking import _params
+
+    (tmp_path / "forms.yaml").write_text("name: forms\naxes:\n  optimizer: [zo-sgd, zo-muon]\n"
+                                         "  profile: [released, corrected]\n")
+    trials = load_grid(tmp_path / "forms.yaml").trials
+    logged = {(s.config.optimizer, s.config.profile): {p.key: p.value for p in _params(s)} for s in trials}
+    assert logged[("zo-muon", "released")]["muon_sided"] == "one"
+    assert logged[("zo-muon", "released")]["muon_vector_lr"] == "0.0001"
+    assert "muon_sided" not in logged[("zo-muon", "corrected")] and "decay_rule" not in logged[("zo-sgd", "released")]
+    assert logged[("zo-sgd", "released")]["rank"] == "None"  # the older keys are logged as before
