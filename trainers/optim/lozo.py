@@ -13,9 +13,9 @@ the unbiased form does at r·η. Settings: `rank` r, `period` ν, `lozo_scale`.
 On adapters: the down- and up-projections are the matrices; their biases (and the cosine head's
 scale) are vectors and get MeZO's plain z, unscaled, in both forms (optsuite/LOZO scales them by
 nothing either; OPTML-Group/ZO-Muon's LLM port divides the shared difference, so vectors too, by r,
-its ViT port divides nothing). `corrected` applies the
-estimate with ZO-SGD's SGD with momentum; `released` steps plainly, as optsuite/LOZO does, with
-MeZO's weight-decay rule (`decay_rule: no-bias`). LOZO-M's factored momentum is not implemented.
+its ViT port divides nothing). `corrected` applies the estimate with ZO-SGD's SGD with momentum;
+`released` steps plainly, as optsuite/LOZO does, with MeZO's weight-decay rule (`decay_rule:
+no-bias`). LOZO-M's factored momentum is not implemented.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def _zeroth_order(base: str, base_defaults: dict[str, Any]) -> list[OptimizerSpe
 
 
 # Beyond the paper (2024-26 estimators, trainers/optim/beyond_*.py): SPSA on ZO-SGD's settings
-# (released ZeroFlow lr, eps, seed; SGD with momentum applies the estimate) plus each paper's own
+# (released ZeroFlow lr, eps, seed; SGD with momentum applies the estimate, except under
+# `profile: released`, trainers/presets.py RELEASED_BEYOND) plus each paper's own
 # settings. Defaults are the ViT settings of the OPTML-Group/ZO-Muon repository, which ran all
 # five on ViT (LOZO rank 4 / 100 steps, SubZero rank 48 / 1000 steps, ZO-Muon rank 64 / 100 steps /
 # 5 Newton-Schulz steps / lr 1e-2, HiZOO smoothing 1e-8); Sparse-MeZO's ratio is zfsweep's choice.
