@@ -2,8 +2,10 @@
 and of the five zeroth-order estimators beyond the paper, next to ZO-SGD.
 
 `python -m bench optimizers [--device cpu|cuda] [--batch N] [--steps N]` trains the ViT-B/16-shaped
-adapter ViT (random weights, AdaptFormer adapters, a linear head) with each strategy and with
-ZO-SGD at q = 4, all in one run, and prints a table, the targets of issue 3, and one JSON line.
+adapter ViT (random weights, AdaptFormer adapters, a linear head) with each strategy, with
+ZO-SGD at q = 4 and with the five later estimators as their authors released them (`-released`:
+the forms and step that `profile: released` presets, trainers/presets.py), all in one run, and
+prints a table, the targets of issue 3, and one JSON line.
 
 Time: strategies take turns, one step each per round (so drift on a shared machine hits all
 alike); the median over rounds after one warm-up round. Memory: on CUDA, the peak of
@@ -31,13 +33,17 @@ from torch import nn
 
 from trainers.backbone import AdapterViT, build_backbone
 from trainers.optim import OPTIMIZERS, create_optimizer, optimizer_names
+from trainers.presets import RELEASED_BEYOND, RELEASED_BEYOND_STEP
 
 # (label, optimizer name, overrides): the nine strategies, ZO-SGD with four queries, then the five
 # estimators beyond the paper (catalog/optimizers.py) on their registered defaults.
 PAPER_NAMES = optimizer_names()[:9]
 BEYOND_NAMES = optimizer_names()[9:]
+RELEASED = {n: {**RELEASED_BEYOND_STEP, **RELEASED_BEYOND[n]} for n in BEYOND_NAMES}
 RUNS: list[tuple[str, str, dict[str, Any]]] = ([(n, n, {}) for n in PAPER_NAMES] + [("zo-sgd-q4", "zo-sgd", {"q": 4})]
-                                              + [(n, n, {}) for n in BEYOND_NAMES])
+                                              + [(n, n, {}) for n in BEYOND_NAMES]
+                                              + [(f"{n}-released", n, RELEASED[n]) for n in BEYOND_NAMES])
+BEYOND_LABELS = [label for label, _, _ in RUNS[len(PAPER_NAMES) + 1:]]
 # ZeroFlow Table 2 (EASE, CIFAR-100 epoch time; peak GPU memory), relative to FO-SGD (59.3 s, 12.08 GB).
 PAPER_TIME = {"fo-sgd": 1.0, "zo-sgd": 32.4 / 59.3, "zo-sgd-sign": 32.4 / 59.3, "zo-sgd-conserve": 70.1 / 59.3,
               "zo-sgd-q4": 111.7 / 59.3, "forward-grad": 45.9 / 59.3}
@@ -146,6 +152,10 @@ def cpu_peak_bytes(batch: int, image_size: int) -> dict[str, int]:
     return peaks
 
 
+def _forwards(name: str, overrides: dict[str, Any]) -> int:
+    return OPTIMIZERS[name].forwards_per_step(overrides.get("q", 1), overrides.get("muon_sided") == "one")
+
+
 def _ratio(values: dict[str, float], label: str) -> float:
     return values[label] / values["fo-sgd"]
 
@@ -158,7 +168,7 @@ def render(seconds: dict[str, float], peaks: dict[str, int], memory_note: str) -
     rows = [f"{'strategy':<24}{'fwd/step':>9}{'step s':>9}{'×fo-sgd':>9}{'paper':>7}"
             f"{'peak MiB':>10}{'×fo-sgd':>9}{'paper':>7}"]
     for label, name, overrides in RUNS:
-        forwards = OPTIMIZERS[name].forwards_per_step(overrides.get("q", 1))
+        forwards = _forwards(name, overrides)
         rows.append(f"{label:<24}{forwards:>9}{seconds[label]:>9.3f}{_ratio(seconds, label):>9.2f}"
                     f"{_paper(PAPER_TIME, label):>7}{peaks[label] / 2**20:>10.1f}"
                     f"{_ratio(peaks, label):>9.3f}{_paper(PAPER_MEMORY, label):>7}")
@@ -190,10 +200,10 @@ def checks(seconds: dict[str, float], peaks: dict[str, int], on_gpu: bool) -> li
 def beyond_lines(seconds: dict[str, float], peaks: dict[str, int]) -> list[str]:
     """Each estimator beyond the paper against ZO-SGD: step time, peak memory, forwards (no targets)."""
     lines = []
-    for name in BEYOND_NAMES:
-        forwards = OPTIMIZERS[name].forwards_per_step() / OPTIMIZERS["zo-sgd"].forwards_per_step()
-        lines.append(f"{name} / zo-sgd: step {seconds[name] / seconds['zo-sgd']:.2f}, "
-                     f"peak memory {peaks[name] / peaks['zo-sgd']:.2f}, forwards {forwards:.2f}")
+    for label, name, overrides in RUNS[len(PAPER_NAMES) + 1:]:
+        forwards = _forwards(name, overrides) / OPTIMIZERS["zo-sgd"].forwards_per_step()
+        lines.append(f"{label} / zo-sgd: step {seconds[label] / seconds['zo-sgd']:.2f}, "
+                     f"peak memory {peaks[label] / peaks['zo-sgd']:.2f}, forwards {forwards:.2f}")
     return lines
 
 
@@ -235,8 +245,9 @@ def main(argv: list[str]) -> int:
         "step_time_ratio": {label: round(_ratio(seconds, label), 4) for label in labels},
         "peak_memory_ratio": {label: round(_ratio(peaks, label), 4) for label in labels},
         "zo_step_over_two_forwards": round(seconds["zo-sgd"] / seconds[TWO_FORWARDS], 4),
-        "beyond_step_over_zo_sgd": {n: round(seconds[n] / seconds["zo-sgd"], 4) for n in BEYOND_NAMES},
-        "beyond_memory_over_zo_sgd": {n: round(peaks[n] / peaks["zo-sgd"], 4) for n in BEYOND_NAMES},
+        "beyond_step_over_zo_sgd": {n: round(seconds[n] / seconds["zo-sgd"], 4) for n in BEYOND_LABELS},
+        "beyond_memory_over_zo_sgd": {n: round(peaks[n] / peaks["zo-sgd"], 4) for n in BEYOND_LABELS},
+        "forwards_per_step": {label: _forwards(name, overrides) for label, name, overrides in RUNS},
         "memory_measure": note, "step_seconds": {label: round(seconds[label], 4) for label in seconds},
         "peak_memory_bytes": peaks}))
     return 0

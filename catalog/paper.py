@@ -87,3 +87,16 @@ def table1() -> dict[tuple[str, str, str, str], float]:
             for m, metric in enumerate(ACCURACY_METRICS):
                 out[(method, optimizer, dataset, metric)] = values[3 * d + m]
     return out
+
+
+# The untrained reference (issue 23): prototype-only SimpleCIL, the frozen ViT-B/16-IN21K with
+# class-mean cosine classifiers, as the RevisitingCIL authors' logs report it (zhoudw-zdw/RevisitingCIL,
+# seed 1993): dataset -> (Avg, Last). Nothing trains, so Last does not depend on the task split.
+# Not in ZeroFlow; zfsweep sets it beside Table 1 (docs/fidelity.md, "The untrained reference").
+UNTRAINED: dict[str, tuple[float, float]] = {
+    "cifar100": (87.57, 81.28),
+    "cub": (92.24, 86.77),
+    "imagenet-a": (60.64, 48.85),
+    "omnibenchmark": (79.34, 73.15),
+}
+UNTRAINED_SOURCE = "prototype-only SimpleCIL, ViT-B/16-IN21K (RevisitingCIL logs, seed 1993)"

@@ -6,6 +6,10 @@ not. The paper's numbers come from the released code, so by default only runs of
 profile are compared (``profile="corrected"`` or ``"all"`` choose otherwise; the caption says
 which). The output has one table per paper table and dataset, with only the settings we have runs
 for; the text summary counts how much of each table is covered and how far off it is.
+
+Beside Table 1 sits the untrained reference (reports.untrained): per method a row with the
+published prototype-only SimpleCIL numbers (Paper) and zfsweep's own `epochs: 0` run (Ours, where
+the store has one), and every Avg / Last entry of the paper or ours below a reference is marked.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from reports.select import (
     METHOD_LABELS,
     OPTIMIZER_LABELS,
     TABLE2_ROWS,
+    UNTRAINED,
     dataset_label,
     is_in,
     plain,
@@ -29,6 +34,8 @@ from reports.select import (
 )
 from reports.table import EMPTY_NOTE, SPREAD_NOTE, Builder, Column, Table
 from reports.tables import table1_cells, table2_cells
+from reports.untrained import NOTE as UNTRAINED_NOTE
+from reports.untrained import marks as untrained_marks
 
 PROFILES: tuple[str, ...] = ("released", "corrected", "all")
 
@@ -61,6 +68,7 @@ class Comparison:
     metric: str
     paper: float
     ours: Cell | None
+    untrained: Cell | None = None  # Table 1: zfsweep's own untrained run of the setting's method and dataset
 
 
 def of_profile(runs: pd.DataFrame, profile: str) -> pd.DataFrame:
@@ -82,12 +90,18 @@ def comparisons(runs: pd.DataFrame, prefer: str | None = None) -> list[Compariso
     ]
 
 
+UNTRAINED_SETTING = "untrained (prototype-only)"
+
+
 def _table1(runs: pd.DataFrame, prefer: str | None) -> list[Comparison]:
+    """Table 1's numbers, then per method the untrained reference's (published Avg and Last)."""
     ours, _, _ = table1_cells(runs, prefer)
+    published = {(m, UNTRAINED, d, metric): value for m in METHOD_LABELS
+                 for d, values in paper.UNTRAINED.items() for metric, value in zip(("avg_acc", "last_acc"), values)}
     return [
-        Comparison("Table 1", f"{METHOD_LABELS[m]} {OPTIMIZER_LABELS[o]}", d, metric, value,
-                   ours.get((m, o, d, metric)))
-        for (m, o, d, metric), value in paper.table1().items()
+        Comparison("Table 1", f"{METHOD_LABELS[m]} {OPTIMIZER_LABELS[o] if o != UNTRAINED else UNTRAINED_SETTING}",
+                   d, metric, value, ours.get((m, o, d, metric)), ours.get((m, UNTRAINED, d, metric)))
+        for (m, o, d, metric), value in {**paper.table1(), **published}.items()
     ]
 
 
@@ -175,16 +189,21 @@ def compare_tables(items: list[Comparison], profile: str) -> list[Table]:
         settings = list(dict.fromkeys(i.setting for i in group if i.ours is not None))
         if not settings:
             continue
+        if table == "Table 1":  # the untrained reference always stands beside Table 1's rows
+            settings += [i.setting for i in group if i.setting.endswith(UNTRAINED_SETTING) and i.metric == "avg_acc"
+                         and i.setting not in settings]
         metrics = list(dict.fromkeys(i.metric for i in group))
         by_key = {(i.setting, i.metric): i for i in group}
         build = Builder(tuple(Column(METRIC_LABELS[m], label, DECIMALS.get(m, 2), label == "Δ")
                               for m in metrics for label in ("Paper", "Ours", "Δ")))
         for name in settings:
-            build.add((name,), [c for m in metrics for c in _entries(by_key.get((name, m)))])
+            entries = [(c, mark) for m in metrics for c, mark in _entries(by_key.get((name, m)))]
+            build.add((name,), [c for c, _ in entries], marks=[mark for _, mark in entries])
         runs_of = "every profile" if profile == "all" else f"profile {profile}"
         source = "combined-enhancement results" if table == "Combined" else table
+        reference = UNTRAINED_NOTE if table == "Table 1" else ""
         caption = (f"Against the paper's {source}, {dataset_label(dataset)}: published numbers, ours ({runs_of}) and "
-                   "ours minus published (Δ). " + SPREAD_NOTE + EMPTY_NOTE)
+                   "ours minus published (Δ). " + SPREAD_NOTE + reference + EMPTY_NOTE)
         slug = f"compare-{table.lower().replace(' ', '')}-{dataset}"
         tables.append(build.table(slug, f"{table}, {dataset_label(dataset)}: paper and ours",
                                   ("Setting",), caption))
@@ -198,12 +217,16 @@ def _groups(items: list[Comparison]) -> dict[tuple[str, str], list[Comparison]]:
     return groups
 
 
-def _entries(item: Comparison | None) -> list[Cell | None]:
-    """Paper, ours and the difference of the means, as cells."""
+def _entries(item: Comparison | None) -> list[tuple[Cell | None, str]]:
+    """Paper, ours and the difference of the means, as cells, each with its untrained-reference marks."""
     if item is None:
-        return [None] * 3
+        return [(None, "")] * 3
     diff = Cell((item.ours.mean - item.paper,)) if item.ours is not None else None
-    return [Cell((item.paper,)), item.ours, diff]
+    marked = item.table == "Table 1"
+    paper_marks = untrained_marks(item.paper, item.dataset, item.metric, item.untrained) if marked else ""
+    ours_marks = untrained_marks(item.ours.mean if item.ours else None, item.dataset, item.metric,
+                                 item.untrained) if marked else ""
+    return [(Cell((item.paper,)), paper_marks), (item.ours, ours_marks), (diff, "")]
 
 
 def compare_text(frame: pd.DataFrame) -> str:

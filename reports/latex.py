@@ -33,6 +33,7 @@ _SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "±": r"$\pm$", "Δ": r"$\Delta$", "×": r"$\times$", "≥": r"$\geq$",
+    "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}",
 }
 
 
@@ -43,7 +44,7 @@ def escape(text: str) -> str:
 
 def entry(table: Table, row: int, column: int) -> str:
     mean, spread = table.text(row, column, plus_minus="")
-    mean = mean.replace("-", "$-$") if mean != "--" else mean
+    mean = escape(mean).replace("-", "$-$") if mean != "--" else mean
     text = f"\\textbf{{{mean}}}" if (row, column) in table.bold else mean
     return f"{text}$_{{\\pm {spread}}}$" if spread else text
 
@@ -187,6 +188,7 @@ def _subset(table: Table, groups: list[tuple[str, ...]], prefix: str) -> Table:
         table, name=f"{table.name}-{slug}" if prefix else table.name,
         rows=tuple(table.rows[r] for r in keep), cells=tuple(table.cells[r] for r in keep),
         bold=frozenset((position[r], c) for r, c in table.bold if r in position),
+        marks=frozenset((position[r], c, text) for r, c, text in table.marks if r in position),
         caption=prefix + table.caption)
 
 

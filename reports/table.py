@@ -47,6 +47,7 @@ class Table:
     caption: str
     bold: frozenset[tuple[int, int]] = frozenset()
     notes: tuple[str, ...] = ()
+    marks: frozenset[tuple[int, int, str]] = frozenset()  # (row, column, text after the mean): reports.untrained
 
     def text(self, row: int, column: int, plus_minus: str = " ± ") -> tuple[str, str]:
         """(mean, spread) as printed; spread is "" for one seed, mean is DASH for no run."""
@@ -54,6 +55,7 @@ class Table:
         if cell is None:
             return DASH, ""
         mean = f"{cell.mean:+.{spec.decimals}f}" if spec.signed else f"{cell.mean:.{spec.decimals}f}"
+        mean += "".join(text for r, c, text in self.marks if (r, c) == (row, column))
         spread = f"{plus_minus}{cell.std:.{spec.decimals}f}" if cell.n >= 2 else ""
         return mean, spread
 
@@ -86,14 +88,17 @@ class Builder:
     rows: list[tuple[str, ...]] = field(default_factory=list)
     cells: list[tuple[Cell | None, ...]] = field(default_factory=list)
     bold: set[tuple[int, int]] = field(default_factory=set)
+    marks: set[tuple[int, int, str]] = field(default_factory=set)
 
-    def add(self, labels: tuple[str, ...], cells: list[Cell | None], bold: Iterable[bool] = ()) -> None:
+    def add(self, labels: tuple[str, ...], cells: list[Cell | None], bold: Iterable[bool] = (),
+            marks: Iterable[str] = ()) -> None:
         row = len(self.rows)
         self.rows.append(labels)
         self.cells.append(tuple(cells))
         self.bold.update((row, c) for c, mark in enumerate(bold) if mark)
+        self.marks.update((row, c, text) for c, text in enumerate(marks) if text)
 
     def table(self, name: str, title: str, row_header: tuple[str, ...], caption: str,
               notes: Iterable[str] = ()) -> Table:
         return Table(name, title, row_header, tuple(self.rows), self.columns, tuple(self.cells),
-                     caption, frozenset(self.bold), tuple(notes))
+                     caption, frozenset(self.bold), tuple(notes), frozenset(self.marks))

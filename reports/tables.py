@@ -28,6 +28,8 @@ from reports.select import (
 )
 from reports.significance import bold_marks
 from reports.table import BOLD_NOTE, EMPTY_NOTE, SPREAD_NOTE, Builder, Column, Table, provenance
+from reports.untrained import FGT_NOTE, OWN_NOTE, never_learned
+from reports.untrained import marks as untrained_marks
 
 # (group label, ((optimizer, strategy label), ...)) in the paper's row order.
 TABLE1_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -116,17 +118,20 @@ def table1(runs: pd.DataFrame, prefer: str | None = None) -> Table:
         raise Skipped("table1", f"its {len(selected)} runs logged no accuracy")
     datasets = present_datasets(chosen)
     build = Builder(_accuracy_columns(datasets))
-    groups = TABLE1_GROUPS + ((UNTRAINED_GROUP,) if any(key[1] == UNTRAINED for key in data) else ())
+    has_untrained = any(key[1] == UNTRAINED for key in data)
+    groups = TABLE1_GROUPS + ((UNTRAINED_GROUP,) if has_untrained else ())
     for method in [m for m in METHOD_LABELS if (chosen["method"] == m).any()]:
         marks = _table1_bold(data, method, datasets)
         for group, rows in groups:
             for optimizer, strategy in rows:
                 keys = [(method, optimizer, d, metric) for d in datasets for metric, _, _ in ACCURACY]
-                build.add((METHOD_LABELS[method], group, strategy), [data.get(k) for k in keys],
-                          [k in marks for k in keys])
+                cells_of = [data.get(k) for k in keys]
+                below = [untrained_marks(cell.mean if cell else None, k[2], k[3], data.get((method, UNTRAINED, *k[2:])),
+                                         with_published=False) for k, cell in zip(keys, cells_of)]
+                build.add((METHOD_LABELS[method], group, strategy), cells_of, [k in marks for k in keys], below)
     caption = ("Avg / Last / Fgt (%) of each optimizer with q = 1 and no enhancement. "
                + provenance(chosen, prefer, notes) + SPREAD_NOTE + BOLD_NOTE
-               + "Bold is decided within each method. " + EMPTY_NOTE)
+               + "Bold is decided within each method. " + (FGT_NOTE + OWN_NOTE if has_untrained else "") + EMPTY_NOTE)
     return build.table("table1", "Table 1: accuracy and forgetting", ("Method", "Optimizer", "Strategy"),
                        caption, notes)
 
@@ -135,9 +140,15 @@ def _table1_bold(data: CellMap, method: str, datasets: list[str]) -> set[tuple[A
     """Keys (method, optimizer, dataset, metric) printed in bold within one method."""
     bold: set[tuple[Any, ...]] = set()
     for dataset in datasets:
+        own = {metric: data.get((method, UNTRAINED, dataset, metric)) for metric, _, _ in ACCURACY}
+        rows = {opt: {metric: data.get((method, opt, dataset, metric)) for metric, _, _ in ACCURACY}
+                for opt in TABLE1_OPTIMIZERS}
+        learned = {opt: not never_learned(row, own) for opt, row in rows.items()}
         for metric, _, higher in ACCURACY:
             keys = [(method, opt, dataset, metric) for opt in TABLE1_OPTIMIZERS]
-            marks = bold_marks([data.get(k) for k in keys], higher, DECIMALS)
+            # Forgetting of a row that never learned is no result (reports.untrained): not a candidate.
+            entries = [data.get(k) if metric != "forgetting" or learned[k[1]] else None for k in keys]
+            marks = bold_marks(entries, higher, DECIMALS)
             bold.update(k for k, mark in zip(keys, marks) if mark)
     return bold
 

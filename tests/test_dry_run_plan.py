@@ -79,7 +79,9 @@ def test_measured_epoch_times_replace_table2_for_matching_settings() -> None:
     run_params = {"method": "ease", "optimizer": "zo-sgd", "dataset": "cub", "batch_size": "48",
                   "image_size": "224", "q": "1"}
     measured = measured_epoch_seconds([(run_params, 3.0), (run_params, 5.0), ({**run_params, "q": "4"}, 99.0)])
-    assert measured == {("ease", "zo-sgd", "cub", "48", "224", "1"): 4.0, ("ease", "zo-sgd", "cub", "48", "224", "4"): 99.0}
+    # q enters the key as the forwards per step it costs: 2 at q = 1, 8 at q = 4.
+    assert measured == {("ease", "zo-sgd", "cub", "48", "224", "2"): 4.0,
+                        ("ease", "zo-sgd", "cub", "48", "224", "8"): 99.0}
 
     class Spec:  # what estimate reads of a TrialSpec
         def __init__(self, config: TrialConfig, gpu: float) -> None:

@@ -11,13 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from catalog.config import BEYOND_SETTINGS, ConfigError, make_config
+from catalog.config import BEYOND_SETTINGS, ESTIMATOR_FORMS, ConfigError, make_config
 from catalog.names import DATASET_NAMES as DATASETS
 from catalog.names import METHOD_NAMES as METHODS
 from trainers.methods.ease import Ease, FirstTaskEase
 from trainers.methods.heads import class_means, cosine_scores
 from trainers.optim import create_optimizer, optimizer_names
-from trainers.presets import PAPER_BACKBONE, optimizer_family, resolve
+from catalog.optimizers import BEYOND_OPTIMIZERS as BEYOND_ZO
+from trainers.presets import PAPER_BACKBONE, RELEASED_BEYOND, RELEASED_BEYOND_STEP, optimizer_family, resolve
 from trainers.training import optimizer_settings, phase_setting, phases
 from trainers.trial import build_model
 
@@ -43,7 +44,7 @@ def test_each_profile_presets_every_method_optimizer_and_dataset(method: str, op
     for config in (released, corrected):
         # Every setting has a value; an estimator's own settings only where that estimator runs.
         unset = {key for key, value in config.to_dict().items() if value is None}
-        assert unset <= set(BEYOND_SETTINGS)
+        assert unset <= set(BEYOND_SETTINGS + ESTIMATOR_FORMS)
         embedded = {"digits": "test_vit", "glyphs": "glyph_vit"}
         assert config.backbone == (PAPER_BACKBONE if dataset in PAPER_DATASETS else embedded[dataset])
         assert config.ease_adapters == ("first-task" if (method, dataset) == ("ease", "omnibenchmark")
@@ -60,7 +61,9 @@ def test_each_profile_presets_every_method_optimizer_and_dataset(method: str, op
         assert released.lr == corrected.lr
     # Every other setting is the same in both profiles.
     differs = {key for key, value in released.to_dict().items() if getattr(corrected, key) != value}
-    assert differs <= {"profile", "alpha", "perturb_test_head", "conserve", "lr"}
+    # The estimators beyond the paper also run as released: step, forms, defaults (test_optim_released.py).
+    beyond = set(RELEASED_BEYOND_STEP) | set(RELEASED_BEYOND[optimizer]) if optimizer in BEYOND_ZO else set()
+    assert differs <= {"profile", "alpha", "perturb_test_head", "conserve", "lr"} | beyond
 
 
 def test_paper_anchor_presets() -> None:

@@ -203,3 +203,21 @@ def test_mixing_writes_nothing(tmp_path: pathlib.Path) -> None:
     with pytest.raises(MixingError):
         write_report(frame(run(50.0, epochs=5), run(70.0)), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_row_that_never_learned_cannot_win_forgetting_and_is_marked() -> None:
+    """Issue 23: ZO-SGD-Sign at or below the untrained run's Avg and Last has the lowest Fgt, but is
+    not bolded for it; FO-SGD's Fgt, the lowest of the rows that learned, is. Cells below the
+    untrained run are marked ‡."""
+    runs = frame(run(30.0, 20.0, 12.0, optimizer="fo-sgd"), run(10.7, 4.0, 5.12, optimizer="zo-sgd-sign"),
+                 run(25.0, 15.0, 20.0), run(12.0, 8.0, 0.0, epochs=0))
+    table = table1(runs)
+    rows = {labels[1:]: r for r, labels in enumerate(table.rows)}
+    assert shown(table, rows[("SGD", "Sign")]) == ["10.70‡", "4.00‡", "5.12"]  # lowest Fgt, not bold
+    assert shown(table, rows[("SGD", "FO")]) == ["**30.00**", "**20.00**", "**12.00**"]
+    assert shown(table, rows[("SGD", "ZO")])[2] == "20.00"
+    assert shown(table, rows[("none", "Untrained (0 epochs)")]) == ["12.00", "8.00", "0.00"]
+    assert "never rise above the untrained (0-epoch) run" in table.caption and "‡: below" in table.caption
+    # Without an untrained run there is no reference: the lowest Fgt is bold as before.
+    alone = table1(frame(run(30.0, 20.0, 12.0, optimizer="fo-sgd"), run(10.7, 4.0, 5.12, optimizer="zo-sgd-sign")))
+    assert shown(alone, 2)[2] == "**5.12**" and "‡" not in alone.caption

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from catalog.config import TrialConfig
+from catalog.config import ESTIMATOR_FORMS, KNOBS, TrialConfig
 from catalog.names import PAPER_DATASETS
 from catalog.optimizers import FIRST_ORDER, OPTIMIZERS
 
@@ -65,7 +65,29 @@ DIGITS = {
 # The estimators beyond the paper train on ZO-SGD's presets (their `preset_family` in
 # catalog/optimizers.py: they all apply their estimate with SGD); ZO-Muon's registered lr 1e-2 (its
 # paper's ViT value, for an orthogonalised direction) replaces ZO-SGD's only where a grid sets
-# `lr` to it (grids/beyond.yaml).
+# `lr` to it (grids/beyond.yaml). Under `released`, each of them runs as its authors' code runs it
+# (docs/fidelity.md, "The estimators beyond the paper"): plain steps, no momentum, the release's
+# weight decay 0 and decay rule, and its own forms and defaults (LOZO: run_lozo.py's rank 2 / ν 50;
+# SubZero: its README's 24 / 1000). Under `corrected` each takes the neutral forms (catalog/config.py).
+RELEASED_BEYOND_STEP = {"momentum": 0.0, "weight_decay": 0.0}
+RELEASED_BEYOND: dict[str, dict[str, Any]] = {
+    "zo-sparse-mezo": {"decay_rule": "no-bias"},
+    "zo-lozo": {"decay_rule": "no-bias", "lozo_scale": "unit", "rank": 2, "period": 50},
+    "zo-subzero": {"subspace_shape": "square", "rank": 24, "period": 1000},
+    "zo-hizoo": {"hizoo_hessian": "new"},
+    "zo-muon": {"decay_rule": "no-bias", "muon_sided": "one", "muon_vector_lr": 1e-4},
+}
+
+
+def _beyond_preset(config: TrialConfig) -> dict[str, Any]:
+    """The forms (and, released, step and defaults) of an estimator beyond the paper; {} for the others."""
+    spec = OPTIMIZERS[config.optimizer]
+    if spec.paper:
+        return {}
+    values = {key: KNOBS[key].neutral for key in ESTIMATOR_FORMS if key in spec.defaults}
+    if config.profile == "released":
+        values.update({**RELEASED_BEYOND_STEP, **RELEASED_BEYOND[config.optimizer]})
+    return values
 
 
 # glyphs: the pretrained tiny glyph ViT on 10 tasks of 10 symbols (trainers.data.glyphs). Values
@@ -133,6 +155,7 @@ def _profile_preset(config: TrialConfig, family: str) -> dict[str, Any]:
         values["alpha"] = RELEASED_ZO_ALPHA
     if released and family == "zo-adam" and config.dataset in PAPER_DATASETS:
         values["lr"] = RELEASED_ZO_LR
+    values.update(_beyond_preset(config))
     return values
 
 

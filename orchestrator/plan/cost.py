@@ -4,13 +4,15 @@ A trial trains `epochs` epochs in every task that trains (APER and first-task EA
 so its time is trained_epochs x seconds per epoch. Seconds per epoch come from
 1. measured: the mean `epoch_seconds` of FINISHED runs in the tracking store (any experiment)
    with the same method, optimizer family (trainers/presets.py), dataset, batch size, image size
-   and q; else
+   and forwards per step (catalog/optimizers.py's count: 2q for SPSA, 2q + 1 for HiZOO, 1 + q for ZO-Muon's
+   released one-sided queries); else
 2. the paper's Table 2 (ZeroFlow, arXiv 2501.01045: EASE, ViT-B/16, per-epoch seconds on CIFAR-100,
-   CUB, ImageNet-A, OmniBenchmark), scaled by the image's token count over ViT-B/16's 197, by q
-   between the q = 1 and q = 4 columns, and, for data sets the table lacks, by training images
-   relative to CIFAR-100. The row follows the optimizer table's flags (catalog/optimizers.py):
-   first-order, Forward-Grad, Conserve, else ZO-SGD's row interpolated by forwards per step
-   between q = 1 (2 forwards) and q = 4 (8), so HiZOO's third forward is costed too.
+   CUB, ImageNet-A, OmniBenchmark), scaled by the image's token count over ViT-B/16's 197, by the
+   forwards per step between the q = 1 and q = 4 columns (2 and 8 forwards), and, for data sets
+   the table lacks, by training images relative to CIFAR-100. The row follows the optimizer
+   table's flags (catalog/optimizers.py): first-order, Forward-Grad, Conserve, else ZO-SGD's row
+   interpolated by forwards per step, so HiZOO's third forward and ZO-Muon's one-sided queries
+   are costed as they run.
 GPU-hours are trial seconds x the trial's GPU fraction; the wall time is GPU-hours over the GPUs
 (perfect packing: a lower bound). Trials sharing a GPU are costed as if each ran alone at the
 measured (or published) speed.
@@ -45,11 +47,21 @@ def trained_epochs(config: TrialConfig) -> int:
     return int(config.epochs or 1) * (1 if first_task_only else tasks)
 
 
+def forwards_per_step(values: dict[str, Any]) -> int:
+    """Closure evaluations per step of a run's (or a config's) optimizer (catalog/optimizers.py)."""
+    spec = OPTIMIZERS[str(values["optimizer"])]
+    return spec.forwards_per_step(int(float(values.get("q") or 1)), str(values.get("muon_sided")) == "one")
+
+
 def measured_key(values: dict[str, Any]) -> tuple[str, ...]:
-    """The key of a run's (or a config's) settings that decide its epoch time; strings, as MLflow stores params."""
+    """The key of a run's (or a config's) settings that decide its epoch time; strings, as MLflow stores
+    params (q enters as the forwards per step it costs; a name the table lacks keeps its own)."""
     optimizer = str(values["optimizer"])
-    family = OPTIMIZERS[optimizer].preset_family if optimizer in OPTIMIZERS else optimizer  # a foreign run's name
-    return tuple(family if key == "optimizer" else str(values[key]) for key in MEASURED_KEYS)
+    spec = OPTIMIZERS.get(optimizer)
+    family = spec.preset_family if spec else optimizer
+    forwards = forwards_per_step(values) if spec else values["q"]
+    return tuple(family if key == "optimizer" else str(forwards) if key == "q" else str(values[key])
+                 for key in MEASURED_KEYS)
 
 
 def table2_epoch_seconds(config: TrialConfig) -> float:
@@ -63,9 +75,9 @@ def table2_epoch_seconds(config: TrialConfig) -> float:
         seconds = _table2("forward-grad")[column]
     elif spec.conserve:
         seconds = _table2("zo-sgd-conserve")[column]
-    else:  # Table 2's ZO-SGD row at 2 forwards per step (q = 1) and at 8 (q = 4)
+    else:  # linear in the forwards per step, through ZO-SGD's 2 (q = 1) and 8 (q = 4)
         one, four = _table2("zo-sgd", 1)[column], _table2("zo-sgd", 4)[column]
-        seconds = one + (four - one) * (spec.forwards_per_step(config.q) - 2) / 6
+        seconds = one + (four - one) * (forwards_per_step(config.to_dict()) - 2) / 6
     if config.hybrid > 0:  # the first-order share of the epochs runs at the first-order speed
         seconds = config.hybrid * _table2("fo-sgd")[column] + (1 - config.hybrid) * seconds
     tokens = (int(config.image_size or 224) // 16) ** 2 + 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -31,11 +31,38 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return params
 
 
-def base_optimizer(spec: OptimizerSpec, params: list[nn.Parameter], settings: Settings) -> torch.optim.Optimizer:
+def trainable_names(model: nn.Module) -> list[str]:
+    """The names of `trainable_parameters(model)`, in the same order."""
+    return [name for name, p in model.named_parameters() if p.requires_grad]
+
+
+# MeZO's weight-decay rule (princeton-nlp/MeZO, inherited by optsuite/LOZO and OPTML-Group/ZO-Muon):
+# tensors whose name holds one of these do not decay.
+NO_DECAY_MARKS = ("bias", "layer_norm", "layernorm")
+
+
+def _groups(params: list[nn.Parameter], names: list[str], settings: Settings) -> list[dict[str, Any]]:
+    """SGD parameter groups for `decay_rule: no-bias` (those tensors get no weight decay) and ZO-Muon's
+    `muon_vector_lr` (1-D tensors step at that lr): one group per (decays, is a vector) pair."""
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for p, name in zip(params, names):
+        decays = settings.decay_rule == "all" or not any(mark in name for mark in NO_DECAY_MARKS)
+        vector = settings.muon_vector_lr is not None and p.dim() < 2
+        groups.setdefault((decays, vector), []).append(p)
+    return [{"params": members, "weight_decay": settings.weight_decay if decays else 0.0,
+             "lr": settings.muon_vector_lr if vector else settings.lr}
+            for (decays, vector), members in groups.items()]
+
+
+def base_optimizer(spec: OptimizerSpec, params: list[nn.Parameter], settings: Settings,
+                   names: list[str] | None = None) -> torch.optim.Optimizer:
     if spec.base == "adam":
         adam = torch.optim.AdamW if settings.adamw else torch.optim.Adam
         return adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    return torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    sgd = {"lr": settings.lr, "momentum": settings.momentum, "weight_decay": settings.weight_decay}
+    if names is not None and (settings.decay_rule != "all" or settings.muon_vector_lr is not None):
+        return torch.optim.SGD(_groups(params, names, settings), **sgd)
+    return torch.optim.SGD(params, **sgd)
 
 
 def finite_loss(loss: torch.Tensor, where: str) -> float:
@@ -66,7 +93,7 @@ class Strategy(ABC):
         self.settings = settings
         self.model = model
         self.params = trainable_parameters(model)
-        self.optimizer = base_optimizer(spec, self.params, settings)
+        self.optimizer = base_optimizer(spec, self.params, settings, trainable_names(model))
         self.forward_passes = 0
 
     @abstractmethod

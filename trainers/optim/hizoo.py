@@ -8,9 +8,13 @@ c = (L₊ − L₋) / 2ε, whose expectation is the preconditioned gradient Σ �
 the query, |L₊ + L₋ − 2 L(θ)| / 2ε², updates the estimate as an exponential average with
 smoothing α (`hessian_smooth`):
     H ← (1 − α) H + α · mean_i(|L₊ + L₋ − 2L|_i / 2ε² · H ⊙ u_i²)
-H stays positive. The update direction uses the Σ the perturbation used; the released code
-updates H first and divides by the new one, which biases the estimate away from Σ ∇L (with the
-default α = 1e-8 the two agree to about 1e-8). Returns L(θ), which it evaluates anyway.
+H stays positive. `hizoo_hessian: old` (`corrected`): the update direction uses the Σ the
+perturbation used, so its expectation is Σ ∇L. `new` (`released`, Yanjun-Zhao/HiZOO
+`zo_Hessian_step_update`): H is updated first and the estimate divided by the new one,
+c · u / √H_new, which biases it away from Σ ∇L by O(α) (with the default α = 1e-8 the two agree to
+about 1e-8). The release applies it plainly, θ ← θ − η(ĝ + λθ) on every tensor, weight decay 0 by
+default, and spends a fourth forward logging L after the step, which zfsweep does not (it changes
+no parameter). Returns L(θ), which it evaluates anyway.
 
 On adapters: H has one entry per adapter weight and bias (and per head entry unless the head
 trains first-order), so the state is one extra copy of the trainable parameters, the same for
@@ -48,8 +52,9 @@ class HessianScaled(Directions):
         for u, h in zip(self.gaussian(seed), self.hessian):
             yield u.div_(h.sqrt())
 
-    def update_hessian(self, curvatures: list[tuple[int, float]], smooth: float) -> None:
-        """H ← H ⊙ ((1 − α) + (α/q) Σ_i k_i u_i²) for the queries' (seed, curvature k_i)."""
+    def update_hessian(self, curvatures: list[tuple[int, float]], smooth: float) -> list[torch.Tensor]:
+        """H ← H ⊙ ((1 − α) + (α/q) Σ_i k_i u_i²) for the queries' (seed, curvature k_i); returns the
+        factors, H_new / H_old."""
         factors = [torch.full_like(h, 1.0 - smooth) for h in self.hessian]
         weight = smooth / len(curvatures)
         for seed, curvature in curvatures:
@@ -57,6 +62,7 @@ class HessianScaled(Directions):
                 factor.add_(u.square_(), alpha=weight * curvature)
         for h, factor in zip(self.hessian, factors):
             h.mul_(factor)
+        return factors
 
 
 class HiZoo(ZerothOrder):
@@ -77,4 +83,7 @@ class HiZoo(ZerothOrder):
         self._curvatures.append((seed, abs(plus + minus - 2 * reference) / (2 * self.settings.eps**2)))
 
     def shape_estimate(self) -> None:
-        self.directions.update_hessian(self._curvatures, self.settings.hessian_smooth)
+        factors = self.directions.update_hessian(self._curvatures, self.settings.hessian_smooth)
+        if self.settings.hizoo_hessian == "new":  # c·u/√H_old → c·u/√H_new, as H_new = H_old ⊙ factor
+            for p, factor in zip(self.params, factors):
+                p.grad.div_(factor.sqrt_())

@@ -13,6 +13,7 @@ regenerated from the query seed, never stored. The global RNG is never touched.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from typing import Any, Iterator
 
@@ -30,6 +31,12 @@ def matrix_shape(param: torch.Tensor) -> tuple[int, int] | None:
         return None
     rows = int(param.shape[0])
     return rows, param.numel() // rows
+
+
+def most_square(entries: int) -> tuple[int, int]:
+    """(a, b), a <= b, a · b = entries, b − a smallest: zimingyy/SubZero's `reshape_matrix`."""
+    rows = max(d for d in range(1, math.isqrt(entries) + 1) if entries % d == 0)
+    return rows, entries // rows
 
 
 def orthonormal_columns(rows: int, cols: int, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
@@ -63,8 +70,12 @@ class FactoredDirections(Directions):
 
     def begin_step(self) -> None:
         if self.steps % self.period == 0:
-            self.bases = [self.draw_basis(*shape, p) if (shape := matrix_shape(p)) else None for p in self.params]
+            self.bases = [self.draw_basis(*shape, p) if (shape := self.view_shape(p)) else None for p in self.params]
         self.steps += 1
+
+    def view_shape(self, param: torch.Tensor) -> tuple[int, int] | None:
+        """The matrix a tensor's structured perturbation is built in (None: a vector, plain z)."""
+        return matrix_shape(param)
 
     @abstractmethod
     def draw_basis(self, rows: int, cols: int, param: nn.Parameter) -> Basis:
@@ -84,7 +95,7 @@ class FactoredDirections(Directions):
             sampler.manual_seed(seed)
         for param, basis in zip(self.params, self.bases):
             sampler = self._samplers[param.device]
-            shape = matrix_shape(param)
+            shape = self.view_shape(param)
             if basis is None or shape is None:
                 yield torch.randn(param.shape, generator=sampler, device=param.device, dtype=param.dtype)
             else:

@@ -13,6 +13,9 @@ The up-projections and all biases start at zero, so at the first step of a task 
 at h = 0 and the whole tensor is perturbed; from then on its smallest-magnitude fraction is. The
 masks exist only during a step (one bool per entry; the paper's memory-optimised version
 recomputes them inside the forward instead).
+
+No code is public; `profile: released` (issue 23) runs the paper's rule on MeZO's step (plain SGD,
+weight decay 0, none on bias and norm tensors: `decay_rule: no-bias`), `corrected` on ZO-SGD's SGD.
 """
 
 from __future__ import annotations

@@ -11,6 +11,13 @@ unbiased. r is capped at min(m, n). Settings: `rank` r, `period` T₀.
 
 On adapters: the down- and up-projections (bottleneck 64 wide) are the matrices, so r ≤ 64; their
 biases and the cosine head's scale are vectors and get MeZO's plain z, as in the released code.
+`subspace_shape` (issue 23): `native` (`corrected`) builds the subspace in the layer's own rows ×
+rest view (64 × 768), as the release's full-parameter path does; `square` (`released`) first
+reshapes each matrix to its most-square factorisation (64 × 768 → 192 × 256), as the release's
+PEFT path (`reshape_matrix`, used for LoRA, prefix and prompt tensors, as adapters are) does.
+The perturbation is then s · U Z Vᵀ in that view, laid back into the tensor's shape; s keeps its
+value (√(mn)/r depends only on the entry count). The release applies the estimate with torch SGD
+without weight decay (momentum 0 by default): `released` steps plainly, weight decay 0.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import torch
 from torch import nn
 
 from trainers.optim.directions import Directions
-from trainers.optim.lowrank import FactoredDirections, gaussian, orthonormal_columns
+from trainers.optim.lowrank import FactoredDirections, gaussian, matrix_shape, most_square, orthonormal_columns
 from trainers.optim.zeroth_order import ZerothOrder
 
 SubspaceBasis = tuple[torch.Tensor, torch.Tensor, float]
@@ -29,6 +36,14 @@ SubspaceBasis = tuple[torch.Tensor, torch.Tensor, float]
 
 class SubspaceDirections(FactoredDirections):
     """s · U Z Vᵀ per matrix: (U, V, s) kept for `period` steps, Z drawn per query."""
+
+    def __init__(self, params: list[nn.Parameter], seed: int, rank: int, period: int, square: bool) -> None:
+        self.square = square
+        super().__init__(params, seed, rank, period)
+
+    def view_shape(self, param: torch.Tensor) -> tuple[int, int] | None:
+        shape = matrix_shape(param)
+        return most_square(param.numel()) if shape and self.square else shape
 
     def draw_basis(self, rows: int, cols: int, param: nn.Parameter) -> SubspaceBasis:
         rank = min(self.rank, rows, cols)
@@ -47,4 +62,6 @@ class SubZero(ZerothOrder):
     """Two-point SPSA in per-layer random orthonormal subspaces."""
 
     def make_directions(self) -> Directions:
-        return SubspaceDirections(self.params, self.settings.seed, self.settings.rank, self.settings.period)
+        settings = self.settings
+        return SubspaceDirections(self.params, settings.seed, settings.rank, settings.period,
+                                  settings.subspace_shape == "square")

@@ -72,6 +72,11 @@ class ZerothOrder(Strategy):
     def observe_query(self, seed: int, plus: float, minus: float, reference: float | None) -> None:
         """Called with each query's two losses (and the reference loss, if any); a no-op here."""
 
+    def one_sided(self) -> bool:
+        """Whether each query evaluates one point, c = (L(θ+εz) − L(θ)) / ε against the reference
+        loss (ZO-Muon's released form), instead of two; False here."""
+        return False
+
     def start_task(self) -> None:
         self.directions.start_task()
 
@@ -127,6 +132,10 @@ class ZerothOrder(Strategy):
     def _queries(self, closure: Closure) -> tuple[list[tuple[int, float]], float]:
         """(seed, coefficient) per query, and the step's loss: the reference loss, else the mean two-point loss."""
         reference = self.reference_loss(closure)
+        if self.one_sided():
+            if reference is None:
+                raise ValueError(f"{self.spec.name}: one-sided queries need a reference loss")
+            return self._one_point(closure, reference), reference
         coefficients, losses = [], []
         for seed, plus, minus in self._two_point(closure):
             difference = (plus - minus) / (2 * self.settings.eps)
@@ -136,6 +145,16 @@ class ZerothOrder(Strategy):
             losses.append((plus + minus) / 2)
             self.observe_query(seed, plus, minus, reference)
         return coefficients, reference if reference is not None else sum(losses) / len(losses)
+
+    def _one_point(self, closure: Closure, reference: float) -> list[tuple[int, float]]:
+        """(seed, (L(θ+εz) − L(θ)) / ε) for each of the q queries, θ left at θ+εz after the last."""
+        eps = self.settings.eps
+        coefficients = []
+        for _ in range(self.settings.q):
+            seed = self.directions.next_seed()
+            self._perturb(seed, eps)
+            coefficients.append((seed, (self._forward(closure, f"θ+ε{self.direction_symbol}") - reference) / eps))
+        return coefficients
 
     def _write_estimate(self, coefficients: list[tuple[int, float]], scale: float = 1.0) -> None:
         """Overwrite each .grad with scale·ĝ, regenerating the directions."""

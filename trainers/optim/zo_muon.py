@@ -11,9 +11,19 @@ The ZO-Muon ViT runs use rank 64, period 100, 16 queries and lr 1e-2 (its regist
 q excepted: q is the trial's setting, 1 unless a grid states it).
 
 On adapters: the down- and up-projections are the matrices; vectors (their biases, the cosine
-head's scale) get MeZO's plain z and the raw estimate, as in the released code. zfsweep applies
-the direction with ZO-SGD's torch SGD (momentum and weight decay as configured; the released code
-steps plainly) and runs Newton–Schulz in float32 (the released code uses bfloat16).
+head's scale) get MeZO's plain z and the raw estimate, as in the released code. Newton–Schulz runs
+in float32 (float64 for float64 tensors; the released code uses bfloat16).
+
+Released vs corrected (issue 23; OPTML-Group/ZO-Muon `LowDimOptimizer` with `--multiple_sample`,
+as its ViT runs use it):
+- `muon_sided: one` (`released`): L(θ) once, then one point per query, c_i = (L(θ+εPu_i) − L(θ))/ε:
+  1 + q forwards, returns L(θ). `two` (`corrected`): two-point queries, 2q forwards, whose
+  difference has O(ε²) bias instead of O(ε) for the same direction.
+- `muon_vector_lr` 1e-4 (`released`): the release steps 1-D tensors at a fixed 1e-4 whatever the
+  trial's lr; unset (`corrected`): the trial's lr.
+- the release steps plainly (no momentum, weight decay 0, MeZO's no-bias rule); `corrected` applies
+  the direction with ZO-SGD's torch SGD, heavy-ball momentum on the orthogonalised direction (Muon
+  proper orthogonalises the momentum instead; neither form here does that).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainers.optim.base import Closure
 from trainers.optim.directions import Directions
 from trainers.optim.lowrank import FactoredDirections, gaussian, matrix_shape, orthonormal_columns
 from trainers.optim.zeroth_order import ZerothOrder
@@ -31,7 +42,7 @@ QUINTIC = (3.4445, -4.7750, 2.0315)
 def newton_schulz(matrix: torch.Tensor, steps: int) -> torch.Tensor:
     """Approximately U Vᵀ of `matrix`'s SVD (singular values pushed into about [0.7, 1.2])."""
     a, b, c = QUINTIC
-    x = matrix.float()
+    x = matrix.to(torch.promote_types(matrix.dtype, torch.float32))
     x = x / (x.norm() + 1e-7)  # spectral norm <= Frobenius norm <= 1: inside the iteration's basin
     wide = x.shape[0] <= x.shape[1]
     if not wide:
@@ -60,6 +71,13 @@ class ZoMuon(ZerothOrder):
 
     def make_directions(self) -> Directions:
         return ProjectedDirections(self.params, self.settings.seed, self.settings.rank, self.settings.period)
+
+    def one_sided(self) -> bool:
+        return self.settings.muon_sided == "one"
+
+    def reference_loss(self, closure: Closure) -> float | None:
+        """L(θ) for the one-sided queries (`muon_sided: one`); none for two-point ones."""
+        return self._forward(closure, "θ") if self.one_sided() else None
 
     def shape_estimate(self) -> None:
         for param, basis in zip(self.params, self.directions.bases):
