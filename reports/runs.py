@@ -17,7 +17,8 @@ from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
 from catalog.config import KNOBS
-from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, DRIVER_METRICS, HASH_TAG, RESULT_METRICS
+from catalog.records import (COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, DRIVER_METRICS, ERROR_TAG, HASH_TAG,
+                             RESULT_METRICS)
 
 # search_runs refuses more than 50,000 per page; large pages mean few SQL queries.
 PAGE_SIZE = 50_000
@@ -52,7 +53,16 @@ def load_runs(tracking_uri: str, experiments: Sequence[str] | None = None) -> pd
     records = (_run_record(run, names[run.info.experiment_id]) for run in runs)
     frame = runs_frame(records, extra_metrics=logged_metrics)
     frame.attrs["missing_experiments"] = missing
+    frame.attrs["unfinished"] = unfinished_runs(client, list(names)) if names else []
     return frame
+
+
+def unfinished_runs(client: MlflowClient, experiment_ids: list[str], limit: int = 1000) -> list[str]:
+    """One line per run that did not finish (FAILED, KILLED, or still RUNNING): name, status, why."""
+    page = client.search_runs(experiment_ids, filter_string="attributes.status != 'FINISHED'",
+                              run_view_type=ViewType.ACTIVE_ONLY, max_results=limit)
+    return [f"{run.info.run_name}: {run.info.status}" + (f" ({run.data.tags[ERROR_TAG]})" if ERROR_TAG in run.data.tags
+                                                         else "") for run in page]
 
 
 def _experiment_names(
