@@ -131,8 +131,10 @@ def trial(as_json: bool, dry_run: bool, **settings: Any) -> None:
               show_default=True, help="which runs --compare paper sets beside the paper's numbers")
 @click.option("--prefer", type=click.Choice(["most-seeds", "newest"]),
               help="when a cell holds runs of several configs, keep one by this rule (default: exit 2)")
+@click.option("--grid", "grids", multiple=True, type=click.Path(dir_okay=False),
+              help="list this grid's trials that have no FINISHED run in report.html")
 def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, compare: str | None,
-           compare_profile: str, prefer: str | None) -> None:
+           compare_profile: str, prefer: str | None, grids: tuple[str, ...]) -> None:
     """Tables 1-4, figures, report.html and runs.parquet from the FINISHED runs."""
     from pathlib import Path
 
@@ -140,6 +142,10 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
     from reports.runs import load_runs
 
     runs = load_runs(resolve_tracking_uri(tracking_uri), list(experiments) or None)
+    if grids:
+        from orchestrator.plan.missing import missing_trials
+
+        runs.attrs["missing_trials"] = missing_trials(grids, runs)
     lines = write_report(runs, Path(out), compare_paper=compare == "paper", prefer=prefer,
                          compare_profile=compare_profile)
     for line in lines:

@@ -123,6 +123,7 @@ def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool 
     reproduced = bool(datasets) and set(datasets) <= set(PAPER_DATASETS)
     page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes, _summary(runs),
                      what_ran=what_ran(runs), unfinished=list(runs.attrs.get("unfinished", [])),
+                     missing=runs.attrs.get("missing_trials"),
                      heading=html.title([dataset_label(d) for d in order_datasets(datasets)], reproduced))
     return lines + _write(out_dir / "report.html", page)
 

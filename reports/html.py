@@ -88,9 +88,10 @@ def title(datasets: Sequence[str], reproduced: bool) -> str:
 
 def page(tables: Sequence[Table], figures: Sequence[Figure], comparison: str | None,
          notes: Sequence[str], summary: str = "", *, what_ran: Sequence[str] = (), unfinished: Sequence[str] = (),
-         heading: str = "zfsweep report") -> str:
+         heading: str = "zfsweep report", missing: Sequence[str] | None = None) -> str:
     """The complete page; ``summary`` says which runs it was made from, ``what_ran`` what they
-    trained, ``unfinished`` the trials that failed or never finished."""
+    trained, ``unfinished`` the runs that failed or never finished, ``missing`` the grid's trials
+    with no FINISHED run (None: no grid given, so not known)."""
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<title>zfsweep report</title>", f"<style>{CSS}</style></head><body>",
              f"<h1>{html.escape(heading)}</h1>", f"<p class='caption'>{html.escape(summary)}</p>"]
@@ -99,6 +100,12 @@ def page(tables: Sequence[Table], figures: Sequence[Figure], comparison: str | N
     if unfinished:
         parts += [f"<h2>Failed and unfinished trials ({len(unfinished)})</h2>", "<ul>",
                   *(f"<li>{html.escape(line)}</li>" for line in unfinished), "</ul>"]
+    if missing:
+        parts += [f"<h2>Trials of the grid with no finished run ({len(missing)})</h2>", "<ul>",
+                  *(f"<li>{html.escape(line)}</li>" for line in missing), "</ul>"]
+    elif missing is None and what_ran:
+        parts.append("<p class='note'>Trials that never started are not in the store: "
+                     "<code>zfsweep report --grid GRID</code> lists the grid's trials with no run.</p>")
     for table in tables:
         sentence, note = split_caption(table.caption)
         parts += [f"<h2>{html.escape(table.title)}</h2>", f"<p class='caption'>{html.escape(sentence)}</p>",

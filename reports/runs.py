@@ -53,16 +53,17 @@ def load_runs(tracking_uri: str, experiments: Sequence[str] | None = None) -> pd
     records = (_run_record(run, names[run.info.experiment_id]) for run in runs)
     frame = runs_frame(records, extra_metrics=logged_metrics)
     frame.attrs["missing_experiments"] = missing
-    frame.attrs["unfinished"] = unfinished_runs(client, list(names)) if names else []
+    unfinished = _unfinished_runs(client, list(names)) if names else []
+    frame.attrs["unfinished"] = [f"{run.info.run_name}: {run.info.status}" + (
+        f" ({run.data.tags[ERROR_TAG]})" if ERROR_TAG in run.data.tags else "") for run in unfinished]
+    frame.attrs["unfinished_hashes"] = [run.data.tags.get(HASH_TAG, "") for run in unfinished]
     return frame
 
 
-def unfinished_runs(client: MlflowClient, experiment_ids: list[str], limit: int = 1000) -> list[str]:
-    """One line per run that did not finish (FAILED, KILLED, or still RUNNING): name, status, why."""
-    page = client.search_runs(experiment_ids, filter_string="attributes.status != 'FINISHED'",
-                              run_view_type=ViewType.ACTIVE_ONLY, max_results=limit)
-    return [f"{run.info.run_name}: {run.info.status}" + (f" ({run.data.tags[ERROR_TAG]})" if ERROR_TAG in run.data.tags
-                                                         else "") for run in page]
+def _unfinished_runs(client: MlflowClient, experiment_ids: list[str], limit: int = 1000) -> list[Run]:
+    """The runs that did not finish (FAILED, KILLED, or still RUNNING), at most `limit`."""
+    return list(client.search_runs(experiment_ids, filter_string="attributes.status != 'FINISHED'",
+                                   run_view_type=ViewType.ACTIVE_ONLY, max_results=limit))
 
 
 def _experiment_names(

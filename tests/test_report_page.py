@@ -139,3 +139,27 @@ def test_the_title_says_reproduced_only_for_the_papers_data_sets(tmp_path: pathl
     assert "reproduced" in html.title(["cifar100"], True)
     write_report(frame([]), tmp_path / "empty")
     assert "reproduced" not in (tmp_path / "empty" / "report.html").read_text()
+
+
+def test_report_with_its_grid_lists_the_trials_with_no_finished_run(tmp_path: pathlib.Path) -> None:
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+    from orchestrator.grid.expand import load_grid
+    from orchestrator.store.tracking import Tracker
+
+    (tmp_path / "grid.yaml").write_text("name: page\nfixed: {dataset: digits, method: aper}\n"
+                                        "axes: {optimizer: [fo-sgd, zo-sgd, zo-adam]}\n")
+    trials = load_grid(tmp_path / "grid.yaml").trials
+    uri = f"sqlite:///{tmp_path}/store.db"
+    tracker = Tracker(uri, "page")
+    tracker.finish(tracker.start(trials[0], None), {"avg_acc": 50.0, "last_acc": 40.0}, [], 0.0)
+    tracker.fail(tracker.start(trials[1], None), "diverged", 0.0)
+    result = CliRunner().invoke(main, ["report", "--tracking-uri", uri, "--out", str(tmp_path / "out"),
+                                       "--grid", str(tmp_path / "grid.yaml")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "report.html").read_text()
+    listed = page[page.index("<h2>Trials of the grid with no finished run (2)</h2>"):]
+    assert f"page: {trials[1].label} (started, not finished)" in listed
+    assert f"page: {trials[2].label} (no run)" in listed and trials[0].label not in listed
+    assert "FAILED (diverged)" in page
