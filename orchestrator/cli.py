@@ -141,11 +141,14 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
     from reports.build import write_report
     from reports.runs import load_runs
 
+    from orchestrator.grid.expand import load_grid
+
+    loaded = [load_grid(path) for path in grids]  # a bad grid: exit 2 before the store is opened
     runs = load_runs(resolve_tracking_uri(tracking_uri), list(experiments) or None)
-    if grids:
+    if loaded:
         from orchestrator.plan.missing import missing_trials
 
-        runs.attrs["missing_trials"] = missing_trials(grids, runs)
+        runs.attrs["missing_trials"] = missing_trials(loaded, runs)
     lines = write_report(runs, Path(out), compare_paper=compare == "paper", prefer=prefer,
                          compare_profile=compare_profile)
     for line in lines:

@@ -163,3 +163,8 @@ def test_report_with_its_grid_lists_the_trials_with_no_finished_run(tmp_path: pa
     assert f"page: {trials[1].label} (started, not finished)" in listed
     assert f"page: {trials[2].label} (no run)" in listed and trials[0].label not in listed
     assert "FAILED (diverged)" in page
+
+    bad = CliRunner().invoke(main, ["report", "--tracking-uri", f"sqlite:///{tmp_path}/other.db", "--out",
+                                    str(tmp_path / "other"), "--grid", str(tmp_path / "no-such.yaml")])
+    assert bad.exit_code == 2 and "no-such.yaml" in bad.output
+    assert not (tmp_path / "other.db").exists() and not (tmp_path / "other").exists()

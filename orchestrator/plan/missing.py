@@ -2,7 +2,8 @@
 
 The store knows the runs that started (reports.runs.load_runs lists those that failed or never
 finished); only the grid knows the trials that never started. A trial is matched to its run by the
-config hash the driver tags every run with (catalog/records.py HASH_TAG).
+config hash the driver tags every run with (catalog/records.py HASH_TAG). The CLI reads the grids
+before the store, so a bad grid stops the report (exit 2) before anything is touched.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from orchestrator.grid.expand import load_grid
+from orchestrator.grid.expand import Grid
 
 
-def missing_trials(grid_paths: Iterable[str], runs: pd.DataFrame) -> list[str]:
+def missing_trials(grids: Iterable[Grid], runs: pd.DataFrame) -> list[str]:
     """One line per trial of the grids with no FINISHED run in `runs` (the unfinished ones say so)."""
     finished = set(runs["config_hash"].dropna().astype(str)) if "config_hash" in runs else set()
     unfinished = set(runs.attrs.get("unfinished_hashes", ()))
     lines = []
-    for path in grid_paths:
-        grid = load_grid(path)
+    for grid in grids:
         for spec in grid.trials:
             if spec.config_hash not in finished:
                 state = "started, not finished" if spec.config_hash in unfinished else "no run"
