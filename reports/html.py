@@ -29,7 +29,7 @@ th, td { padding: 0.2rem 0.5rem; text-align: center; white-space: nowrap; }
 thead tr:last-child th { border-bottom: 1px solid #444; }
 table { border-top: 2px solid #444; border-bottom: 2px solid #444; }
 tbody th { text-align: left; font-weight: normal; }
-.caption { font-size: 0.85rem; color: #444; max-width: 80rem; }
+.caption { font-size: 0.8rem; color: #444; max-width: 80rem; }  /* no larger than the table it heads */
 .note { font-size: 0.75rem; color: #555; max-width: 80rem; margin-top: 0; }
 .table-wrap { overflow-x: auto; }
 tr.group th, tr.group td { border-top: 1px solid #444; }
