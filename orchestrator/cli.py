@@ -162,14 +162,19 @@ def _task_line(tasks: int, started: float) -> Callable[[Any], None]:
               show_default=True, help="which runs --compare paper sets beside the paper's numbers")
 @click.option("--prefer", type=click.Choice(["most-seeds", "newest"]),
               help="when a cell holds runs of several configs, keep one by this rule (default: exit 2)")
+@click.option("--grid", "grids", multiple=True, type=click.Path(dir_okay=False),
+              help="list this grid's trials that have no FINISHED run in report.html")
 def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, compare: str | None,
-           compare_profile: str, prefer: str | None) -> None:
+           compare_profile: str, prefer: str | None, grids: tuple[str, ...]) -> None:
     """Tables 1-4, figures, report.html and runs.parquet from the FINISHED runs."""
     from pathlib import Path
 
     from reports.build import write_report
     from reports.runs import load_runs
 
+    from orchestrator.grid.expand import load_grid
+
+    loaded = [load_grid(path) for path in grids]  # a bad grid: exit 2 before the store is opened
     uri = require_store(resolve_tracking_uri(tracking_uri))
     runs = load_runs(uri, list(experiments) or None)
     if runs.attrs["missing_experiments"]:  # a typo must not replace an earlier report with an empty one
@@ -179,6 +184,10 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
         click.echo(f"error: no experiment {missing} in {uri}; have: {', '.join(experiment_names(uri)) or '(none)'}",
                    err=True)
         sys.exit(2)
+    if loaded:
+        from orchestrator.plan.missing import missing_trials
+
+        runs.attrs["missing_trials"] = missing_trials(loaded, runs)
     lines = write_report(runs, Path(out), compare_paper=compare == "paper", prefer=prefer,
                          compare_profile=compare_profile)
     for line in lines:

@@ -4,8 +4,10 @@ Everything is built in memory first, so a cell that would mix configs (reports.c
 stops the command before any file is written. Then each output is written on its own: a table or
 figure with no qualifying run costs only that file, with a line saying why; an earlier report's
 copy of it is kept, never deleted, and named in a line (and on the page) so it is not mistaken for
-this one's. ``report.html`` holds every table,
-figure, the comparison and the notes on one page. Nothing here reads MLflow.
+this one's. ``report.html`` holds every table, figure, the comparison and the notes on one page,
+opening with what ran (what_ran) and the runs that did not finish (``runs.attrs["unfinished"]``,
+filled by reports.runs.load_runs). With --compare paper and no run matching a published setting,
+the page still lists the published numbers, with "ours: –". Nothing here reads MLflow.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 from matplotlib.figure import Figure
 
+from catalog.names import PAPER_DATASETS
 from reports import html, latex
 from reports.beyond import beyond
 from reports.compare import compare_tables, compare_text, comparison_frame, comparisons, of_profile
 from reports.figures import Drawn, FigureSkipped, figure5
 from reports.plots import figure_bars, figure_queries, figure_tasks
 from reports.ratios import table3, table4
+from reports.select import METHOD_LABELS, dataset_label, order_datasets
 from reports.table import Table, provenance
 from reports.tables import Skipped, table1, table2
 
@@ -46,6 +50,7 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     figures: dict[str, tuple[str, Figure]] = field(default_factory=dict)
     comparison: tuple[list[Table], str] | None = None
+    published: str | None = None  # the paper's numbers with "ours: –", when no run matches one
     skipped: dict[str, str] = field(default_factory=dict)  # output stem -> reason
     notes: list[str] = field(default_factory=list)
 
@@ -82,6 +87,9 @@ def _compare(report: Report, runs: pd.DataFrame, prefer: str | None, profile: st
         report.skipped["compare_paper"] = (
             f"compare_paper skipped: no run of profile {profile} matches a setting the paper published"
             + ("" if profile == "all" else " (--compare-profile chooses another profile, or all)"))
+        published = comparison_frame(items)[["table", "setting", "dataset", "metric", "paper"]].assign(ours="–")
+        report.published = (f"No run of profile {profile} matches a setting the paper published; its numbers:\n"
+                            + published.to_string(index=False, float_format=lambda x: f"{x:.2f}") + "\n")
         return
     head = f"Runs compared: profile {profile}.\n" if profile != "all" else "Runs compared: every profile.\n"
     report.comparison = (compare_tables(items, profile), head + compare_text(comparison_frame(items)))
@@ -103,7 +111,7 @@ def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool 
         lines += _write(out_dir / f"{table.name}.tex", latex.render(table))
     figures = [html.Figure(title, _save(figure, out_dir / stem, lines))
                for stem, (title, figure) in report.figures.items()]
-    compare_tabs, compare_txt = report.comparison or ([], None)
+    compare_tabs, compare_txt = report.comparison or ([], report.published)
     if report.comparison:
         lines += _write(out_dir / "compare_paper.tex", "\n".join(latex.render(t) for t in compare_tabs))
         lines += _write(out_dir / "compare_paper.txt", compare_txt or "")
@@ -114,8 +122,48 @@ def write_report(runs: pd.DataFrame, out_dir: pathlib.Path, compare_paper: bool 
         lines += kept
         report.notes += kept
     notes = [*report.notes, *report.skipped.values()]
-    page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes, _summary(runs))
+    datasets = sorted(set(runs["dataset"].dropna().astype(str)))
+    reproduced = bool(datasets) and set(datasets) <= set(PAPER_DATASETS)
+    page = html.page([*report.tables, *compare_tabs], figures, compare_txt, notes, _summary(runs),
+                     what_ran=what_ran(runs), unfinished=list(runs.attrs.get("unfinished", [])),
+                     missing=runs.attrs.get("missing_trials"),
+                     heading=html.title([dataset_label(d) for d in order_datasets(datasets)], reproduced))
     return lines + _write(out_dir / "report.html", page)
+
+
+# What a cell is, less the seed: the runs of one cell differ only by seed.
+CELL_SETTINGS = ("method", "optimizer", "dataset", "q", "historical", "sparsity", "hybrid", "epochs", "tasks",
+                 "profile")
+
+
+def _values(runs: pd.DataFrame, column: str, labels: Callable[[str], str] = str) -> str:
+    if column not in runs:
+        return "unrecorded"
+    values = sorted(set(runs[column].dropna().astype(str)), key=lambda v: (len(v), v))
+    if column == "dataset":
+        values = list(order_datasets(values))
+    return ", ".join(labels(v) for v in values) or "unrecorded"
+
+
+def what_ran(runs: pd.DataFrame) -> list[str]:
+    """Lines on what the runs trained: tasks, epochs, seeds per cell, code version, dates."""
+    if runs.empty:
+        return ["no FINISHED run"]
+    keys = [c for c in CELL_SETTINGS if c in runs]
+    seeds = runs.assign(**{c: runs[c].astype("string").fillna("") for c in keys}).groupby(keys)["seed"].nunique()
+    per_cell = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()}"
+    commits = sorted(set(runs["code_version"].dropna().astype(str).str[:12])) if "code_version" in runs else []
+    start, end = runs["start_time"].min(), runs["end_time"].max()
+    dates = (f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if pd.notna(start) and pd.notna(end)
+             else "unrecorded")
+    untrained = " (0: the untrained reference)" if (runs["epochs"].astype("float64") == 0).any() else ""
+    return [f"data sets: {_values(runs, 'dataset', dataset_label)}; "
+            f"methods: {_values(runs, 'method', lambda m: METHOD_LABELS.get(m, m))}",
+            f"tasks per run: {_values(runs, 'tasks')}; epochs per task: {_values(runs, 'epochs')}{untrained}",
+            f"seeds per cell: {per_cell} (a cell: one setting of method, optimizer, data set, q, enhancements, "
+            f"epochs and tasks; {len(seeds)} cells)",
+            f"code version: {', '.join(commits) or 'unrecorded'}",
+            f"runs ended: {dates}"]
 
 
 def _summary(runs: pd.DataFrame) -> str:

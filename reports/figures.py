@@ -5,6 +5,9 @@ method and optimizer (ZO-SGD, ZO-Adam), q on a log-2 axis, error bars of one sam
 deviation where a point has several seeds. Figures are built on bare ``matplotlib.figure.Figure``
 objects (rendered by Agg), so no pyplot state is involved; they are at most a full page wide
 (6.75 in) with paper-sized fonts, and the legend sits below the panels inside the canvas.
+Every figure draws an optimizer in its colour of OPTIMIZER_COLOURS (one per optimizer of
+catalog/optimizers.py), so ZO-Adam is the same colour in Figure 5, the bars, the per-task curves
+and the query-efficiency plot; same_y gives a figure's panels one y range, so heights compare.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
+from catalog.optimizers import OPTIMIZERS
 from reports.cells import Cell, cells, prepare
 from reports.select import (
     FIGURE5_OPTIMIZERS,
@@ -31,6 +35,12 @@ from reports.select import (
 )
 
 KEYS = ("method", "optimizer", "dataset", "q")
+# One colour per optimizer, the same in every figure: tab20's pairs for the paper's rows (SGD and
+# Adam variants side by side), then the estimators beyond it.
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94")
+OPTIMIZER_COLOURS: dict[str, str] = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(OPTIMIZERS)}
+UNTRAINED_STYLE = {"color": "#444444", "linestyle": ":", "linewidth": 1.0}  # the untrained reference line
 PAGE_WIDTH_IN = 6.75
 PANEL_IN = (2.4, 1.9)
 LEGEND_ENTRY_IN = 1.35  # room one legend entry takes at the small font
@@ -77,6 +87,15 @@ def add_legend(figure: Figure, axes: Sequence[Axes]) -> None:
                   ncols=min(len(labelled), per_row), frameon=False)
 
 
+def same_y(axes: Sequence[Axes], low: float | None = None) -> None:
+    """One y range for every panel (the widest any needs), from `low` when given."""
+    limits = [ax.get_ylim() for ax in axes]
+    if limits:
+        bottom = min(b for b, _ in limits) if low is None else low
+        for ax in axes:
+            ax.set_ylim(bottom, max(t for _, t in limits))
+
+
 def line_label(method: str, optimizer: str, methods: Sequence[str]) -> str:
     """The optimizer, with the method only when several methods share a panel."""
     label = OPTIMIZER_LABELS.get(optimizer, optimizer)
@@ -108,6 +127,7 @@ def figure5(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
         for ax, dataset in zip(axes, datasets):
             _panel(ax, data, dataset, methods)
         axes[0].set_ylabel("Avg accuracy (%)")
+        same_y(axes)
         add_legend(figure, axes)
     return Drawn(figure, notes, chosen)
 
@@ -116,7 +136,8 @@ def _panel(ax: Axes, data: dict[tuple[object, ...], Cell], dataset: str, methods
     """One dataset: a line per (method, optimizer) that has points there."""
     all_q: set[int] = set()
     pairs = [(method, optimizer) for method in methods for optimizer in FIGURE5_OPTIMIZERS]
-    for colour, (method, optimizer) in enumerate(pairs):
+    styles = ("-", "--", "-.", ":")
+    for method, optimizer in pairs:
         points = sorted(((int(key[3]), cell) for key, cell in data.items()
                          if key[:3] == (method, optimizer, dataset)), key=lambda point: point[0])
         if not points:
@@ -124,9 +145,10 @@ def _panel(ax: Axes, data: dict[tuple[object, ...], Cell], dataset: str, methods
         qs = [q for q, _ in points]
         all_q.update(qs)
         spread = [0.0 if np.isnan(cell.std) else cell.std for _, cell in points]
-        # Colour by line, not by plotting order, so a line looks the same in every panel.
+        # Colour by optimizer, line style by method, so a line looks the same in every panel and figure.
         ax.errorbar(qs, [cell.mean for _, cell in points], yerr=spread, marker="o", capsize=2,
-                    label=line_label(method, optimizer, methods), color=f"C{colour}")
+                    label=line_label(method, optimizer, methods), color=OPTIMIZER_COLOURS[optimizer],
+                    linestyle=styles[methods.index(method) % len(styles)])
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(sorted(all_q)))
     ax.xaxis.set_major_formatter(ScalarFormatter())

@@ -9,6 +9,12 @@ float per first-level row group (per method in Table 1), or per group of the fir
 when one method alone is too tall (the beyond table's method and q). Widths are estimated from the printed characters; the
 compile tests (tests/test_report_latex.py) check the estimate with pdflatex. A spread prints as a
 subscript (91.23 with ±0.12 below the line), which keeps seeded tables narrow.
+
+The caption sits above the table and says in one sentence what the table is (split_caption: the
+table's caption up to its first full stop or colon); the rules it states (spread, bold, dashes,
+profile) go in a note below the last tabular, so a caption never runs over several lines. A skip
+of BELOW_CAPTION_SKIP keeps the caption's last line off the top rule (LaTeX's article class sets
+none below a caption, as captions usually sit below a table).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ SUB_CHAR_PT, SUB_PM_PT = 3.5, 6.2  # a subscript digit, and the subscript ±
 LINE_PT = 10.5  # a table row at \footnotesize
 TABULAR_EXTRA_PT = 45.0  # header rows and rules of one tabular
 CAPTION_LINE_CHARS = 140
+BELOW_CAPTION_SKIP = "6pt"
 MAX_FLOAT_PT = 560.0  # a 9 in text height less the room a float and its caption need
 TABCOLSEP_PT = 4.0
 _SPECIAL = {
@@ -150,7 +157,7 @@ def tabular(table: Table, columns: list[int]) -> list[str]:
 
 
 def _height(table: Table) -> float:
-    caption = (len(table.caption) // CAPTION_LINE_CHARS + 1) * LINE_PT
+    caption = sum(len(text) // CAPTION_LINE_CHARS + 1 for text in split_caption(table.caption)) * LINE_PT
     return caption + len(chunks(table)) * (len(table.rows) * LINE_PT + TABULAR_EXTRA_PT)
 
 
@@ -170,7 +177,7 @@ def parts(table: Table) -> list[Table]:
         if packed[-1] and _height(_subset(table, [*packed[-1], group], "")) > MAX_FLOAT_PT:
             packed.append([])
         packed[-1].append(group)
-    return [_subset(table, part, f"Part {i + 1} of {len(packed)}: {'; '.join(_named(table, g) for g in part)}. ")
+    return [_subset(table, part, f"part {i + 1} of {len(packed)}: {'; '.join(_named(table, g) for g in part)}")
             for i, part in enumerate(packed)]
 
 
@@ -179,17 +186,38 @@ def _named(table: Table, group: tuple[str, ...]) -> str:
     return ", ".join([group[0], *(f"{head} = {label}" for head, label in zip(table.row_header[1:], group[1:]))])
 
 
-def _subset(table: Table, groups: list[tuple[str, ...]], prefix: str) -> Table:
-    """The rows under the given leading labels, as a table of their own."""
+def split_caption(text: str) -> tuple[str, str]:
+    """(the caption's first sentence, the rest): cut at the first full stop or colon outside
+    parentheses; the sentence ends in a full stop, the rest starts with a capital."""
+    depth = 0
+    text = text.strip()
+    for i, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0 and char in ".:" and (i + 1 == len(text) or text[i + 1] == " "):
+            rest = text[i + 1:].strip()
+            return text[:i] + ".", rest[:1].upper() + rest[1:]
+    return text, ""
+
+
+def _subset(table: Table, groups: list[tuple[str, ...]], part: str) -> Table:
+    """The rows under the given leading labels, as a table of their own; `part` says which, in the
+    caption's first sentence."""
     keep = [r for r, labels in enumerate(table.rows) if any(labels[:len(g)] == g for g in groups)]
     position = {old: new for new, old in enumerate(keep)}
     slug = re.sub("[^a-z0-9]+", "-", " ".join(groups[0]).lower()).strip("-")
     return replace(
-        table, name=f"{table.name}-{slug}" if prefix else table.name,
+        table, name=f"{table.name}-{slug}" if part else table.name,
         rows=tuple(table.rows[r] for r in keep), cells=tuple(table.cells[r] for r in keep),
         bold=frozenset((position[r], c) for r, c in table.bold if r in position),
         marks=frozenset((position[r], c, text) for r, c, text in table.marks if r in position),
-        caption=prefix + table.caption)
+        caption=_with_part(table.caption, part))
+
+
+def _with_part(caption: str, part: str) -> str:
+    if not part:
+        return caption
+    sentence, rest = split_caption(caption)
+    return f"{sentence[:-1]} ({part}). {rest}"
 
 
 def render(table: Table) -> str:
@@ -198,12 +226,16 @@ def render(table: Table) -> str:
 
 
 def _float(table: Table) -> str:
-    """One float: caption, label, and one tabular per chunk of columns."""
+    """One float: a one-sentence caption, label, one tabular per chunk of columns, the note."""
+    sentence, note = split_caption(table.caption)
     lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize",
              f"\\setlength{{\\tabcolsep}}{{{TABCOLSEP_PT:g}pt}}",
-             f"\\caption{{{escape(table.caption.strip())}}}", f"\\label{{tab:zfsweep-{table.name}}}"]
+             f"\\setlength{{\\belowcaptionskip}}{{{BELOW_CAPTION_SKIP}}}",
+             f"\\caption{{{escape(sentence)}}}", f"\\label{{tab:zfsweep-{table.name}}}"]
     for i, columns in enumerate(chunks(table)):
         if i:
             lines += ["", r"\medskip", ""]
         lines += tabular(table, columns)
+    if note:
+        lines += ["", r"\smallskip", f"\\parbox{{\\linewidth}}{{\\raggedright {escape(note)}}}"]
     return "\n".join([*lines, r"\end{table*}"]) + "\n"

@@ -1,11 +1,15 @@
 """The report's other figures: ZeroFlow's Figure 2/4 analogue, per-task curves, query efficiency.
 
 - ``figure_bars``: Avg and Last of every optimizer, grouped bars, one panel per method and dataset
-  (what the paper's Figures 2 and 4 show for its benchmark), from Table 1's cells.
+  (what the paper's Figures 2 and 4 show for its benchmark), from Table 1's cells; Avg solid,
+  Last hatched, each optimizer in its colour.
 - ``figure_tasks``: accuracy after each task, a line per optimizer, one panel per method and
   dataset, from the ``task_acc/<t>`` columns every run logs (orchestrator/store/runlog.py).
-- ``figure_queries``: Avg against forward passes (log axis) for the zeroth-order family and
-  Forward-Grad, a line per optimizer through its values of q: what accuracy each query buys.
+- ``figure_queries``: Avg against forward passes (log axis, ticks as 20k, 1M) for the zeroth-order
+  family and Forward-Grad, a line per optimizer through its values of q: what accuracy each query buys.
+
+Runs with `epochs: 0` (reports.select.untrained) draw the untrained reference: a dotted line at its
+Avg in the bars, its accuracy after each task in the per-task curves. Panels share one y range.
 
 Each raises FigureSkipped with one line when no run qualifies.
 """
@@ -16,14 +20,16 @@ import re
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import EngFormatter, FixedLocator, NullFormatter
 
 from catalog.optimizers import FIRST_ORDER, OPTIMIZERS, PAPER_OPTIMIZERS
 from reports.cells import cells, prepare
-from reports.figures import Drawn, FigureSkipped, add_legend, line_label, panel_grid, paper_style
-from reports.select import (METHOD_LABELS, OPTIMIZER_LABELS, dataset_label, is_in, off, order_datasets, plain,
-                            table1_runs)
+from reports.figures import (OPTIMIZER_COLOURS, UNTRAINED_STYLE, Drawn, FigureSkipped, add_legend, line_label,
+                             panel_grid, paper_style, same_y)
+from reports.select import (METHOD_LABELS, OPTIMIZER_LABELS, UNTRAINED, dataset_label, is_in, off, order_datasets,
+                            plain, table1_runs)
 from reports.tables import TABLE1_KEYS, TABLE1_OPTIMIZERS, table1_cells
 
 TASK_COLUMN = re.compile(r"^task_acc/(\d+)$")
@@ -38,13 +44,15 @@ def _panels(keys: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
     return methods, order_datasets(d for _, d in keys)
 
 
-def _finish(figure: Figure, figure_axes: np.ndarray, methods: list[str], datasets: list[str], ylabel: str) -> None:
-    """Panel titles (method, dataset), grids, the y label of each row, and the legend inside the canvas."""
+def _finish(figure: Figure, figure_axes: np.ndarray, methods: list[str], datasets: list[str], ylabel: str,
+            low: float | None = None) -> None:
+    """Panel titles (method, dataset), grids, one y range, the y label of each row, and the legend."""
     for r, method in enumerate(methods):
         for c, dataset in enumerate(datasets):
             figure_axes[r][c].set_title(f"{METHOD_LABELS[method]}, {dataset_label(dataset)}")
             figure_axes[r][c].grid(alpha=0.3)
         figure_axes[r][0].set_ylabel(ylabel)
+    same_y(list(figure_axes.flat), low)
     add_legend(figure, list(figure_axes.flat))
 
 
@@ -62,18 +70,31 @@ def figure_bars(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
                 ax = axes[r][c]
                 present = [o for o in TABLE1_OPTIMIZERS if (method, o, dataset, "avg_acc") in data]
                 x = np.arange(len(present))
-                for offset, (metric, label, colour) in zip((-0.2, 0.2), (("avg_acc", "Avg", "C0"),
-                                                                        ("last_acc", "Last", "C1"))):
+                colours = [OPTIMIZER_COLOURS[o] for o in present]
+                for offset, (metric, label, hatch) in zip((-0.2, 0.2), (("avg_acc", "Avg", ""),
+                                                                       ("last_acc", "Last", "////"))):
                     got = [data.get((method, o, dataset, metric)) for o in present]
                     means = [cell.mean if cell else np.nan for cell in got]
                     spread = [0.0 if not cell or np.isnan(cell.std) else cell.std for cell in got]
-                    ax.bar(x + offset, means, 0.4, yerr=spread, capsize=1.5, label=label, color=colour)
+                    ax.bar(x + offset, means, 0.4, yerr=spread, capsize=1.5, color=colours, hatch=hatch,
+                           edgecolor="white" if hatch else None, linewidth=0)
                 ax.set_xticks(x, [SHORT[o] for o in present], rotation=90)
-                low = min((data[(method, o, dataset, "last_acc")].mean for o in present
-                           if (method, o, dataset, "last_acc") in data), default=0.0)
-                ax.set_ylim(max(0.0, low - 10), None)
-        _finish(figure, axes, methods, datasets, "accuracy (%)")
+                reference = data.get((method, UNTRAINED, dataset, "avg_acc"))
+                if reference is not None:
+                    ax.axhline(reference.mean, label=f"{OPTIMIZER_LABELS[UNTRAINED]} (Avg)", **UNTRAINED_STYLE)
+        lows = [cell.mean for key, cell in data.items() if key[3] in ("avg_acc", "last_acc")]
+        _add_bar_keys(axes[0][0])
+        _finish(figure, axes, methods, datasets, "accuracy (%)", max(0.0, min(lows, default=10.0) - 10))
     return Drawn(figure, notes, chosen)
+
+
+def _add_bar_keys(ax: Axes) -> None:
+    """Legend entries for what the bars mean: Avg solid, Last hatched (colour is the x label's optimizer)."""
+    from matplotlib.patches import Rectangle
+
+    for label, hatch in (("Avg", ""), ("Last", "////")):  # zero-size: only the legend shows them
+        ax.add_patch(Rectangle((0, 0), 0, 0, facecolor="#999999", hatch=hatch, edgecolor="white",  
+                               label=label))
 
 
 def task_columns(runs: pd.DataFrame) -> dict[int, str]:
@@ -99,15 +120,16 @@ def figure_tasks(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
         for r, method in enumerate(methods):
             for c, dataset in enumerate(datasets):
                 here = chosen[(chosen["method"] == method) & (chosen["dataset"] == dataset)]
-                for colour, optimizer in enumerate(TABLE1_OPTIMIZERS):
+                for optimizer in (*TABLE1_OPTIMIZERS, UNTRAINED):
                     curve = here.loc[here["optimizer"] == optimizer, columns].astype("float64")
                     if curve.empty:
                         continue
                     means = curve.mean()
                     steps = [task + 1 for task, mean in zip(tasks, means) if np.isfinite(mean)]
-                    axes[r][c].plot(steps, means.dropna().to_numpy(), marker="o", color=f"C{colour}",
-                                    label=OPTIMIZER_LABELS[optimizer],
-                                    linestyle="--" if "adam" in optimizer else "-")
+                    style = (UNTRAINED_STYLE if optimizer == UNTRAINED else
+                             {"color": OPTIMIZER_COLOURS[optimizer], "linestyle": "--" if "adam" in optimizer else "-",
+                              "marker": "o"})
+                    axes[r][c].plot(steps, means.dropna().to_numpy(), label=OPTIMIZER_LABELS[optimizer], **style)
                 axes[r][c].set_xlabel("tasks learned")
         _finish(figure, axes, methods, datasets, "accuracy (%)")
     return Drawn(figure, notes, chosen)
@@ -129,14 +151,29 @@ def figure_queries(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
         figure, axes = panel_grid(len(methods), len(datasets))
         for r, method in enumerate(methods):
             for c, dataset in enumerate(datasets):
-                for colour, optimizer in enumerate(QUERY_OPTIMIZERS):
+                for optimizer in QUERY_OPTIMIZERS:
                     points = sorted((passes[k].mean, avg[k].mean) for k in avg
                                     if k[:3] == (method, optimizer, dataset) and k in passes)
                     if points:
-                        axes[r][c].plot(*zip(*points), marker="o", color=f"C{colour}",
+                        axes[r][c].plot(*zip(*points), marker="o", color=OPTIMIZER_COLOURS[optimizer],
                                         label=line_label(method, optimizer, [method]))
                 axes[r][c].set_xscale("log")
-                axes[r][c].xaxis.set_minor_formatter(NullFormatter())  # 2x10^4, 3x10^4... overlap
                 axes[r][c].set_xlabel("forward passes")
+        _forward_axis(list(axes.flat), [cell.mean for cell in passes.values()])
         _finish(figure, axes, methods, datasets, "Avg accuracy (%)")
     return Drawn(figure, notes, chosen)
+
+
+def _forward_axis(axes: list[Axes], passes: list[float]) -> None:
+    """One forward-pass range for every panel, ticked at 1, 2, 5 x 10^k and printed as 20k or 1M:
+    two ticks at least (the data's ends where no 1-2-5 value falls between), none overlapping."""
+    low, high = min(passes) / 1.3, max(passes) * 1.3
+    ticks = [m * 10.0 ** k for k in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+             for m in (1.0, 2.0, 5.0) if low <= m * 10.0 ** k <= high]
+    if len(ticks) < 2:
+        ticks = sorted({float(f"{min(passes):.2g}"), float(f"{max(passes):.2g}")})
+    for ax in axes:
+        ax.set_xlim(low, high)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.xaxis.set_minor_formatter(NullFormatter())

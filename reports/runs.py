@@ -18,7 +18,8 @@ from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
 from catalog.config import KNOBS
-from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, DRIVER_METRICS, HASH_TAG, RESULT_METRICS
+from catalog.records import (COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, DRIVER_METRICS, ERROR_TAG, HASH_TAG,
+                             RESULT_METRICS)
 
 # search_runs refuses more than 50,000 per page; large pages mean few SQL queries.
 PAGE_SIZE = 50_000
@@ -57,6 +58,10 @@ def load_runs(tracking_uri: str, experiments: Sequence[str] | None = None) -> pd
     frame = runs_frame(records, extra_metrics=logged_metrics)
     frame.attrs["skipped_runs"] = skipped
     frame.attrs["missing_experiments"] = missing
+    unfinished = _unfinished_runs(client, list(names)) if names else []
+    frame.attrs["unfinished"] = [f"{run.info.run_name}: {run.info.status}" + (
+        f" ({run.data.tags[ERROR_TAG]})" if ERROR_TAG in run.data.tags else "") for run in unfinished]
+    frame.attrs["unfinished_hashes"] = [run.data.tags.get(HASH_TAG, "") for run in unfinished]
     return frame
 
 
@@ -64,6 +69,12 @@ def experiment_names(tracking_uri: str) -> list[str]:
     """The names of the store's active experiments, sorted (to name what exists beside a typo)."""
     found = MlflowClient(tracking_uri=tracking_uri).search_experiments(view_type=ViewType.ACTIVE_ONLY)
     return sorted(exp.name for exp in found if exp.experiment_id != "0")  # MLflow's "Default", unused here
+
+
+def _unfinished_runs(client: MlflowClient, experiment_ids: list[str], limit: int = 1000) -> list[Run]:
+    """The runs that did not finish (FAILED, KILLED, or still RUNNING), at most `limit`."""
+    return list(client.search_runs(experiment_ids, filter_string="attributes.status != 'FINISHED'",
+                                   run_view_type=ViewType.ACTIVE_ONLY, max_results=limit))
 
 
 def _experiment_names(

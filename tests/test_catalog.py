@@ -29,15 +29,17 @@ def test_every_strategy_path_imports_a_strategy(name: str) -> None:
 @pytest.mark.parametrize("name", list(KNOBS))
 def test_every_knob_default_passes_its_own_rule(name: str) -> None:
     assert KNOBS[name].problem(KNOBS[name].default) is None
-    if KNOBS[name].rule.optimizer and name != "lr":
-        assert KNOBS[name].rule.allows(KNOBS[name].neutral), f"{name}'s neutral value breaks its rule"
+    neutral = KNOBS[name].neutral
+    if KNOBS[name].rule.optimizer and name != "lr" and neutral is not None:  # None: unset, the knob's default
+        assert KNOBS[name].rule.allows(neutral), f"{name}'s neutral value breaks its rule"
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_every_optimizer_default_is_an_optimizer_knob_within_its_rule(name: str) -> None:
     for key, value in OPTIMIZERS[name].defaults.items():
         assert key in OPTIMIZER_KNOBS, f"{name}: '{key}' is not declared with optimizer=True in catalog/config.py"
-        assert KNOBS[key].rule.allows(value), f"{name}: default {key}={value!r}"
+        assert (value is None and KNOBS[key].neutral is None) or KNOBS[key].rule.allows(value), \
+            f"{name}: default {key}={value!r}"
     assert optimizer_family(name) in PAPER_OPTIMIZERS
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import main
-from orchestrator.plan.cost import estimate, measured_epoch_seconds, table2_epoch_seconds, trained_epochs
+from orchestrator.plan.cost import estimate, measured_epoch_seconds, measured_key, table2_epoch_seconds, trained_epochs
 from orchestrator.grid.expand import load_grid
 from orchestrator.store.tracking import Tracker
 from catalog.paper import TABLE2
+from catalog.records import DEVICE_TAG
 from catalog.config import TrialConfig, config_keys
 
 GRID = "name: plan\nfixed: {dataset: digits, method: aper}\naxes: {optimizer: [fo-sgd, zo-sgd, zo-adam, forward-grad]}\n"
@@ -49,16 +50,22 @@ def test_human_plan_ends_with_the_cost_and_the_counts(tmp_path: Path) -> None:
     assert "the paper's Table 2 scaled" in lines[-2]
     assert sum(line.startswith("to run  ") for line in lines) == 4
 
-    # A FINISHED run of the same settings in another experiment of the store gives its epoch time.
+    # A FINISHED run of the same settings in another experiment of the store gives its epoch time,
+    # on the device the trial will use: a CPU run's epoch time is not a GPU's, an untagged run is neither.
     zo_sgd = load_grid(tmp_path / "grid.yaml").trials[1]
     tracker = Tracker(f"sqlite:///{tmp_path}/store.db", "earlier")
-    tracker.finish(tracker.start(zo_sgd, None), {"avg_acc": 1.0, "epoch_seconds": 7200.0}, [], 0.0)
+    for device, seconds in (("cuda", 7200.0), ("cpu", 1e7), ("", 1e7)):
+        run_id = tracker.start(zo_sgd, None)
+        tracker.finish(run_id, {"avg_acc": 1.0, "epoch_seconds": seconds}, [], 0.0)
+        tracker.client.set_tag(run_id, DEVICE_TAG, device)
+        tracker = Tracker(f"sqlite:///{tmp_path}/store.db", f"earlier-{device or 'untagged'}")
     code, lines = dry_run(tmp_path, GRID, "--gpus", "2")
     assert lines[-1] == "4 trials: 0 finished, 4 to run"
     assert "from measured epoch times for 1 trials, the paper's Table 2 scaled for 3" in lines[-2]
-    hours = float(lines[-2].split("~")[1].split(" GPU-hours")[0])
-    epochs = zo_sgd.config.epochs  # APER trains task 0 only: epochs x 2 h x its GPU fraction, plus the rest
-    assert hours >= epochs * 2.0 * zo_sgd.resources.gpu
+    hours = float(lines[-2].split("trial-hours")[0].split("~")[1])
+    epochs = zo_sgd.config.epochs  # APER trains task 0 only: epochs x 2 h, plus the rest
+    assert epochs * 2.0 <= hours < 1e6 / 3600
+    assert f"longest trial ~{epochs * 2.0:.1f} h" in lines[-2]
 
 
 def test_big_grids_are_summarised_unless_verbose(tmp_path: Path) -> None:
@@ -78,23 +85,50 @@ def test_measured_epoch_times_replace_table2_for_matching_settings() -> None:
                          epochs=10, tasks=10, q=1)
     run_params = {"method": "ease", "optimizer": "zo-sgd", "dataset": "cub", "batch_size": "48",
                   "image_size": "224", "q": "1"}
-    measured = measured_epoch_seconds([(run_params, 3.0), (run_params, 5.0), ({**run_params, "q": "4"}, 99.0)])
+    measured = measured_epoch_seconds([(run_params, 3.0, "cuda"), (run_params, 5.0, "cuda"), (run_params, 50.0, "cpu"),
+                                       (run_params, 70.0, ""), ({**run_params, "q": "4"}, 99.0, "cuda")])
     # q enters the key as the forwards per step it costs: 2 at q = 1, 8 at q = 4.
-    assert measured == {("ease", "zo-sgd", "cub", "48", "224", "2"): 4.0,
-                        ("ease", "zo-sgd", "cub", "48", "224", "8"): 99.0}
-
-    class Spec:  # what estimate reads of a TrialSpec
-        def __init__(self, config: TrialConfig, gpu: float) -> None:
-            self.config, self.resources = config, type("R", (), {"gpu": gpu})()
+    key = ("ease", "zo-sgd", "cub", "48", "224")
+    assert measured == {(*key, "2", "cuda"): 4.0, (*key, "2", "cpu"): 50.0, (*key, "8", "cuda"): 99.0}
 
     grid_specs = [Spec(config, 0.5), Spec(TrialConfig(method="ease", optimizer="fo-sgd", dataset="cub", epochs=10,
                                                       tasks=10, image_size=224, batch_size=32), 1.0)]
-    result = estimate(grid_specs, measured)  # type: ignore[arg-type]
+    result = estimate(grid_specs, measured, gpus=4)  # type: ignore[arg-type]
     assert result.measured == 1 and result.table2 == 1
     fo_seconds = 100 * TABLE2[("fo-sgd", 1)][1][1]  # 10 epochs x 10 tasks at CUB's FO-SGD epoch time
     assert abs(result.seconds - (100 * 4.0 + fo_seconds)) < 1e-6
     assert abs(result.gpu_hours - (100 * 4.0 * 0.5 + fo_seconds) / 3600) < 1e-9
     assert "measured epoch times for 1 trials, the paper's Table 2 scaled for 1" in result.line(4)
+    on_cpu = estimate(grid_specs, measured, gpus=0)  # type: ignore[arg-type]
+    assert on_cpu.measured == 1 and abs(on_cpu.seconds - (100 * 50.0 + fo_seconds)) < 1e-6 and on_cpu.gpu_hours == 0
+
+
+class Spec:  # what estimate reads of a TrialSpec
+    def __init__(self, config: TrialConfig, gpu: float, cpu: float = 1.0) -> None:
+        self.config, self.resources = config, type("R", (), {"gpu": gpu, "cpu": cpu})()
+
+
+def test_cost_line_gives_unshared_and_packed_figures_and_no_wall_below_the_longest_trial() -> None:
+    long = TrialConfig(method="ease", optimizer="fo-sgd", dataset="cifar100", epochs=1, tasks=1, image_size=224)
+    per_epoch = table2_epoch_seconds(long)
+    measured = {measured_key(long.to_dict(), "cuda"): 36000.0}  # one trial of 10 h ...
+    short = TrialConfig(method="ease", optimizer="fo-sgd", dataset="cub", epochs=1, tasks=1, image_size=224)
+    measured[measured_key(short.to_dict(), "cuda")] = 3600.0  # ... and one of 1 h, each at a quarter GPU
+    result = estimate([Spec(long, 0.25), Spec(short, 0.25)], measured, gpus=8)  # type: ignore[list-item]
+    line = result.line(8)
+    assert "~11.0 trial-hours unshared (one trial per GPU: ~10.0 h wall on 8 GPUs)" in line
+    assert "packed at the grid's GPU fractions ~2.8 GPU-hours, ~10.0 h wall" in line  # not 2.75 / 8 h
+    assert "packing is unmeasured" in line and "longest trial ~10.0 h" in line
+    assert per_epoch != 36000.0  # the measured time was used, not Table 2's
+
+
+def test_a_cpu_only_machine_gets_a_cpu_wall_time_and_no_gpu_hours() -> None:
+    config = TrialConfig(method="ease", optimizer="fo-sgd", dataset="cifar100", epochs=1, tasks=1, image_size=224)
+    measured = {measured_key(config.to_dict(), "cpu"): 7200.0, measured_key(config.to_dict(), "cuda"): 60.0}
+    result = estimate([Spec(config, 0.5, cpu=2.0)] * 4, measured, gpus=0)  # type: ignore[list-item]
+    line = result.line(0, cpus=4)
+    assert "GPU-hours" not in line and result.gpu_hours == 0
+    assert "4 trials on CPU" in line and "~8.0 CPU trial-hours, ~4.0 h wall on 4 CPUs" in line  # two at a time
 
 
 def test_table2_scaling() -> None:

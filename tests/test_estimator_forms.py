@@ -83,7 +83,7 @@ def test_cost_model_counts_the_released_forwards() -> None:
     # MLflow params are strings; a run recorded before muon_sided existed was two-sided.
     stored = {"method": "ease", "optimizer": "zo-muon", "dataset": "cifar100", "batch_size": "48",
               "image_size": "224", "q": "16"}
-    assert measured_key(stored)[-1] == "32" and measured_key({**stored, "muon_sided": "one"})[-1] == "17"
+    assert measured_key(stored, "cuda")[-2] == "32" and measured_key({**stored, "muon_sided": "one"}, "cuda")[-2] == "17"
 
 
 def test_most_square_is_subzeros_reshape_matrix() -> None:

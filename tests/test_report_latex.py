@@ -23,7 +23,7 @@ from reports.runs import runs_frame
 from reports.table import Column, Table
 from reports.tables import Skipped
 
-from latexpage import assert_fits_a_page, needs_pdflatex
+from latexpage import assert_fits_a_page, caption_gaps_pt, needs_pdflatex
 
 STORES = {
     "paper-1-seed": lambda: paper_runs(1),
@@ -109,3 +109,31 @@ def test_a_wide_table_is_split_into_stacked_tabulars_at_column_groups() -> None:
 def test_each_output_compiles_and_fits_a_page(report: pathlib.Path, name: str, tmp_path: pathlib.Path) -> None:
     _written(report, name)
     assert_fits_a_page(report / name, tmp_path)
+
+
+@pytest.mark.parametrize("name", TEX)
+def test_captions_are_one_sentence_and_the_rules_sit_in_a_note_below(report: pathlib.Path, name: str) -> None:
+    _written(report, name)
+    tex = (report / name).read_text()
+    for block in tex.split("\\begin{table*}")[1:]:
+        caption = re.search(r"\\caption\{(.*)\}\n\\label", block).group(1)
+        assert caption.endswith(".") and ". " not in caption and len(caption) <= 2 * latex.CAPTION_LINE_CHARS, caption
+        assert block.index("\\belowcaptionskip") < block.index("\\caption{")
+        note = block.rsplit("\\end{tabular}", 1)[1]
+        assert "Mean over seeds" in note and "\\toprule" not in note  # the rules: after the last tabular
+        if name == "table1.tex":
+            assert "Welch" in note and "Welch" not in caption
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("name", ("table1.tex", "table2.tex", "compare_paper.tex"))
+def test_a_captions_last_line_clears_the_top_rule(report: pathlib.Path, name: str, tmp_path: pathlib.Path) -> None:
+    """Baseline of the caption's last line to the top of \\toprule: descenders take ~2 pt at
+    \\footnotesize, so 6 pt leaves a visible gap (without the skip the two are 1 pt apart)."""
+    gaps = caption_gaps_pt(report / name, tmp_path)
+    assert gaps and min(gaps) >= 6.0, gaps
+
+
+def test_split_caption_keeps_parentheses_whole() -> None:
+    assert latex.split_caption("Avg (part 1 of 2: EASE). profile: x.") == ("Avg (part 1 of 2: EASE).", "Profile: x.")
+    assert latex.split_caption("Against Table 1, CUB: ours. Mean.") == ("Against Table 1, CUB.", "Ours. Mean.")

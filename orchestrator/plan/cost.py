@@ -3,9 +3,10 @@
 A trial trains `epochs` epochs in every task that trains (APER and first-task EASE: task 0 only),
 so its time is trained_epochs x seconds per epoch. Seconds per epoch come from
 1. measured: the mean `epoch_seconds` of FINISHED runs in the tracking store (any experiment)
-   with the same method, optimizer family (trainers/presets.py), dataset, batch size, image size
-   and forwards per step (catalog/optimizers.py's count: 2q for SPSA, 2q + 1 for HiZOO, 1 + q for ZO-Muon's
-   released one-sided queries); else
+   with the same method, optimizer family (trainers/presets.py), dataset, batch size, image size,
+   forwards per step (catalog/optimizers.py's count: 2q for SPSA, 2q + 1 for HiZOO, 1 + q for
+   ZO-Muon's released one-sided queries) and device (the run's `zfsweep.device` tag,
+   catalog/records.py: a CPU epoch does not cost a GPU epoch; runs without the tag are not used); else
 2. the paper's Table 2 (ZeroFlow, arXiv 2501.01045: EASE, ViT-B/16, per-epoch seconds on CIFAR-100,
    CUB, ImageNet-A, OmniBenchmark), scaled by the image's token count over ViT-B/16's 197, by the
    forwards per step between the q = 1 and q = 4 columns (2 and 8 forwards), and, for data sets
@@ -13,9 +14,13 @@ so its time is trained_epochs x seconds per epoch. Seconds per epoch come from
    table's flags (catalog/optimizers.py): first-order, Forward-Grad, Conserve, else ZO-SGD's row
    interpolated by forwards per step, so HiZOO's third forward and ZO-Muon's one-sided queries
    are costed as they run.
-GPU-hours are trial seconds x the trial's GPU fraction; the wall time is GPU-hours over the GPUs
-(perfect packing: a lower bound). Trials sharing a GPU are costed as if each ran alone at the
-measured (or published) speed.
+Two figures, as neither is known to hold: unshared, one trial per GPU (trial-hours; wall time
+trial-hours over the GPUs), and packed at the grid's GPU fractions (GPU-hours = trial hours x
+fraction; wall time GPU-hours over the GPUs). Packing is unmeasured: trials sharing a GPU are costed
+as if each ran alone at the measured (or published) speed, so the packed figure is a lower bound.
+Either wall time is at least the longest trial. With no GPU (a CPU-only machine and no --gpus) the
+trials run on CPU: the line gives CPU trial-hours and the wall time on this machine's CPUs at each
+trial's CPU share, and no GPU-hours.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from catalog.names import DATASETS
 from catalog.optimizers import FIRST_ORDER, FORWARD_GRAD, OPTIMIZERS
 from catalog.paper import DATASETS as TABLE2_DATASETS
 from catalog.paper import TABLE2
+from catalog.records import DEVICE_TAG
 from orchestrator.grid.expand import TrialSpec
 
 CIFAR_TRAIN_IMAGES = DATASETS["cifar100"].train_images or 50_000
 TABLE2_TOKENS = 197
-MEASURED_KEYS = ("method", "optimizer", "dataset", "batch_size", "image_size", "q")
+MEASURED_KEYS = ("method", "optimizer", "dataset", "batch_size", "image_size", "q")  # params; then the device
 
 
 def _table2(optimizer: str, q: int = 1) -> tuple[float, ...]:
@@ -53,15 +59,23 @@ def forwards_per_step(values: dict[str, Any]) -> int:
     return spec.forwards_per_step(int(float(values.get("q") or 1)), str(values.get("muon_sided")) == "one")
 
 
-def measured_key(values: dict[str, Any]) -> tuple[str, ...]:
-    """The key of a run's (or a config's) settings that decide its epoch time; strings, as MLflow stores
-    params (q enters as the forwards per step it costs; a name the table lacks keeps its own)."""
+def measured_key(values: dict[str, Any], device: str) -> tuple[str, ...]:
+    """The key of a run's (or a config's) settings that decide its epoch time, on `device` (cpu or cuda);
+    strings, as MLflow stores params (q enters as the forwards per step it costs; a name the table
+    lacks keeps its own)."""
     optimizer = str(values["optimizer"])
     spec = OPTIMIZERS.get(optimizer)
     family = spec.preset_family if spec else optimizer
     forwards = forwards_per_step(values) if spec else values["q"]
-    return tuple(family if key == "optimizer" else str(forwards) if key == "q" else str(values[key])
-                 for key in MEASURED_KEYS)
+    return (*(family if key == "optimizer" else str(forwards) if key == "q" else str(values[key])
+              for key in MEASURED_KEYS), device)
+
+
+def planned_device(config: TrialConfig, gpu_fraction: float, gpus: float) -> str:
+    """Where the trial will train: its `device`, or for auto, cuda when it asks for a GPU and there is one."""
+    if config.device != "auto":
+        return config.device
+    return "cuda" if gpus > 0 and gpu_fraction > 0 else "cpu"
 
 
 def table2_epoch_seconds(config: TrialConfig) -> float:
@@ -90,24 +104,36 @@ def table2_epoch_seconds(config: TrialConfig) -> float:
 @dataclass(frozen=True)
 class Estimate:
     trials: int
-    seconds: float  # sum of trial times
-    gpu_hours: float
+    seconds: float  # sum of trial times: trial-seconds, unshared
+    gpu_hours: float  # packed: trial hours x the trial's GPU fraction
     measured: int  # trials costed from the store's runs
     table2: int  # trials costed from Table 2
+    longest: float = 0.0  # the longest trial, seconds: no schedule ends before it
+    cpu_seconds: float = 0.0  # trial seconds x the trial's CPUs: what CPU-only trials share
 
-    def line(self, gpus: float) -> str:
+    def line(self, gpus: float, cpus: float = 1.0) -> str:
         basis = (f"measured epoch times for {self.measured} trials, the paper's Table 2 scaled for {self.table2}"
                  if self.measured and self.table2 else
                  "measured epoch times of finished runs" if self.measured else
                  "the paper's Table 2 scaled (no finished runs of these settings in the store)")
+        longest = f"longest trial ~{_duration(self.longest)}"
         if gpus > 0:
-            wall = f"~{_duration(self.gpu_hours * 3600 / gpus)} wall on {gpus:g} GPUs"
-        else:
-            wall = "no GPU here: --gpus N gives the wall time on N GPUs"
-        return f"estimate: {self.trials} trials, ~{self.gpu_hours:.1f} GPU-hours, {wall}; from {basis}"
+            unshared = _duration(max(self.longest, self.seconds / gpus))
+            packed = _duration(max(self.longest, self.gpu_hours * 3600 / gpus))
+            return (f"estimate: {self.trials} trials, ~{self.seconds / 3600:.1f} trial-hours unshared (one trial "
+                    f"per GPU: ~{unshared} wall on {gpus:g} GPUs); packed at the grid's GPU fractions "
+                    f"~{self.gpu_hours:.1f} GPU-hours, ~{packed} wall (packing is unmeasured: a lower bound); "
+                    f"{longest}; from {basis}")
+        wall = _duration(max(self.longest, self.cpu_seconds / max(cpus, 1.0)))
+        caveat = "; Table 2 times a GPU, so CPU epochs will take longer" if self.table2 else ""
+        return (f"estimate: {self.trials} trials on CPU (no GPU here; --gpus N costs N GPUs), "
+                f"~{self.seconds / 3600:.1f} CPU trial-hours, ~{wall} wall on {cpus:g} CPUs; {longest}; "
+                f"from {basis}{caveat}")
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     if seconds < 86400 * 2:
@@ -115,31 +141,37 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def measured_epoch_seconds(runs: Iterable[tuple[dict[str, str], float]]) -> dict[tuple[str, ...], float]:
-    """Mean epoch_seconds per measured_key over (params, epoch_seconds) of FINISHED runs."""
+def measured_epoch_seconds(runs: Iterable[tuple[dict[str, str], float, str]]) -> dict[tuple[str, ...], float]:
+    """Mean epoch_seconds per measured_key over (params, epoch_seconds, device tag) of FINISHED runs;
+    a run without a device tag is left out (its epoch time could be either device's)."""
     sums: dict[tuple[str, ...], list[float]] = defaultdict(list)
-    for params, seconds in runs:
-        if seconds > 0 and all(key in params for key in MEASURED_KEYS):
-            sums[measured_key(params)].append(seconds)
+    for params, seconds, device in runs:
+        if seconds > 0 and device and all(key in params for key in MEASURED_KEYS):
+            sums[measured_key(params, device)].append(seconds)
     return {key: sum(values) / len(values) for key, values in sums.items()}
 
 
-def estimate(trials: Sequence[TrialSpec], measured: dict[tuple[str, ...], float]) -> Estimate:
-    total = gpu_hours = 0.0
+def estimate(trials: Sequence[TrialSpec], measured: dict[tuple[str, ...], float], gpus: float = 1.0) -> Estimate:
+    """The cost of `trials` on a machine (or cluster) with `gpus` GPUs; 0 means they train on CPU."""
+    total = gpu_hours = longest = cpu_seconds = 0.0
     from_store = 0
     for spec in trials:
-        values = spec.config.to_dict()
-        per_epoch = measured.get(measured_key(values))
+        fraction = spec.resources.gpu
+        device = planned_device(spec.config, fraction, gpus)
+        per_epoch = measured.get(measured_key(spec.config.to_dict(), device))
         from_store += per_epoch is not None
         seconds = trained_epochs(spec.config) * (per_epoch if per_epoch is not None
                                                  else table2_epoch_seconds(spec.config))
         total += seconds
-        gpu_hours += seconds * spec.resources.gpu / 3600
-    return Estimate(len(trials), total, gpu_hours, from_store, len(trials) - from_store)
+        longest = max(longest, seconds)
+        gpu_hours += seconds * fraction / 3600 if device == "cuda" else 0.0
+        cpu_seconds += seconds * float(getattr(spec.resources, "cpu", 1.0))
+    return Estimate(len(trials), total, gpu_hours, from_store, len(trials) - from_store, longest, cpu_seconds)
 
 
-def store_runs(tracking_uri: str, page: int = 5000, limit: int = 100_000) -> list[tuple[dict[str, str], float]]:
-    """(params, epoch_seconds) of the FINISHED runs in the store (at most `limit`); [] for a new store."""
+def store_runs(tracking_uri: str, page: int = 5000,
+               limit: int = 100_000) -> list[tuple[dict[str, str], float, str]]:
+    """(params, epoch_seconds, device tag) of the FINISHED runs in the store (at most `limit`); [] for a new store."""
     from pathlib import Path
 
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).exists():
@@ -148,11 +180,12 @@ def store_runs(tracking_uri: str, page: int = 5000, limit: int = 100_000) -> lis
 
     client = MlflowClient(tracking_uri)
     ids = [e.experiment_id for e in client.search_experiments()]
-    out: list[tuple[dict[str, str], float]] = []
+    out: list[tuple[dict[str, str], float, str]] = []
     token = None
     while ids and len(out) < limit:
         runs = client.search_runs(ids, "attributes.status = 'FINISHED'", max_results=page, page_token=token)
-        out.extend((run.data.params, float(run.data.metrics.get("epoch_seconds", 0.0))) for run in runs)
+        out.extend((run.data.params, float(run.data.metrics.get("epoch_seconds", 0.0)),
+                    run.data.tags.get(DEVICE_TAG, "")) for run in runs)
         token = runs.token
         if not token:
             break

@@ -2,7 +2,8 @@
 
 Human output: one line per trial to run (for more than SUMMARY_OVER trials, one line per
 method x optimizer x dataset unless --verbose or that is one line per trial anyway), a `note:` per problem the up-front check finds
-(a real run stops there), the cost estimate (orchestrator/plan/cost.py), and last the line
+(a real run stops there), the cost estimate (orchestrator/plan/cost.py: unshared and packed on
+GPUs, or CPU trial-hours and wall time where there is no GPU), and last the line
 `<N> trials: <F> finished, <P> to run`. With --json: one JSON object per trial of the grid
 (hash, status, the fully resolved config, resources) and nothing else.
 """
@@ -62,5 +63,5 @@ def print_plan(work: Plan, out: TextIO, *, tracking_uri: str, verbose: bool = Fa
         where = machine(address)
         measured = measured_epoch_seconds(store_runs(tracking_uri))
         gpu_count = where.total_gpus if gpus is None else gpus
-        out.write(estimate(work.pending, measured).line(gpu_count) + "\n")
+        out.write(estimate(work.pending, measured, gpu_count).line(gpu_count, where.cpus) + "\n")
     out.write(f"{len(work.grid.trials)} trials: {work.finished} finished, {len(work.pending)} to run\n")
