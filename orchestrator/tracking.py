@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.grid import TrialSpec
 from orchestrator.runindex import ERROR_TAG, HASH_TAG, RunState, prefer, runs_from_tables
+from orchestrator.runlog import log_details
 
 GRID_TAG = "zfsweep.grid"
 RESULT_METRICS = ("avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
@@ -135,13 +136,14 @@ class Tracker:
 
     def finish(self, run_id: str, result: Mapping[str, Any], tasks: Iterable[tuple[int, float]],
                gpu_hours: float) -> None:
-        """Log the result (and any task accuracy not logged yet), then mark the run FINISHED."""
+        """Log the result, any task accuracy not logged yet and the details (orchestrator/runlog.py) in
+        one log_batch, then mark the run FINISHED."""
         now = _now_ms()
         # Four decimals: the UI shows what is stored, and 80.73394495412845 % reads worse than 80.7339.
         metrics = [Metric(key, round(float(result[key]), 4), now, 0) for key in RESULT_METRICS if key in result]
         metrics += [Metric("acc", float(accuracy), now, task) for task, accuracy in tasks]
         metrics.append(Metric("gpu_hours", gpu_hours, now, 0))
-        self.client.log_batch(run_id, metrics=metrics)
+        log_details(self.client, run_id, result, self.code_version, metrics)
         self.client.set_terminated(run_id, status="FINISHED")
 
     def fail(self, run_id: str, reason: str, gpu_hours: float) -> None:
