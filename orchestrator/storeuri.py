@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 DEFAULT_STORE = "mlflow.db"
+SQLITE = "sqlite:///"
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -17,3 +18,8 @@ def resolve_tracking_uri(uri: str | None) -> str:
     if uri:
         return uri
     return f"sqlite:///{Path(DEFAULT_STORE).resolve()}"
+
+
+def missing_sqlite_store(uri: str) -> bool:
+    """An SQLite store whose file does not exist yet: it holds no runs (and opening it would create it)."""
+    return uri.startswith(SQLITE) and not Path(uri[len(SQLITE):]).exists()

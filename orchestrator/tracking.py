@@ -23,11 +23,11 @@ from mlflow.tracking import MlflowClient
 from orchestrator.grid import TrialSpec
 from orchestrator.runindex import ERROR_TAG, HASH_TAG, RunState, prefer, runs_from_tables
 from orchestrator.runlog import log_details
+from orchestrator.storeuri import SQLITE, missing_sqlite_store
 
 GRID_TAG = "zfsweep.grid"
 RESULT_METRICS = ("avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
                   "forward_passes", "wall_seconds", "trainable_params")
-SQLITE = "sqlite:///"
 PAGE = 5000  # the largest page an MLflow search may ask for
 
 
@@ -84,7 +84,7 @@ class Tracker:
     @classmethod
     def existing(cls, tracking_uri: str, experiment: str) -> "Tracker | None":
         """The tracker of an experiment that already exists, without creating anything."""
-        if tracking_uri.startswith(SQLITE) and not Path(tracking_uri[len(SQLITE):]).exists():
+        if missing_sqlite_store(tracking_uri):
             return None  # opening a missing SQLite store would create the file
         with _store_lock(tracking_uri):
             if MlflowClient(tracking_uri).get_experiment_by_name(experiment) is None:
