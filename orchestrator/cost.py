@@ -128,6 +128,11 @@ def store_runs(tracking_uri: str, page: int = 5000, limit: int = 100_000) -> lis
 
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).exists():
         return []  # opening a missing SQLite store would create it
+    from orchestrator.runindex import finished_from_tables
+
+    fast = finished_from_tables(tracking_uri, MEASURED_KEYS, "epoch_seconds", limit)  # a database store: seconds
+    if fast is not None:
+        return fast
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)

@@ -87,6 +87,39 @@ def runs_by_name(tracking_uri: str, experiment: str) -> dict[str, RunState] | No
     return _from_tables(tracking_uri, experiment_id)
 
 
+FINISHED_PARAMS = sqlalchemy.text(
+    "SELECT r.run_uuid, p.key, p.value FROM runs r JOIN params p ON p.run_uuid = r.run_uuid "
+    "WHERE r.status = 'FINISHED' AND r.lifecycle_stage = 'active' AND p.key IN :keys").bindparams(
+    sqlalchemy.bindparam("keys", expanding=True))
+FINISHED_METRIC = sqlalchemy.text(
+    "SELECT r.run_uuid, m.value FROM runs r JOIN latest_metrics m ON m.run_uuid = r.run_uuid "
+    "WHERE r.status = 'FINISHED' AND r.lifecycle_stage = 'active' AND m.key = :metric")
+
+
+def finished_from_tables(tracking_uri: str, keys: tuple[str, ...], metric: str,
+                         limit: int) -> list[tuple[dict[str, str], float]] | None:
+    """(those params, that metric) of up to `limit` FINISHED runs of every experiment, from the tables;
+    None where they cannot answer (the cost estimate then asks MLflow's search API)."""
+    if tracking_uri.startswith(NOT_SQL) or "://" not in tracking_uri:
+        return None
+    try:
+        engine = sqlalchemy.create_engine(tracking_uri)
+    except (SQLAlchemyError, ImportError, ValueError):
+        return None
+    try:
+        with engine.connect() as connection:
+            params = connection.execute(FINISHED_PARAMS, {"keys": list(keys)}).all()
+            metrics = dict(connection.execute(FINISHED_METRIC, {"metric": metric}).all())
+    except (SQLAlchemyError, ValueError):
+        return None
+    finally:
+        engine.dispose()
+    by_run: dict[str, dict[str, str]] = {}
+    for run_id, key, value in params:
+        by_run.setdefault(run_id, {})[key] = value
+    return [(values, float(metrics.get(run_id, 0.0))) for run_id, values in list(by_run.items())[:limit]]
+
+
 def _from_tables(tracking_uri: str, find: Callable[[Any], int | None]) -> dict[str, RunState] | None:
     if tracking_uri.startswith(NOT_SQL) or "://" not in tracking_uri:
         return None
