@@ -29,11 +29,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from orchestrator.options import SweepOptions
-from trainers.config import TrialConfig
-from trainers.trial import TaskReport, TrialResult
+
+if TYPE_CHECKING:  # the process that only starts one process per N imports neither torch nor Ray
+    from trainers.config import TrialConfig
+    from trainers.trial import TaskReport, TrialResult
 
 TASKS = 5
 SECONDS_ENV = "ZFSWEEP_BENCH_TRIAL_SECONDS"  # set before Ray starts: the workers inherit it
@@ -43,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def stand_in_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
                    on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
     """A trial that sleeps its share of the stand-in's seconds per task and computes nothing."""
+    from trainers.trial import TaskReport, TrialResult
+
     done = int(resume["done"]) if resume else 0
     for task in range(done, TASKS):
         time.sleep(float(os.environ[SECONDS_ENV]) / TASKS)
@@ -63,6 +67,30 @@ def _state_bytes(storage: Path) -> int:
             except OSError:
                 pass  # removed meanwhile (a finished shard's folder)
     return total
+
+
+class _Stamped(io.StringIO):
+    """The sweep's output with the time of each line: how long each shard waits for its first trial."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        now = time.monotonic()
+        self.lines += [(now, line) for line in text.splitlines() if line]
+        return super().write(text)
+
+    def shard_startups(self) -> list[float]:
+        """Per shard: seconds from its start to the first trial running (Tune starting its actors)."""
+        startups, began = [], None
+        for when, line in self.lines:
+            if line.startswith("shard "):
+                began = when
+            elif began is not None and " 0 running, " not in line and " running, " in line:
+                startups.append(when - began)
+                began = None
+        return startups
 
 
 def one(trials: int, slots: int, seconds: float, shard_size: int) -> dict[str, Any]:
@@ -86,7 +114,7 @@ def one(trials: int, slots: int, seconds: float, shard_size: int) -> dict[str, A
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        out = io.StringIO()
+        out = _Stamped()
         started = time.monotonic()
         ok = run_grid(str(grid), SweepOptions(storage=str(storage), retries=0, shard_size=shard_size),
                       tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", experiment=None, out=out, trial=stand_in_trial)
@@ -95,9 +123,11 @@ def one(trials: int, slots: int, seconds: float, shard_size: int) -> dict[str, A
         sampler.join()
         assert ok, "every benchmark trial must finish: " + out.getvalue()[-500:]
     ideal = trials * seconds / slots
+    startups = out.shard_startups()
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KB
     return {"trials": trials, "wall_seconds": round(wall, 1), "ideal_seconds": round(ideal, 1),
-            "overhead_ms": round((wall - ideal) / trials * 1000, 1), "peak_rss_kb": rss_kb, "state_bytes": peak[0]}
+            "overhead_ms": round((wall - ideal) / trials * 1000, 1), "peak_rss_kb": rss_kb, "state_bytes": peak[0],
+            "shards": len(startups), "shard_startup_seconds": round(sum(startups) / max(len(startups), 1), 1)}
 
 
 def main(argv: list[str]) -> int:
@@ -123,7 +153,8 @@ def main(argv: list[str]) -> int:
         row = rows[-1]
         print(f"N={trials}: overhead {row['overhead_ms']} ms/trial (wall {row['wall_seconds']} s, ideal "
               f"{row['ideal_seconds']} s), driver peak RSS {row['peak_rss_kb'] / 1024:.0f} MB, "
-              f"Ray state on disk {row['state_bytes'] / 1e6:.2f} MB", flush=True)
+              f"Ray state on disk {row['state_bytes'] / 1e6:.2f} MB, {row['shards']} shards, "
+              f"{row['shard_startup_seconds']} s to each shard's first running trial", flush=True)
     growth = ((rows[-1]["peak_rss_kb"] - rows[-2]["peak_rss_kb"]) / (sizes[-1] - sizes[-2])) if len(rows) > 1 else None
     if growth is not None:
         print(f"driver RSS growth between N={sizes[-2]} and N={sizes[-1]}: {growth:.2f} KB/trial")

@@ -57,7 +57,9 @@ def run_shards(pending: list[TrialSpec], tracker: Tracker, runs: dict[str, RunSt
     stopped = False
     outbox.start_writer()  # Tune's callbacks only queue writes; this thread makes them
     try:
+        count = -(-len(pending) // options.shard_size)
         for index, shard in enumerate(shards(pending, options.shard_size)):
+            live.echo(f"shard {index + 1} of {count}: {len(shard)} trials")
             stopped = _run_one(index, shard, recorder, runs, trial, options, storage, shard_folder(name, started, index))
             if stopped:
                 break

@@ -111,9 +111,6 @@ class Tracker:
             if not token:
                 return runs
 
-    def finished_hashes(self) -> set[str]:
-        return {digest for digest, run in self.runs_by_hash().items() if run.status == "FINISHED"}
-
     def start(self, spec: TrialSpec, existing: RunState | None) -> str:
         """Continue the trial's earlier run if it has one, otherwise create its run."""
         if existing is not None:
