@@ -86,9 +86,9 @@ class Recorder(tune.Callback):
         return (_not_restorable, ())
 
     def begin_shard(self, specs: list[TrialSpec], runs: dict[str, RunState]) -> None:
-        """The trials Tune is about to run, with their earlier runs."""
+        """The trials Tune is about to run, with their earlier runs (taken out of `runs`)."""
         self.specs = {spec.config_hash: spec for spec in specs}
-        self.runs = {digest: runs[digest] for digest in self.specs if digest in runs}
+        self.runs = {digest: runs.pop(digest) for digest in self.specs if digest in runs}
         self.finished_in_shard = 0
 
     def unended(self) -> int:
