@@ -2,9 +2,9 @@
 
 1. Overhead: N trials of a fixed duration (a stand-in trial that sleeps through its tasks, with
    real per-task checkpoints and reports) go through the same machinery as a real sweep: grid
-   expansion, the local Ray instance, run_sweep with per-trial resources, the Recorder writing
+   expansion, the local Ray instance, run_shards with per-trial resources, the Recorder writing
    every run to an SQLite MLflow store, and checkpoint clean-up. overhead_ratio is the wall time
-   of run_sweep over the ideal N x duration / slots (target: at most 1.10).
+   of run_shards over the ideal N x duration / slots (target: at most 1.10).
 2. Skip-finished: a store holding S FINISHED runs (created through the Tracker, as sweeps create
    them); skip_finished_seconds is the time of `plan`, which reads the experiment and decides which
    of the grid's trials still have to run (target: under 5 s).
@@ -56,8 +56,10 @@ def _grid(folder: Path, name: str, trials: int, seconds: float) -> Path:
 def overhead(folder: Path, trials: int, seconds: float, slots: int) -> dict[str, float]:
     from orchestrator.commands import plan
     from orchestrator.grid.expand import load_grid
+    from orchestrator.sweep.options import SweepOptions
     from orchestrator.sweep.progress import LiveLine, SweepProgress
-    from orchestrator.sweep.tune import run_sweep, start_ray
+    from orchestrator.sweep.shards import run_shards
+    from orchestrator.sweep.tune import start_ray
     from orchestrator.store.tracking import Tracker
 
     uri = f"sqlite:///{folder / 'overhead.db'}"
@@ -68,12 +70,12 @@ def overhead(folder: Path, trials: int, seconds: float, slots: int) -> dict[str,
     start_ray(None, num_cpus=slots)
     progress = SweepProgress(len(grid.trials), 0)
     started = time.monotonic()
-    outcome = run_sweep(work.pending, tracker, work.runs, progress, LiveLine(sys.stderr),
-                        storage=folder / "ray", name=grid.name, max_concurrent=None, max_failures=0,
-                        trial=sleeping_trial)
+    outcome = run_shards(work.pending, tracker, work.runs, progress, LiveLine(sys.stderr),
+                         options=SweepOptions(storage=str(folder / "ray"), retries=0), name=grid.name,
+                         trial=sleeping_trial)
     wall = time.monotonic() - started
     ideal = len(grid.trials) * duration / slots
-    assert len(outcome.finished) == len(grid.trials), "every benchmark trial must finish"
+    assert outcome.finished == len(grid.trials), "every benchmark trial must finish"
     return {"trials": len(grid.trials), "trial_seconds": duration, "slots": slots, "sweep_seconds": round(wall, 2),
             "ideal_seconds": round(ideal, 2), "startup_seconds": round(float(progress.first_start) - started, 2),
             "overhead_ratio": round(wall / ideal, 3)}

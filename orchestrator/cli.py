@@ -18,11 +18,12 @@ from catalog.config import KNOBS
 from catalog.errors import InputError
 from catalog.names import DATASET_NAMES, METHOD_NAMES
 from orchestrator.grid.overrides import parse_overrides
+from orchestrator.sweep.options import SweepOptions
 from orchestrator.store.uri import creatable_store, require_store, resolve_tracking_uri
 from trainers.pretrain_settings import THREADS as PRETRAIN_THREADS
 from trainers.pretrain_settings import PretrainSettings
 
-DEFAULT_STORAGE = "ray_results"
+SWEEP = SweepOptions()  # `zfsweep run` defaults, declared in orchestrator/sweep/options.py
 SET_OPTION = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                           help="one setting for every trial, replacing the grid's (e.g. profile=corrected); "
                                "repeatable")
@@ -75,16 +76,18 @@ def main() -> None:
 @click.option("--gpus", type=click.FloatRange(min=0), help="with --dry-run: GPUs for the wall-time estimate "
               "(default: this machine's, or the cluster's with --address)")
 @click.option("--max-concurrent", type=click.IntRange(min=1), help="at most this many trials at once")
-@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+@click.option("--retries", type=click.IntRange(min=0), default=SWEEP.retries, show_default=True,
               help="retries of a failed trial, each from its last finished task")
-@click.option("--storage-path", default=DEFAULT_STORAGE, show_default=True,
+@click.option("--storage-path", default=SWEEP.storage, show_default=True,
               help="Ray results and per-trial checkpoints; shared storage on a multi-node cluster")
 @SET_OPTION
-@click.option("--outage-limit", type=click.FloatRange(min=0), default=6 * 3600, show_default=True,
-              help="seconds to keep trials running while the tracking store is unreachable")
+@click.option("--outage-limit", type=click.FloatRange(min=0), default=SWEEP.outage_limit, show_default=True,
+              help="seconds to keep trials running while the tracking store is unreachable (0: stop at once)")
+@click.option("--shard-size", type=click.IntRange(min=1), default=SWEEP.shard_size, show_default=True,
+              help="trials per Ray Tune run; the pending trials run as consecutive shards (docs/scale.md)")
 def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None, dry_run: bool,
         as_json: bool, verbose: bool, gpus: float | None, max_concurrent: int | None, retries: int,
-        storage_path: str, settings: tuple[str, ...], outage_limit: float) -> None:
+        storage_path: str, settings: tuple[str, ...], outage_limit: float, shard_size: int) -> None:
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator import commands
 
@@ -94,9 +97,9 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
         commands.dry_run(grid, tracking_uri=uri, experiment=experiment, address=address, as_json=as_json,
                          verbose=verbose, gpus=gpus, overrides=overrides)
         sys.exit(0)
-    ok = commands.run_grid(grid, tracking_uri=uri, experiment=experiment, address=address,
-                           dry_run=False, max_concurrent=max_concurrent, max_failures=retries,
-                           storage=storage_path, outage_limit=outage_limit, overrides=overrides)
+    options = SweepOptions(storage=storage_path, retries=retries, max_concurrent=max_concurrent,
+                           outage_limit=outage_limit, address=address, shard_size=shard_size)
+    ok = commands.run_grid(grid, options, tracking_uri=uri, experiment=experiment, overrides=overrides)
     sys.exit(0 if ok else 1)
 
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, TextIO
 from orchestrator.grid.checks import check_trials, find_problems
 from orchestrator.grid.expand import Grid, TrialSpec, load_grid
 from orchestrator.grid.schema import check_name
+from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.progress import Counts, LiveLine, SweepProgress, eta
-from orchestrator.store.uri import sqlite_path
+from orchestrator.store.uri import missing_sqlite_store
 
 if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use them (a fast CLI)
     from orchestrator.store.tracking import RunState, Tracker
@@ -43,24 +44,30 @@ def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
     seconds, before anything is written. An SQLite store that does not exist yet holds no runs:
     MLflow is not even imported then (a dry run of a new grid answers sooner).
     """
-    store = sqlite_path(tracking_uri)
-    if store is not None and not store.exists():
-        return Plan(grid, experiment, {}, list(grid.trials))
+    from orchestrator.store.runindex import runs_by_name
+
+    # A new SQLite store, or a database's own tables: answered without importing MLflow (seconds for 20,000 runs).
+    runs = {} if missing_sqlite_store(tracking_uri) else runs_by_name(tracking_uri, experiment)
+    if runs is None:
+        runs = _runs_from_mlflow(tracking_uri, experiment)
+    pending = [spec for spec in grid.trials if getattr(runs.get(spec.config_hash), "status", None) != "FINISHED"]
+    return Plan(grid, experiment, runs, pending)
+
+
+def _runs_from_mlflow(tracking_uri: str, experiment: str) -> dict[str, RunState]:
     from orchestrator.store.outbox import TrackingUnreachable, is_outage
     from orchestrator.store.tracking import Tracker
 
     quick_http_failures()
     try:
         tracker = Tracker.existing(tracking_uri, experiment)
-        runs = tracker.runs_by_hash() if tracker else {}
+        return tracker.runs_by_hash() if tracker else {}
     except Exception as error:  # noqa: BLE001 - only an outage becomes the one line
         if not is_outage(error):
             raise
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         raise TrackingUnreachable(f"tracking store {tracking_uri} does not answer ({reason}); nothing was "
                                   "written: start it, or pass another --tracking-uri") from error
-    pending = [spec for spec in grid.trials if getattr(runs.get(spec.config_hash), "status", None) != "FINISHED"]
-    return Plan(grid, experiment, runs, pending)
 
 
 def dry_run_grid(work: Plan, out: TextIO, *, tracking_uri: str, address: str | None, as_json: bool = False,
@@ -84,37 +91,32 @@ def dry_run(path: str, *, tracking_uri: str, experiment: str | None, address: st
                  verbose=verbose, gpus=gpus)
 
 
-def run_grid(path: str, *, tracking_uri: str, experiment: str | None, address: str | None, dry_run: bool,
-             max_concurrent: int | None, max_failures: int, storage: str, out: TextIO | None = None,
-             trial: TrialFunction | None = None, outage_limit: float | None = None,
-             overrides: Overrides = None) -> bool:
+def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri: str, experiment: str | None,
+             out: TextIO | None = None, trial: TrialFunction | None = None, overrides: Overrides = None) -> bool:
     """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED.
 
     `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
     Ray is started here unless this process is connected already. Only one driver runs an
-    experiment at a time (orchestrator/store/lease.py: a second raises LeaseRefused); `outage_limit`
-    is how long a tracking outage is ridden out (orchestrator/store/outbox.py).
+    experiment at a time (orchestrator/store/lease.py: a second raises LeaseRefused), one lease for
+    all the shards of the sweep (orchestrator/sweep/shards.py).
     """
     out = out or sys.stdout
     grid = load_grid(path, overrides)
     work = plan(grid, tracking_uri, check_name(grid.path, "--experiment", experiment or grid.name))
-    if dry_run:
-        dry_run_grid(work, out, tracking_uri=tracking_uri, address=address)
-        return True
-    check_trials(grid, work.pending, address)  # settings, devices, resources, weights, data: exit 2 here
-    total = len(grid.trials)
-    if not work.pending:
+    check_trials(grid, work.pending, options.address)  # settings, devices, resources, weights, data: exit 2 here
+    total, name, to_run = len(grid.trials), work.experiment, len(work.pending)
+    del work  # the sweep plans again under the lease; no second map of every run is kept meanwhile
+    if not to_run:
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
     from orchestrator.store.lease import Lease
     from orchestrator.store.tracking import Tracker
 
     quick_http_failures()
-    tracker = Tracker(tracking_uri, work.experiment)  # the driver creates the experiment before any trial
+    tracker = Tracker(tracking_uri, name)  # the driver creates the experiment before any trial
     with Lease(tracking_uri, tracker.experiment_id):
-        work = plan(grid, tracking_uri, work.experiment)  # as the previous driver left it
-        return _run_pending(work, tracker, out, address=address, storage=storage, max_concurrent=max_concurrent,
-                            max_failures=max_failures, trial=trial, outage_limit=outage_limit)
+        # as the previous driver left it; passed on, not kept here, so the sweep can let it go
+        return _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial)
 
 
 def quick_http_failures() -> None:
@@ -125,11 +127,9 @@ def quick_http_failures() -> None:
         os.environ.setdefault(key, value)
 
 
-def _run_pending(work: Plan, tracker: Tracker, out: TextIO, *, address: str | None, storage: str,
-                 max_concurrent: int | None, max_failures: int, trial: TrialFunction | None,
-                 outage_limit: float | None) -> bool:
-    from orchestrator.store.outbox import OUTAGE_LIMIT_SECONDS
-    from orchestrator.sweep.tune import checkpoint_root, run_sweep, start_ray  # Ray is heavy: import it only to run
+def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None) -> bool:
+    from orchestrator.sweep.shards import run_shards  # Ray is heavy: import it only to run
+    from orchestrator.sweep.tune import checkpoint_root, start_ray
     from trainers.trial import run_trial
 
     total = len(work.grid.trials)
@@ -137,14 +137,18 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, *, address: str | No
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
     _describe(tracker, work.grid)
-    root = Path(storage).resolve()
-    _remove_stale_checkpoints(checkpoint_root(root, work.experiment), work)
-    out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run, tracking at {tracker.tracking_uri}\n")
-    start_ray(address)
-    outcome = run_sweep(work.pending, tracker, work.runs, _progress(work), LiveLine(out), storage=root,
-                        name=work.experiment, max_concurrent=max_concurrent, max_failures=max_failures,
-                        outage_limit=outage_limit or OUTAGE_LIMIT_SECONDS, trial=trial or run_trial)
-    done = work.finished + len(outcome.finished)
+    _remove_stale_checkpoints(checkpoint_root(Path(options.storage).resolve(), work.experiment), work)
+    shards = -(-len(work.pending) // options.shard_size)
+    out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run in {shards} "
+              f"shard{'s' if shards > 1 else ''} of up to {options.shard_size}, tracking at {tracker.tracking_uri}\n")
+    start_ray(options.address)
+    pending_runs = {s.config_hash: work.runs[s.config_hash] for s in work.pending if s.config_hash in work.runs}
+    progress = _progress(work)
+    finished_before, pending, experiment = work.finished, work.pending, work.experiment
+    del work  # the plan's map of every run: the sweep keeps only the pending trials' earlier runs
+    outcome = run_shards(pending, tracker, pending_runs, progress, LiveLine(out), options=options,
+                         name=experiment, trial=trial or run_trial)
+    done = finished_before + outcome.finished
     missing = total - done - len(outcome.failed)
     out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")
     return done == total
@@ -162,10 +166,10 @@ def _describe(tracker: Tracker, grid: Grid) -> None:
 
 def _progress(work: Plan) -> SweepProgress:
     """Counts at the start of the sweep: earlier runs' GPU-hours and mean duration included."""
-    grid_runs = {s.config_hash: work.runs[s.config_hash] for s in work.grid.trials if s.config_hash in work.runs}
+    grid_runs = [work.runs[s.config_hash] for s in work.grid.trials if s.config_hash in work.runs]
     return SweepProgress(total=len(work.grid.trials), finished=work.finished,
-                         prior_mean_seconds=_mean_wall_seconds(grid_runs.values()),
-                         gpu_hours={digest: run.gpu_hours for digest, run in grid_runs.items()})
+                         prior_mean_seconds=_mean_wall_seconds(grid_runs),
+                         settled_hours=sum(run.gpu_hours for run in grid_runs))
 
 
 def _mean_wall_seconds(runs: Iterable[RunState]) -> float | None:

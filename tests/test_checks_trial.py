@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from ray import cloudpickle
 
 from orchestrator.commands import run_grid
+from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.tune import start_ray
 from catalog.records import ERROR_TAG
 from catalog.config import TrialConfig
@@ -49,8 +50,8 @@ def test_an_input_error_inside_a_trial_fails_its_run_without_retries(ray_instanc
                                         "seeds: [11]\n")
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     out = io.StringIO()
-    ok = run_grid(str(tmp_path / "grid.yaml"), tracking_uri=uri, experiment=None, address=None, dry_run=False,
-                  max_concurrent=None, max_failures=2, storage=str(tmp_path / "ray"), out=out, trial=bad_data_trial)
+    ok = run_grid(str(tmp_path / "grid.yaml"), SweepOptions(storage=str(tmp_path / "ray")), tracking_uri=uri,
+                  experiment=None, out=out, trial=bad_data_trial)
     assert not ok and out.getvalue().splitlines()[-1] == "1 trials: 0 finished, 1 failed, 0 not run"
     assert (Path(os.environ[ATTEMPTS]) / "11").read_text() == "1"  # no retry
     assert "retrying" not in out.getvalue()
@@ -65,8 +66,7 @@ def test_resources_are_checked_against_the_running_ray_instance(ray_instance: No
 
     (tmp_path / "grid.yaml").write_text("fixed: {dataset: digits, method: aper, epochs: 1}\nresources: {cpu: 3}\n")
     with pytest.raises(CheckError) as raised:
-        run_grid(str(tmp_path / "grid.yaml"), tracking_uri=f"sqlite:///{tmp_path / 'store.db'}", experiment=None,
-                 address=None, dry_run=False, max_concurrent=None, max_failures=0, storage=str(tmp_path / "ray"),
-                 trial=bad_data_trial)
+        run_grid(str(tmp_path / "grid.yaml"), SweepOptions(storage=str(tmp_path / "ray"), retries=0),
+                 tracking_uri=f"sqlite:///{tmp_path / 'store.db'}", experiment=None, trial=bad_data_trial)
     assert "'resources.cpu': 3 CPUs per trial, but the running Ray instance has at most 2 on one node" in str(raised.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]

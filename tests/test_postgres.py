@@ -18,6 +18,7 @@ import pytest
 from orchestrator.commands import plan, run_grid
 from orchestrator.grid.expand import load_grid
 from orchestrator.store.lease import Lease, LeaseRefused
+from orchestrator.sweep.options import SweepOptions
 from orchestrator.store.runindex import runs_from_tables
 from orchestrator.store.tracking import Tracker
 from servers import MlflowServer, Postgres, postgres_binaries
@@ -50,8 +51,8 @@ def zfsweep_run(folder: Path, uri: str) -> subprocess.CompletedProcess:
 
 def run_in_process(folder: Path, uri: str) -> list[str]:
     out = io.StringIO()
-    assert run_grid(str(folder / "grid.yaml"), tracking_uri=uri, experiment=None, address=None, dry_run=False,
-                    max_concurrent=None, max_failures=0, storage=str(folder / "ray_results"), out=out)
+    assert run_grid(str(folder / "grid.yaml"), SweepOptions(storage=str(folder / "ray_results"), retries=0),
+                    tracking_uri=uri, experiment=None, out=out)
     return out.getvalue().splitlines()
 
 

@@ -24,6 +24,7 @@ from ray import cloudpickle
 from orchestrator.sweep.checkpoints import CheckpointStore
 from orchestrator.commands import run_grid
 from orchestrator.grid.expand import load_grid
+from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.tune import checkpoint_root, start_ray
 from catalog.records import ERROR_TAG, HASH_TAG
 from orchestrator.store.tracking import Tracker
@@ -82,9 +83,8 @@ def sweep(tmp_path: Path, grid: str, retries: int = 2, max_concurrent: int | Non
     (tmp_path / "grid.yaml").write_text(grid)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     out = io.StringIO()
-    ok = run_grid(str(tmp_path / "grid.yaml"), tracking_uri=uri, experiment=None, address=None, dry_run=False,
-                  max_concurrent=max_concurrent, max_failures=retries, storage=str(tmp_path / "ray"), out=out,
-                  trial=faulty_trial)
+    options = SweepOptions(storage=str(tmp_path / "ray"), retries=retries, max_concurrent=max_concurrent)
+    ok = run_grid(str(tmp_path / "grid.yaml"), options, tracking_uri=uri, experiment=None, out=out, trial=faulty_trial)
     return ok, out.getvalue(), uri
 
 

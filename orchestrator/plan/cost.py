@@ -176,6 +176,11 @@ def store_runs(tracking_uri: str, page: int = 5000,
 
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).exists():
         return []  # opening a missing SQLite store would create it
+    from orchestrator.store.runindex import finished_from_tables
+
+    fast = finished_from_tables(tracking_uri, (*MEASURED_KEYS, "muon_sided"), "epoch_seconds", DEVICE_TAG, limit)
+    if fast is not None:  # a database store: seconds, where the search API takes minutes at 20,000 runs
+        return fast
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)

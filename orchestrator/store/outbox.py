@@ -10,11 +10,15 @@ same command resumes it. A write that the store refuses for a reason of its own 
 is not an outage and is raised at once.
 
 Run ids are resolved when the queued "start" is made, so a trial that starts during an outage
-is recorded like any other once the store is back.
+is recorded like any other once the store is back. A sweep's outbox writes from a thread of its
+own (`start_writer`), so Ray Tune's callbacks only queue and the scheduling loop never waits on
+MLflow; what the outbox knows of a trial (its run id, the tasks logged) is forgotten once the
+trial's last write is made, so a sweep of any length holds only its running trials here.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from typing import Any, Callable, Iterable, Mapping
@@ -22,15 +26,14 @@ from typing import Any, Callable, Iterable, Mapping
 from mlflow.exceptions import MlflowException
 
 from orchestrator.grid.expand import TrialSpec
+from orchestrator.sweep.options import OUTAGE_LIMIT_SECONDS
 from orchestrator.store.runindex import RunState
-from orchestrator.store.runlog import log_details
 from orchestrator.store.tracking import Tracker
 
 # MLflow error codes that mean the request itself was wrong: retrying would not help.
 REFUSALS = {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS", "INVALID_STATE",
             "BAD_REQUEST", "PERMISSION_DENIED", "UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"}
 RETRY_SECONDS = 5.0
-OUTAGE_LIMIT_SECONDS = 6 * 3600.0
 
 
 class TrackingUnreachable(Exception):
@@ -57,6 +60,11 @@ class Outbox:
         self.last_try = 0.0
         self.last_error = ""
         self.gave_up = ""  # the one line, once the sweep stops for an outage
+        self.refused: Exception | None = None  # a write the store refused, made by the writer thread
+        self._lock = threading.Lock()  # one flush at a time (the writer thread, tick, drain)
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._closing = False
 
     # -- what the recorder asks for, keyed by config hash -------------------------------------
     def start(self, spec: TrialSpec, existing: RunState | None) -> None:
@@ -79,58 +87,107 @@ class Outbox:
 
     def finish(self, digest: str, result: Mapping[str, Any], accuracies: Iterable[float], gpu_hours: float,
                after: Callable[[], None]) -> None:
-        """Record the result; `after` runs once the store holds it (the checkpoint may then go)."""
+        """Record the result in one batch; `after` runs once the store holds it (the checkpoint may go)."""
         accuracies = list(accuracies)
 
         def write() -> None:
             missing = [(t, a) for t, a in enumerate(accuracies) if t not in self.logged[digest]]
             self.tracker.finish(self.run_ids[digest], result, missing, gpu_hours)
-            self.logged[digest].update(t for t, _ in missing)
+            self._forget(digest)
 
         self._submit(write, after)
 
-    def details(self, digest: str, result: Mapping[str, Any]) -> None:
-        """Device, code version, task matrix and loss curve of a finished trial (orchestrator/store/runlog.py)."""
-        self._submit(lambda: log_details(self.tracker.client, self.run_ids[digest], result, self.tracker.code_version))
-
     def fail(self, digest: str, reason: str, gpu_hours: float) -> None:
-        self._submit(lambda: self.tracker.fail(self.run_ids[digest], reason, gpu_hours))
+        def write() -> None:
+            self.tracker.fail(self.run_ids[digest], reason, gpu_hours)
+            self._forget(digest)
+
+        self._submit(write)
 
     def interrupt(self, digest: str, gpu_hours: float) -> None:
-        self._submit(lambda: self.tracker.interrupt(self.run_ids[digest], gpu_hours))
+        def write() -> None:
+            self.tracker.interrupt(self.run_ids[digest], gpu_hours)
+            self._forget(digest)
+
+        self._submit(write)
+
+    def then(self, action: Callable[[], None]) -> None:
+        """Run `action` once every write queued so far is made."""
+        self._submit(lambda: None, action)
+
+    def _forget(self, digest: str) -> None:
+        self.run_ids.pop(digest, None)
+        self.logged.pop(digest, None)
 
     # -- delivery ---------------------------------------------------------------------------
     def _submit(self, write: Callable[[], None], after: Callable[[], None] | None = None) -> None:
+        if self.refused is not None:
+            raise self.refused
         self.waiting.append((write, after))
-        if self.down_since is None:
+        if self._writer is not None:
+            self._wake.set()
+        elif self.down_since is None:
             self.flush()
 
     def flush(self) -> bool:
         """Make the waiting writes in order; False (and the outage clock running) if the store is away."""
-        self.last_try = time.monotonic()
-        while self.waiting:
-            write, after = self.waiting[0]
+        with self._lock:
+            self.last_try = time.monotonic()
+            while self.waiting:
+                write, after = self.waiting[0]
+                try:
+                    write()
+                except Exception as error:  # noqa: BLE001 - sorted just below
+                    if not is_outage(error):
+                        raise
+                    self.down_since = self.down_since if self.down_since is not None else time.monotonic()
+                    self.last_error = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+                    return False
+                self.waiting.popleft()
+                if after is not None:
+                    after()
+            self.down_since = None
+            return True
+
+    def start_writer(self) -> None:
+        """Make the writes from a thread of this outbox from now on (until `stop_writer`)."""
+        self._closing = False
+        self._writer = threading.Thread(target=self._write_loop, name="zfsweep-outbox", daemon=True)
+        self._writer.start()
+
+    def stop_writer(self) -> None:
+        """Stop the writer thread after its current flush; what still waits is left to `drain`."""
+        if self._writer is None:
+            return
+        self._closing = True
+        self._wake.set()
+        self._writer.join()
+        self._writer = None
+
+    def _write_loop(self) -> None:
+        while not self._closing:
+            # Woken by a new write; during an outage it retries every `retry_seconds` by itself.
+            self._wake.wait(timeout=self.retry_seconds if self.down_since is not None else None)
+            self._wake.clear()
+            if self._closing:
+                return
             try:
-                write()
-            except Exception as error:  # noqa: BLE001 - sorted just below
-                if not is_outage(error):
-                    raise
-                self.down_since = self.down_since if self.down_since is not None else time.monotonic()
-                self.last_error = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-                return False
-            self.waiting.popleft()
-            if after is not None:
-                after()
-        self.down_since = None
-        return True
+                self.flush()
+            except Exception as error:  # noqa: BLE001 - a refusal: raised in the driver's next call
+                self.refused = error
+                return
 
     def tick(self) -> None:
         """Retry now and then during an outage; past the limit, give up with one line."""
-        if self.down_since is None or time.monotonic() - self.last_try < self.retry_seconds:
+        if self.refused is not None:
+            raise self.refused
+        if self.down_since is None:
             return
-        if self.flush():
-            return
-        if time.monotonic() - self.down_since > self.limit:
+        if self._writer is None:  # no writer thread retrying: retry here, now and then
+            if time.monotonic() - self.last_try < self.retry_seconds or self.flush():
+                return
+        down_since = self.down_since
+        if down_since is not None and time.monotonic() - down_since > self.limit:
             self.gave_up = (f"tracking store {self.tracker.tracking_uri} unreachable for {self.limit:.0f} s "
                             f"({len(self.waiting)} writes not made, last error: {self.last_error}); stopped, "
                             "every trial can resume: run the same command again once it answers")
@@ -138,6 +195,7 @@ class Outbox:
 
     def drain(self, show: Callable[[], None]) -> None:
         """Wait until every write is made (the sweep has ended), or give up past the limit."""
+        self.stop_writer()
         while not self.flush():
             show()
             time.sleep(self.retry_seconds)

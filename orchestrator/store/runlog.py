@@ -26,6 +26,7 @@ from orchestrator.grid.expand import EXECUTION_KEYS, TrialSpec
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NAME_FIRST = ("method", "optimizer", "dataset")
 MATRIX_ARTIFACT = "task_matrix.json"
+BATCH = 1000  # values one MLflow log_batch takes (metrics, params and tags together)
 
 
 def code_version(root: Path = PROJECT_ROOT) -> str | None:
@@ -97,15 +98,19 @@ def detail_metrics(result: Mapping[str, Any], now_ms: int) -> list[Metric]:
     return metrics
 
 
-def log_details(client: MlflowClient, run_id: str, result: Mapping[str, Any], commit: str | None) -> None:
-    """Everything detail_metrics gives, the device and code version tags, and the matrix artifact."""
-    tags = [RunTag(DEVICE_TAG, str(result.get("device", ""))),
-            RunTag(DEVICE_NAME_TAG, str(result.get("device_name", "")))]
+def log_details(client: MlflowClient, run_id: str, result: Mapping[str, Any], commit: str | None,
+                metrics: Iterable[Metric] = ()) -> None:
+    """`metrics` (the result's own), everything detail_metrics gives, the device and code version tags,
+    in one log_batch (more only past MLflow's 1000 values a batch), then the matrix artifact."""
+    tags = [RunTag(tag, str(result[key])) for tag, key in ((DEVICE_TAG, "device"), (DEVICE_NAME_TAG, "device_name"))
+            if key in result]
     if commit:
         tags.append(RunTag(COMMIT_TAG, commit))
-    metrics = detail_metrics(result, int(time.time() * 1000))
-    for start in range(0, max(len(metrics), 1), 1000):  # log_batch takes at most 1000 metrics
-        client.log_batch(run_id, metrics=metrics[start:start + 1000], tags=tags if start == 0 else [])
+    values = [*metrics, *detail_metrics(result, int(time.time() * 1000))]
+    first = BATCH - len(tags)
+    client.log_batch(run_id, metrics=values[:first], tags=tags)
+    for start in range(first, len(values), BATCH):
+        client.log_batch(run_id, metrics=values[start:start + BATCH])
     if result.get("task_matrix"):
         try:
             client.log_dict(run_id, {"acc": result.get("acc", []), "task_matrix": result["task_matrix"]},

@@ -23,8 +23,9 @@ from mlflow.tracking import MlflowClient
 from catalog.records import ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
 from orchestrator.grid.expand import TrialSpec, hashed_setting
 from orchestrator.store.runindex import RunState, prefer, runs_from_tables
+from orchestrator.store.runlog import log_details
+from orchestrator.store.uri import SQLITE, missing_sqlite_store
 
-SQLITE = "sqlite:///"
 PAGE = 5000  # the largest page an MLflow search may ask for
 
 
@@ -84,7 +85,7 @@ class Tracker:
     @classmethod
     def existing(cls, tracking_uri: str, experiment: str) -> "Tracker | None":
         """The tracker of an experiment that already exists, without creating anything."""
-        if tracking_uri.startswith(SQLITE) and not Path(tracking_uri[len(SQLITE):]).exists():
+        if missing_sqlite_store(tracking_uri):
             return None  # opening a missing SQLite store would create the file
         with _store_lock(tracking_uri):
             if MlflowClient(tracking_uri).get_experiment_by_name(experiment) is None:
@@ -111,9 +112,6 @@ class Tracker:
             if not token:
                 return runs
 
-    def finished_hashes(self) -> set[str]:
-        return {digest for digest, run in self.runs_by_hash().items() if run.status == "FINISHED"}
-
     def start(self, spec: TrialSpec, existing: RunState | None) -> str:
         """Continue the trial's earlier run if it has one, otherwise create its run."""
         if existing is not None:
@@ -136,13 +134,14 @@ class Tracker:
 
     def finish(self, run_id: str, result: Mapping[str, Any], tasks: Iterable[tuple[int, float]],
                gpu_hours: float) -> None:
-        """Log the result (and any task accuracy not logged yet), then mark the run FINISHED."""
+        """Log the result, any task accuracy not logged yet and the details (orchestrator/store/runlog.py) in
+        one log_batch, then mark the run FINISHED."""
         now = _now_ms()
         # Four decimals: the UI shows what is stored, and 80.73394495412845 % reads worse than 80.7339.
         metrics = [Metric(key, round(float(result[key]), 4), now, 0) for key in RESULT_METRICS if key in result]
         metrics += [Metric("acc", float(accuracy), now, task) for task, accuracy in tasks]
         metrics.append(Metric("gpu_hours", gpu_hours, now, 0))
-        self.client.log_batch(run_id, metrics=metrics)
+        log_details(self.client, run_id, result, self.code_version, metrics)
         self.client.set_terminated(run_id, status="FINISHED")
 
     def fail(self, run_id: str, reason: str, gpu_hours: float) -> None:

@@ -62,6 +62,12 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len(SQLITE):]) if uri.startswith(SQLITE) else None
 
 
+def missing_sqlite_store(uri: str) -> bool:
+    """An SQLite store whose file does not exist yet: it holds no runs (and opening it would create it)."""
+    path = sqlite_path(uri)
+    return path is not None and not path.exists()
+
+
 def require_store(uri: str) -> str:
     """`uri` if its store exists; StoreError `no store at PATH` for a missing SQLite file (created by nothing here)."""
     path = sqlite_path(uri)

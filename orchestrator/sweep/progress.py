@@ -57,15 +57,21 @@ def eta(remaining: int, mean_trial_seconds: float | None, slots: int) -> float |
 
 @dataclass
 class SweepProgress:
-    """Counts of one sweep as its trials start and end (fed by orchestrator/sweep/recorder.py)."""
+    """Counts of one sweep as its trials start and end (fed by orchestrator/sweep/recorder.py).
+
+    Only the running trials are kept one by one; finished and failed ones are counts and sums,
+    so the counts of a sweep of any length take the same memory.
+    """
 
     total: int
     finished: int
     prior_mean_seconds: float | None = None
+    settled_hours: float = 0.0  # GPU-hours of trials not running now, earlier runs included
     running: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
-    durations: list[float] = field(default_factory=list)
-    gpu_hours: dict[str, float] = field(default_factory=dict)  # per config hash, earlier runs included
+    failed: int = 0
+    seconds: float = 0.0  # durations of the trials finished by this sweep, summed
+    timed: int = 0  # how many durations `seconds` sums
+    gpu_hours: dict[str, float] = field(default_factory=dict)  # running trials: hours beyond settled_hours
     most_running: int = 0
     first_start: float | None = None  # time.monotonic() when the first trial started
 
@@ -81,17 +87,23 @@ class SweepProgress:
     def finish(self, digest: str, seconds: float) -> None:
         self.stop(digest)
         self.finished += 1
-        self.durations.append(seconds)
+        self.seconds += seconds
+        self.timed += 1
 
     def fail(self, digest: str) -> None:
         self.stop(digest)
-        self.failed.add(digest)
+        self.failed += 1
+
+    def settle(self, digest: str, hours: float) -> None:
+        """A trial that stopped running adds `hours` (beyond its earlier runs') to the settled total."""
+        self.gpu_hours.pop(digest, None)
+        self.settled_hours += hours
 
     def counts(self) -> Counts:
-        mean = sum(self.durations) / len(self.durations) if self.durations else self.prior_mean_seconds
-        remaining = self.total - self.finished - len(self.failed)
-        return Counts(self.total, self.finished, len(self.running), len(self.failed),
-                      sum(self.gpu_hours.values()),
+        mean = self.seconds / self.timed if self.timed else self.prior_mean_seconds
+        remaining = self.total - self.finished - self.failed
+        return Counts(self.total, self.finished, len(self.running), self.failed,
+                      self.settled_hours + sum(self.gpu_hours.values()),
                       eta(remaining, mean, max(self.most_running, 1)))
 
 

@@ -5,7 +5,9 @@ fault, or that a new driver resumes, continues the same MLflow run. GPU-hours ar
 of every attempt (from its actor's start to its end, retries and earlier drivers included) times
 the trial's GPU fraction; they are logged after every task, so a killed driver loses at most one
 task's worth. Writes go through orchestrator/store/outbox.py, which queues them while the tracking
-store is unreachable.
+store is unreachable. One Recorder serves every shard of a sweep (orchestrator/sweep/shards.py) and
+keeps only the trials of the current shard that have not ended, a count of the finished ones and
+the failed ones' hashes and reasons, so the driver does not grow with the grid.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class TrialRecord:
     spec: TrialSpec
     gpu: float
     gpu_hours: float
+    prior: float = 0.0  # GPU-hours of earlier drivers, already in the progress line's total
     attempt_started: float | None = None
     seconds: float = 0.0
 
@@ -59,39 +62,61 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    finished: list[str]
-    failed: list[str]
+    finished: int  # trials FINISHED by this sweep
+    failed: list[tuple[str, str]]  # (config hash, reason) of the trials that failed
+    stopped: bool = False  # the sweep ended before every trial ended (Ctrl-C, an outage past the limit)
 
 
 class Recorder(tune.Callback):
     """Writes each trial's MLflow run as Tune reports it and keeps the progress line current."""
 
-    def __init__(self, outbox: Outbox, specs: dict[str, TrialSpec], runs: dict[str, RunState],
-                 store: CheckpointStore, progress: SweepProgress, live: LiveLine, with_gpus: bool) -> None:
-        self.outbox, self.specs, self.runs, self.store = outbox, specs, runs, store
-        self.progress, self.live, self.with_gpus = progress, live, with_gpus
-        self.records: dict[str, TrialRecord] = {}
-        self.finished: list[str] = []
-        self.failed: list[str] = []
+    def __init__(self, outbox: Outbox, store: CheckpointStore, progress: SweepProgress, live: LiveLine,
+                 with_gpus: bool) -> None:
+        self.outbox, self.store, self.progress, self.live, self.with_gpus = outbox, store, progress, live, with_gpus
+        self.specs: dict[str, TrialSpec] = {}  # the current shard's trials that have not ended
+        self.runs: dict[str, RunState] = {}  # their earlier runs, if any
+        self.records: dict[str, TrialRecord] = {}  # those of them that started
+        self.finished = 0
+        self.finished_in_shard = 0
+        self.failed: list[tuple[str, str]] = []
 
-    def outcome(self) -> SweepOutcome:
-        return SweepOutcome(list(self.finished), list(self.failed))
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Tune pickles its callbacks into tuner.pkl for Tuner.restore, which zfsweep never uses (a new
+        # driver resumes by config hash); a Recorder holds a live store connection and a writer thread.
+        return (_not_restorable, ())
+
+    def begin_shard(self, specs: list[TrialSpec], runs: dict[str, RunState]) -> None:
+        """The trials Tune is about to run, with their earlier runs (taken out of `runs`)."""
+        self.specs = {spec.config_hash: spec for spec in specs}
+        self.runs = {digest: runs.pop(digest) for digest in self.specs if digest in runs}
+        self.finished_in_shard = 0
+
+    def unended(self) -> int:
+        """Trials of the current shard that neither finished nor failed (so far)."""
+        return len(self.specs)
 
     def _record(self, trial: Any) -> TrialRecord:
         return self.records[trial.config["spec"]["hash"]]
 
     def _update(self, force: bool = False) -> None:
-        self.progress.gpu_hours.update({digest: r.hours_now() for digest, r in self.records.items()})
+        self.progress.gpu_hours.update({digest: r.hours_now() - r.prior for digest, r in self.records.items()})
         self.live.show(self.progress.counts(), force=force, note=self.outbox.status())
 
     def _ensure_record(self, digest: str) -> TrialRecord:
         """The trial's record, creating or continuing its MLflow run on first sight."""
         if digest not in self.records:
-            spec, existing = self.specs[digest], self.runs.get(digest)
+            spec, existing = self.specs[digest], self.runs.pop(digest, None)
             self.outbox.start(spec, existing)
-            self.records[digest] = TrialRecord(spec, spec.resources.gpu if self.with_gpus else 0.0,
-                                               existing.gpu_hours if existing else 0.0)
+            prior = existing.gpu_hours if existing else 0.0
+            self.records[digest] = TrialRecord(spec, spec.resources.gpu if self.with_gpus else 0.0, prior, prior)
         return self.records[digest]
+
+    def _end(self, record: TrialRecord) -> None:
+        """Forget an ended trial: its GPU-hours move into the progress line's settled total."""
+        digest = record.spec.config_hash
+        self.progress.settle(digest, record.gpu_hours - record.prior)
+        self.records.pop(digest, None)
+        self.specs.pop(digest, None)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         digest = trial.config["spec"]["hash"]
@@ -120,11 +145,12 @@ class Recorder(tune.Callback):
     def _finish(self, record: TrialRecord, result: dict) -> None:
         record.end_attempt()
         digest = record.spec.config_hash
-        self.outbox.details(digest, result)
         # The checkpoint goes only once MLflow holds the FINISHED result.
         self.outbox.finish(digest, result, result["acc"], record.gpu_hours, after=lambda: self.store.remove(digest))
-        self.progress.finish(record.spec.config_hash, record.seconds)
-        self.finished.append(record.spec.config_hash)
+        self.progress.finish(digest, record.seconds)
+        self.finished += 1
+        self.finished_in_shard += 1
+        self._end(record)
         self.live.echo(f"finished {record.spec.label}: Avg {result['avg_acc']:.2f} Last {result['last_acc']:.2f} "
                        f"Fgt {result['forgetting']:.2f} ({result['wall_seconds']:.0f} s)")
 
@@ -132,7 +158,8 @@ class Recorder(tune.Callback):
         record.end_attempt()
         self.outbox.fail(record.spec.config_hash, reason, record.gpu_hours)
         self.progress.fail(record.spec.config_hash)
-        self.failed.append(record.spec.config_hash)
+        self.failed.append((record.spec.config_hash, reason))
+        self._end(record)
         self.live.echo(f"FAILED {record.spec.label}: {reason}")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -143,7 +170,9 @@ class Recorder(tune.Callback):
         self._update(force=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._fail(self._ensure_record(trial.config["spec"]["hash"]), error_line(trial))
+        digest = trial.config["spec"]["hash"]
+        if digest in self.specs:
+            self._fail(self._ensure_record(digest), error_line(trial))
         self._update(force=True)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
@@ -151,9 +180,14 @@ class Recorder(tune.Callback):
         self._update()
 
     def interrupt_unfinished(self) -> None:
-        """Mark trials that were started but did not end KILLED (the sweep was stopped)."""
-        ended = set(self.finished) | set(self.failed)
-        for digest, record in self.records.items():
-            if digest not in ended:
-                record.end_attempt()
-                self.outbox.interrupt(digest, record.gpu_hours)
+        """Mark trials of the shard that were started but did not end KILLED (the sweep was stopped)."""
+        for record in list(self.records.values()):
+            record.end_attempt()
+            self.outbox.interrupt(record.spec.config_hash, record.gpu_hours)
+            self.progress.stop(record.spec.config_hash)
+            self.progress.settle(record.spec.config_hash, record.gpu_hours - record.prior)
+        self.records.clear()
+
+
+def _not_restorable() -> None:
+    raise RuntimeError("a zfsweep Recorder cannot be restored from tuner.pkl; run the sweep again")

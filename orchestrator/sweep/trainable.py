@@ -35,13 +35,12 @@ class TrialFunction(Protocol):
                  on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult: ...
 
 
-def trial_params(digest: str, config: dict[str, Any], checkpoints: Path, resources: dict[str, float]) -> dict[str, Any]:
-    """What Ray Tune hands the trainable (one grid_search entry)."""
-    return {"hash": digest, "config": config, "checkpoints": str(checkpoints), "resources": resources,
-            "workdir": os.getcwd()}
+def trial_params(digest: str, config: dict[str, Any], resources: dict[str, float]) -> dict[str, Any]:
+    """What Ray Tune hands the trainable (one grid_search entry): only what differs between trials."""
+    return {"hash": digest, "config": config, "resources": resources}
 
 
-def _config(spec: dict[str, Any]) -> TrialConfig:
+def _config(spec: dict[str, Any], workdir: str) -> TrialConfig:
     """The trial's config, a relative data_root read from the driver's working directory.
 
     Ray runs a trial inside its own trial folder, and the hash must not depend on where the data
@@ -50,15 +49,17 @@ def _config(spec: dict[str, Any]) -> TrialConfig:
     config = TrialConfig(**spec["config"])
     if os.path.isabs(config.data_root):
         return config
-    return dataclasses.replace(config, data_root=os.path.join(spec["workdir"], config.data_root))
+    return dataclasses.replace(config, data_root=os.path.join(workdir, config.data_root))
 
 
-def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
-    """A function trainable that runs `trial` on the config in params["spec"]."""
+def make_trainable(trial: TrialFunction, checkpoints: Path, workdir: str) -> Callable[[dict[str, Any]], None]:
+    """A function trainable that runs `trial` on the config in params["spec"], its checkpoints under
+    `checkpoints`, a relative data_root read from `workdir` (both the same for every trial)."""
+    root = str(checkpoints)
 
     def trainable(params: dict[str, Any]) -> None:
         spec = params["spec"]
-        store = CheckpointStore(Path(spec["checkpoints"]))
+        store = CheckpointStore(Path(root))
         digest = spec["hash"]
         tasks = spec["config"].get("tasks")
         restored = store.restore(digest, tasks=int(tasks) if isinstance(tasks, int) else None)
@@ -78,7 +79,7 @@ def make_trainable(trial: TrialFunction) -> Callable[[dict[str, Any]], None]:
             report({"kind": "task", "task": task.task, "acc": task.accuracy})
 
         try:
-            result = trial(_config(spec), resume=saved.state if saved else None,
+            result = trial(_config(spec, workdir), resume=saved.state if saved else None,
                            on_task_end=on_task_end)
         except FloatingPointError as error:
             report({"kind": "diverged", "reason": f"FloatingPointError: {error}"})

@@ -1,10 +1,11 @@
-"""Ray Tune wiring: start or join Ray, per-trial resources, retries, and the Tuner around the trials.
+"""Ray Tune wiring: start or join Ray, per-trial resources, retries, and the Tuner around one shard.
 
 Each trial asks for its own CPUs and GPU fraction (orchestrator/grid/resources.py); Ray packs
 fractional trials onto shared GPUs. A trial that raises, runs out of memory or loses its worker
 (or its whole node) is retried up to `max_failures` times by Ray's FailureConfig and resumes
 from its hash-keyed checkpoint (orchestrator/sweep/checkpoints.py). MLflow is written only in this
-process, by orchestrator/sweep/recorder.py.
+process, by orchestrator/sweep/recorder.py. orchestrator/sweep/shards.py runs a sweep as consecutive shards,
+one Tuner each, on the same Ray instance.
 """
 
 from __future__ import annotations
@@ -23,14 +24,10 @@ from ray.tune.execution.placement_groups import PlacementGroupFactory
 
 import orchestrator
 import trainers
-from orchestrator.sweep.checkpoints import CheckpointStore, folder_name
+from orchestrator.sweep.checkpoints import folder_name
 from orchestrator.grid.expand import TrialSpec
-from orchestrator.store.outbox import OUTAGE_LIMIT_SECONDS, Outbox, TrackingUnreachable
-from orchestrator.sweep.progress import LiveLine, SweepProgress
-from orchestrator.sweep.recorder import Recorder, SweepOutcome
+from orchestrator.sweep.recorder import Recorder
 from orchestrator.sweep.trainable import TrialFunction, make_trainable, trial_params
-from orchestrator.store.tracking import RunState, Tracker
-from trainers.trial import run_trial
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = "zfsweep-checkpoints"
@@ -57,7 +54,8 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
         paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         private_local_instance()
-        ray.init(num_cpus=num_cpus, **options)
+        # "local": a new instance even where another Ray runs on this machine (ray.init() would join it).
+        ray.init(address="local", num_cpus=num_cpus, **options)
     else:
         # Ship this checkout's code to every node, so workers run what the driver expanded.
         ray.init(address=address, **options, runtime_env={"py_modules": [orchestrator, trainers]})
@@ -97,34 +95,36 @@ def _dirname(trial: Any) -> str:
     return f"trial_{trial.config['spec']['hash']}"
 
 
-def run_sweep(specs: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState], progress: SweepProgress,
-              live: LiveLine, *, storage: Path, name: str, max_concurrent: int | None, max_failures: int,
-              outage_limit: float = OUTAGE_LIMIT_SECONDS, trial: TrialFunction = run_trial) -> SweepOutcome:
-    """Run `specs` on the connected Ray instance; returns which trials finished and which failed."""
-    with_gpus = float(ray.cluster_resources().get("GPU", 0.0)) > 0
-    store = CheckpointStore(checkpoint_root(storage, name))
-    outbox = Outbox(tracker, outage_limit)
-    recorder = Recorder(outbox, {s.config_hash: s for s in specs}, runs, store, progress, live, with_gpus)
-    space = [trial_params(s.config_hash, s.config.to_dict(), store.root, s.resources.ray_request(with_gpus))
-             for s in specs]
+def with_gpus() -> bool:
+    return float(ray.cluster_resources().get("GPU", 0.0)) > 0
+
+
+def cluster_slots(specs: list[TrialSpec], gpus: bool, max_concurrent: int | None) -> int:
+    """How many of these trials the connected cluster can run at once (by the smallest request)."""
+    total = ray.cluster_resources()
+    cpu = min(s.resources.cpu for s in specs)
+    slots = int(float(total.get("CPU", 1.0)) / cpu) if cpu > 0 else len(specs)
+    gpu = min(s.resources.gpu for s in specs) if gpus else 0.0
+    if gpu > 0:
+        slots = min(slots, int(float(total.get("GPU", 0.0)) / gpu))
+    return max(1, min(slots, max_concurrent or slots, len(specs)))
+
+
+def run_shard(specs: list[TrialSpec], recorder: Recorder, trial: TrialFunction, *, storage: Path, folder: str,
+              retries: int, max_concurrent: int | None) -> None:
+    """One Tuner.fit() over `specs` on the connected Ray instance, its experiment folder storage/folder."""
+    gpus = with_gpus()
+    # Tune keeps at least 200 placement groups pending by default, each a request the cluster cannot
+    # grant before a slot frees: as many as the cluster has slots is enough to keep every slot busy.
+    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(cluster_slots(specs, gpus, max_concurrent))
+    space = [trial_params(s.config_hash, s.config.to_dict(), s.resources.ray_request(gpus)) for s in specs]
     tuner = tune.Tuner(
-        tune.with_resources(make_trainable(trial), _placement),
+        tune.with_resources(make_trainable(trial, recorder.store.root, os.getcwd()), _placement),
         param_space={"spec": tune.grid_search(space)},
         tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
                                     trial_dirname_creator=_dirname),
         run_config=tune.RunConfig(
-            name=folder_name(name), storage_path=str(storage), verbose=0, callbacks=[recorder],
-            failure_config=tune.FailureConfig(max_failures=max_failures)),
+            name=folder, storage_path=str(storage), verbose=0, callbacks=[recorder],
+            failure_config=tune.FailureConfig(max_failures=retries)),
     )
-    try:
-        tuner.fit()
-    except Exception:
-        if outbox.gave_up:  # raised in a Tune callback, which Tune may wrap
-            raise TrackingUnreachable(outbox.gave_up) from None
-        raise
-    finally:
-        recorder.interrupt_unfinished()
-        live.close()
-    # Trials that ended during an outage are recorded once the store is back (or the limit passes).
-    outbox.drain(lambda: live.show(progress.counts(), force=True, note=outbox.status()))
-    return recorder.outcome()
+    tuner.fit()
