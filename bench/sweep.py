@@ -54,7 +54,7 @@ def _grid(folder: Path, name: str, trials: int, seconds: float) -> Path:
 
 
 def overhead(folder: Path, trials: int, seconds: float, slots: int) -> dict[str, float]:
-    from orchestrator.commands import plan
+    from orchestrator.plan.plan import plan
     from orchestrator.grid.expand import load_grid
     from orchestrator.sweep.options import SweepOptions
     from orchestrator.sweep.progress import LiveLine, SweepProgress
@@ -82,7 +82,7 @@ def overhead(folder: Path, trials: int, seconds: float, slots: int) -> dict[str,
 
 
 def skip_finished(folder: Path, finished: int) -> dict[str, float]:
-    from orchestrator.commands import plan
+    from orchestrator.plan.plan import plan
     from orchestrator.grid.expand import load_grid
     from orchestrator.store.tracking import Tracker
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, TextIO
 
 from orchestrator.grid.checks import check_trials, find_problems
-from orchestrator.grid.expand import Grid, TrialSpec, load_grid
+from orchestrator.grid.expand import Grid, load_grid
 from orchestrator.grid.schema import check_name
+from orchestrator.plan.plan import Plan, plan, quick_http_failures
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.progress import Counts, LiveLine, SweepProgress, eta
-from orchestrator.store.uri import missing_sqlite_store
 
 if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use them (a fast CLI)
     from orchestrator.store.tracking import RunState, Tracker
@@ -21,53 +19,6 @@ if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use th
 
 
 Overrides = Optional[Mapping[str, Any]]  # `--set KEY=VALUE` settings (orchestrator/grid/overrides.py)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A grid against its MLflow experiment: which trials are FINISHED, which still have to run."""
-
-    grid: Grid
-    experiment: str
-    runs: dict[str, RunState]
-    pending: list[TrialSpec]
-
-    @property
-    def finished(self) -> int:
-        return len(self.grid.trials) - len(self.pending)
-
-
-def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
-    """Skip-finished: the trials without a FINISHED run, read without creating anything.
-
-    A store that does not answer stops the command with one line (TrackingUnreachable), within
-    seconds, before anything is written. An SQLite store that does not exist yet holds no runs:
-    MLflow is not even imported then (a dry run of a new grid answers sooner).
-    """
-    from orchestrator.store.runindex import runs_by_name
-
-    # A new SQLite store, or a database's own tables: answered without importing MLflow (seconds for 20,000 runs).
-    runs = {} if missing_sqlite_store(tracking_uri) else runs_by_name(tracking_uri, experiment)
-    if runs is None:
-        runs = _runs_from_mlflow(tracking_uri, experiment)
-    pending = [spec for spec in grid.trials if getattr(runs.get(spec.config_hash), "status", None) != "FINISHED"]
-    return Plan(grid, experiment, runs, pending)
-
-
-def _runs_from_mlflow(tracking_uri: str, experiment: str) -> dict[str, RunState]:
-    from orchestrator.store.outbox import TrackingUnreachable, is_outage
-    from orchestrator.store.tracking import Tracker
-
-    quick_http_failures()
-    try:
-        tracker = Tracker.existing(tracking_uri, experiment)
-        return tracker.runs_by_hash() if tracker else {}
-    except Exception as error:  # noqa: BLE001 - only an outage becomes the one line
-        if not is_outage(error):
-            raise
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
-        raise TrackingUnreachable(f"tracking store {tracking_uri} does not answer ({reason}); nothing was "
-                                  "written: start it, or pass another --tracking-uri") from error
 
 
 def dry_run_grid(work: Plan, out: TextIO, *, tracking_uri: str, address: str | None, as_json: bool = False,
@@ -117,14 +68,6 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     with Lease(tracking_uri, tracker.experiment_id):
         # as the previous driver left it; passed on, not kept here, so the sweep can let it go
         return _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial)
-
-
-def quick_http_failures() -> None:
-    """A driver queues writes through an outage itself (orchestrator/store/outbox.py), so each MLflow HTTP
-    request fails within seconds instead of retrying for minutes with the Tune loop blocked."""
-    for key, value in {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}.items():
-        os.environ.setdefault(key, value)
 
 
 def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None) -> bool:

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.commands import quick_http_failures
+from orchestrator.plan.plan import quick_http_failures
 from orchestrator.grid.expand import load_grid
 from orchestrator.store.outbox import Outbox, TrackingUnreachable
 from orchestrator.store.tracking import Tracker

@@ -15,7 +15,8 @@ from typing import Iterator
 
 import pytest
 
-from orchestrator.commands import plan, run_grid
+from orchestrator.commands import run_grid
+from orchestrator.plan.plan import plan
 from orchestrator.grid.expand import load_grid
 from orchestrator.store.lease import Lease, LeaseRefused
 from orchestrator.sweep.options import SweepOptions

@@ -8,7 +8,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from orchestrator.sweep.checkpoints import CheckpointStore, folder_name
-from orchestrator.commands import plan
+from orchestrator.plan.plan import plan
 from orchestrator.grid.expand import load_grid
 from orchestrator.store.runindex import runs_from_tables
 from catalog.records import ERROR_TAG, HASH_TAG

@@ -1,1 +1,2 @@
-"""What a grid will do before it runs: the dry-run's plan and its cost estimate."""
+"""What a grid will do before it runs: which trials are finished (plan.py), the dry-run's plan
+(dryrun.py), its cost estimate (cost.py) and the trials a report lists as missing (missing.py)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from orchestrator.grid.expand import TrialSpec
 
 if TYPE_CHECKING:
-    from orchestrator.commands import Plan
+    from orchestrator.plan.plan import Plan
 
 SUMMARY_OVER = 50
 
