@@ -97,10 +97,15 @@ def test_the_table_index_gives_the_search_apis_answer(tmp_path: Path, grid) -> N
     assert runs_from_tables("http://127.0.0.1:5000", "1") is None
 
 
+def _state(task: int) -> dict:
+    """What run_trial saves after `task` (orchestrator/sweep/checkpoints.py checks its structure)."""
+    return {"method": {"w": torch.full((2,), float(task))}, "progress": {"accuracy": [50.0] * (task + 1)}}
+
+
 def test_an_unreadable_checkpoint_is_set_aside_for_the_one_before(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path)
     for task in range(3):
-        store.save("abc", task, {"w": torch.full((2,), float(task))})
+        store.save("abc", task, _state(task))
     (tmp_path / "abc" / "trial_state.pt").write_bytes(b"truncated")
     restored = store.restore("abc")
     assert restored.saved is not None and restored.saved.task == 1  # the checkpoint before the bad one
@@ -108,7 +113,7 @@ def test_an_unreadable_checkpoint_is_set_aside_for_the_one_before(tmp_path: Path
     assert path.parent == tmp_path / "set-aside" and path.read_bytes() == b"truncated" and reason
     assert not (tmp_path / "abc" / "trial_state.pt").exists()
 
-    store.save("abc", 2, {"w": torch.ones(2)})
+    store.save("abc", 2, _state(2))
     for bad in (tmp_path / "abc" / "trial_state.pt", tmp_path / "abc" / "previous" / "trial_state.pt"):
         bad.write_bytes(b"")
     restored = store.restore("abc")

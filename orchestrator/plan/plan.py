@@ -35,10 +35,12 @@ def plan(grid: Grid, tracking_uri: str, experiment: str) -> Plan:
     seconds, before anything is written. An SQLite store that does not exist yet holds no runs:
     MLflow is not even imported then (a dry run of a new grid answers sooner).
     """
-    from orchestrator.store.runindex import runs_by_name
+    # A new SQLite store (nothing imported), or a database's own tables (no MLflow: seconds for 20,000 runs).
+    runs: dict[str, RunState] | None = {}
+    if not missing_sqlite_store(tracking_uri):
+        from orchestrator.store.runindex import runs_by_name
 
-    # A new SQLite store, or a database's own tables: answered without importing MLflow (seconds for 20,000 runs).
-    runs = {} if missing_sqlite_store(tracking_uri) else runs_by_name(tracking_uri, experiment)
+        runs = runs_by_name(tracking_uri, experiment)
     if runs is None:
         runs = _runs_from_mlflow(tracking_uri, experiment)
     pending = [spec for spec in grid.trials if getattr(runs.get(spec.config_hash), "status", None) != "FINISHED"]

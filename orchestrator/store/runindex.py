@@ -12,7 +12,7 @@ experiment in the tables too, so planning a grid against a database store needs 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import sqlalchemy
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog.records import ERROR_TAG, HASH_TAG
 
 INDEX_METRICS = ("gpu_hours", "wall_seconds")
+T = TypeVar("T")
 NOT_SQL = ("http:", "https:", "file:", "databricks")
 
 
@@ -103,21 +104,15 @@ def finished_from_tables(tracking_uri: str, keys: tuple[str, ...], metric: str, 
                          limit: int) -> list[tuple[dict[str, str], float, str]] | None:
     """(those params, that metric, that tag or "") of up to `limit` FINISHED runs of every experiment,
     from the tables; None where they cannot answer (the cost estimate then asks MLflow's search API)."""
-    if tracking_uri.startswith(NOT_SQL) or "://" not in tracking_uri:
+    def read(connection: Any) -> tuple[list[Any], dict[str, float], dict[str, str]]:
+        return (connection.execute(FINISHED_PARAMS, {"keys": list(keys)}).all(),
+                dict(connection.execute(FINISHED_METRIC, {"metric": metric}).all()),
+                dict(connection.execute(FINISHED_TAG, {"tag": tag}).all()))
+
+    answer = _query(tracking_uri, read)
+    if answer is None:
         return None
-    try:
-        engine = sqlalchemy.create_engine(tracking_uri)
-    except (SQLAlchemyError, ImportError, ValueError):
-        return None
-    try:
-        with engine.connect() as connection:
-            params = connection.execute(FINISHED_PARAMS, {"keys": list(keys)}).all()
-            metrics = dict(connection.execute(FINISHED_METRIC, {"metric": metric}).all())
-            tags = dict(connection.execute(FINISHED_TAG, {"tag": tag}).all())
-    except (SQLAlchemyError, ValueError):
-        return None
-    finally:
-        engine.dispose()
+    params, metrics, tags = answer
     by_run: dict[str, dict[str, str]] = {}
     for run_id, key, value in params:
         by_run.setdefault(run_id, {})[key] = value
@@ -125,7 +120,9 @@ def finished_from_tables(tracking_uri: str, keys: tuple[str, ...], metric: str, 
             for run_id, values in list(by_run.items())[:limit]]
 
 
-def _from_tables(tracking_uri: str, find: Callable[[Any], int | None]) -> dict[str, RunState] | None:
+def _query(tracking_uri: str, read: Callable[[Any], T]) -> T | None:
+    """`read(connection)` on a database store's own tables; None where they cannot answer (not a
+    database URI, no driver, a schema that differs: the callers then ask MLflow's API)."""
     if tracking_uri.startswith(NOT_SQL) or "://" not in tracking_uri:
         return None
     try:
@@ -134,14 +131,21 @@ def _from_tables(tracking_uri: str, find: Callable[[Any], int | None]) -> dict[s
         return None
     try:
         with engine.connect() as connection:
-            found = find(connection)
-            if found is None:
-                return {}
-            ids = {"experiment": found}
-            tags = connection.execute(TAGS, {**ids, "hash_tag": HASH_TAG, "error_tag": ERROR_TAG}).all()
-            metrics = connection.execute(METRICS, {**ids, "gpu": INDEX_METRICS[0], "wall": INDEX_METRICS[1]}).all()
+            return read(connection)
     except (SQLAlchemyError, ValueError):
         return None
     finally:
         engine.dispose()
-    return _assemble(tags, metrics)
+
+
+def _from_tables(tracking_uri: str, find: Callable[[Any], int | None]) -> dict[str, RunState] | None:
+    def read(connection: Any) -> dict[str, RunState]:
+        found = find(connection)
+        if found is None:
+            return {}
+        ids = {"experiment": found}
+        tags = connection.execute(TAGS, {**ids, "hash_tag": HASH_TAG, "error_tag": ERROR_TAG}).all()
+        metrics = connection.execute(METRICS, {**ids, "gpu": INDEX_METRICS[0], "wall": INDEX_METRICS[1]}).all()
+        return _assemble(tags, metrics)
+
+    return _query(tracking_uri, read)
