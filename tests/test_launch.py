@@ -17,6 +17,7 @@ import click
 import pytest
 
 from orchestrator.cli import run
+from sharedfolder import shared_scratch
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = "name: launch\nfixed: {dataset: digits, method: aper, epochs: 1, tasks: 5}\naxes:\n  optimizer: [fo-sgd, zo-sgd]\n"
@@ -25,9 +26,7 @@ LAUNCHER_SET = {"grid", "address", "dry_run"}  # `run` parameters the launcher d
 
 @pytest.fixture()
 def folder() -> Iterator[Path]:
-    # Not under /tmp, which zfsweep slurm refuses: the checkout's build/ folder (ignored by git).
-    (ROOT / "build").mkdir(exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="launch-", dir=ROOT / "build"))
+    path = shared_scratch("launch-")  # not under /tmp, which zfsweep slurm refuses
     (path / "grid.yaml").write_text(GRID)
     (path / "ray_token").write_text("test-token")
     yield path

@@ -3,8 +3,9 @@ job brings Ray up, runs the sweep into an SQLite store in the test's folder, and
 both runs FINISHED, on one node (`ray symmetric-run`) and on two (`--ports`, explicit ports per
 node); a bad grid is refused before sbatch with exit code 2; --dry-run submits nothing.
 
-The sweep's folder is not under /tmp (zfsweep slurm refuses node-local storage): it is made under
-the checkout's build/ folder, which git ignores.
+The sweep's folder is not under /tmp (zfsweep slurm refuses node-local storage): it is made where
+tests/sharedfolder.py says (the checkout's ignored build/ folder, or the home directory when the
+checkout itself lies under /tmp).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from sharedfolder import shared_scratch
 from slurmcluster import SlurmCluster, missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +47,7 @@ def slurm() -> Iterator[SlurmCluster]:
 @pytest.fixture()
 def folder(slurm: SlurmCluster) -> Iterator[Path]:
     """The test's sweep folder (on this machine's disk, not /tmp), with the grid and a Ray token."""
-    (ROOT / "build").mkdir(exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="slurm-", dir=ROOT / "build"))
+    path = shared_scratch("slurm-")
     (path / "grid.yaml").write_text(GRID)
     (path / "ray_token").write_text(secrets.token_hex(32))
     yield path
