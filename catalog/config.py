@@ -99,9 +99,12 @@ class TrialConfig:
 
 
 KNOBS: Mapping[str, Knob] = MappingProxyType(knobs_of(TrialConfig))
-# Settings only the estimators beyond the paper take, and their released-vs-corrected forms.
-BEYOND_SETTINGS: tuple[str, ...] = ("magnitude_ratio", "rank", "period", "hessian_smooth", "ns_steps")
+# The estimators' released-vs-corrected forms, and the other settings only the estimators beyond the
+# paper take (no paper optimizer's defaults name them: catalog/optimizers.py).
 ESTIMATOR_FORMS: tuple[str, ...] = tuple(name for name, k in KNOBS.items() if k.rule.unhashed_neutral)
+BEYOND_SETTINGS: tuple[str, ...] = tuple(
+    name for name in KNOBS if name not in ESTIMATOR_FORMS and takers(name)
+    and not any(OPTIMIZERS[taker].paper for taker in takers(name)))
 # The knobs an optimizer's Settings hold, and the first-order phase's key for each knob that has one.
 OPTIMIZER_KNOBS: tuple[str, ...] = tuple(name for name, k in KNOBS.items() if k.rule.optimizer)
 FIRST_ORDER_PHASE: Mapping[str, str] = MappingProxyType({name: k.rule.fo_key for name, k in KNOBS.items()

@@ -36,6 +36,7 @@ from catalog.paper import DATASETS as TABLE2_DATASETS
 from catalog.paper import TABLE2
 from catalog.records import DEVICE_TAG
 from orchestrator.grid.expand import TrialSpec
+from orchestrator.store.uri import missing_sqlite_store
 
 CIFAR_TRAIN_IMAGES = DATASETS["cifar100"].train_images or 50_000
 TABLE2_TOKENS = 197
@@ -172,9 +173,7 @@ def estimate(trials: Sequence[TrialSpec], measured: dict[tuple[str, ...], float]
 def store_runs(tracking_uri: str, page: int = 5000,
                limit: int = 100_000) -> list[tuple[dict[str, str], float, str]]:
     """(params, epoch_seconds, device tag) of the FINISHED runs in the store (at most `limit`); [] for a new store."""
-    from pathlib import Path
-
-    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).exists():
+    if missing_sqlite_store(tracking_uri):
         return []  # opening a missing SQLite store would create it
     from orchestrator.store.runindex import finished_from_tables
 
