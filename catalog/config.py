@@ -92,6 +92,8 @@ class TrialConfig:
     precision: str = knob("fp32", choices=PRECISIONS)
     device: str = knob("auto", choices=("auto", "cpu", "cuda"))
     num_workers: int = knob(0, integer=True, low=0)
+    # A searched trial's held-out share of each task's training images (0: none; orchestrator/search/).
+    validation: float = knob(0.0, low=0.0, high=0.5, ratio=True, neutral=0.0, unhashed_neutral=True)
 
     def to_dict(self) -> dict[str, Any]:
         # Every field is a scalar: a shallow copy is asdict's answer without its deep copy (grids of 20,000 trials).
@@ -101,7 +103,7 @@ class TrialConfig:
 KNOBS: Mapping[str, Knob] = MappingProxyType(knobs_of(TrialConfig))
 # The estimators' released-vs-corrected forms, and the other settings only the estimators beyond the
 # paper take (no paper optimizer's defaults name them: catalog/optimizers.py).
-ESTIMATOR_FORMS: tuple[str, ...] = tuple(name for name, k in KNOBS.items() if k.rule.unhashed_neutral)
+ESTIMATOR_FORMS: tuple[str, ...] = tuple(name for name, k in KNOBS.items() if k.rule.unhashed_neutral and k.rule.optimizer)
 BEYOND_SETTINGS: tuple[str, ...] = tuple(
     name for name in KNOBS if name not in ESTIMATOR_FORMS and takers(name)
     and not any(OPTIMIZERS[taker].paper for taker in takers(name)))

@@ -19,8 +19,17 @@ NOTE_TAG = "mlflow.note.content"  # the experiment's description in the MLflow U
 KIND_TAG = "mlflow.experimentKind"  # what the UI sets when a user picks the experiment's type
 KIND = "custom_model_development"  # opens on the runs table, not the GenAI traces view
 
+# A grid with a `search:` block (orchestrator/search/) tags each of its runs with its cell, the phase it
+# belongs to and, for the sampled trials, the search they were drawn by.
+CELL_TAG = "zfsweep.cell"  # e.g. "ease/zo-sgd/glyphs": the settings one search is run for
+PHASE_TAG = "zfsweep.phase"  # one of PHASES
+PHASES = ("preset", "search", "tuned")  # the grid's own trials, the sampled ones, the best one's seeded reruns
+SEARCH_TAG = "zfsweep.search"  # digest of the cell's base config and the block: which samples belong together
+EARLY_STOP_TAG = "zfsweep.stopped_early"  # a sampled trial the scheduler (ASHA) stopped: FINISHED, partial
+VALIDATION_METRIC = "val_avg"  # a searched trial's running mean held-out accuracy (step = task); never test
+
 # A trial's final result, one metric each (plus `acc`, the accuracy after each task, step = task).
 RESULT_METRICS: tuple[str, ...] = ("avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",
-                                   "forward_passes", "wall_seconds", "trainable_params")
+                                   "forward_passes", "wall_seconds", "trainable_params", "val_avg")
 # What the driver adds: GPU-hours the trial held (gpu fraction x hours).
 DRIVER_METRICS: tuple[str, ...] = ("gpu_hours",)

@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, TextIO
 
+from orchestrator.grid.cells import Cell, search_cells, tag_presets, tuned_specs
 from orchestrator.grid.checks import check_trials, find_problems
-from orchestrator.grid.expand import Grid, load_grid
+from orchestrator.grid.expand import Grid
+from orchestrator.grid.expand import load_grid as expand_grid
 from orchestrator.grid.schema import check_name
 from orchestrator.plan.plan import Plan, plan, quick_http_failures
 from orchestrator.sweep.options import SweepOptions
@@ -19,6 +21,13 @@ if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use th
 
 
 Overrides = Optional[Mapping[str, Any]]  # `--set KEY=VALUE` settings (orchestrator/grid/overrides.py)
+
+
+def load_grid(path: str, overrides: Overrides = None) -> Grid:
+    """The expanded grid; a searched grid's trials tagged with their cells, its cells checked (exit 2)."""
+    grid = expand_grid(path, overrides)
+    cells = search_cells(grid)
+    return tag_presets(grid, cells) if cells else grid
 
 
 def dry_run_grid(work: Plan, out: TextIO, *, tracking_uri: str, address: str | None, as_json: bool = False,
@@ -57,7 +66,7 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     check_trials(grid, work.pending, options.address)  # settings, devices, resources, weights, data: exit 2 here
     total, name, to_run = len(grid.trials), work.experiment, len(work.pending)
     del work  # the sweep plans again under the lease; no second map of every run is kept meanwhile
-    if not to_run:
+    if not to_run and (grid.source is None or grid.source.search is None):
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
     from orchestrator.store.lease import Lease
@@ -67,10 +76,43 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     tracker = Tracker(tracking_uri, name)  # the driver creates the experiment before any trial
     with Lease(tracking_uri, tracker.experiment_id):
         # as the previous driver left it; passed on, not kept here, so the sweep can let it go
-        return _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial)
+        done = _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial)
+        cells = search_cells(grid)
+        return _search_and_tune(grid, cells, name, tracker, out, options, trial) and done if cells else done
 
 
-def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None) -> bool:
+def _search_and_tune(grid: Grid, cells: tuple[Cell, ...], name: str, tracker: Tracker, out: TextIO,
+                     options: SweepOptions, trial: TrialFunction | None) -> bool:
+    """A searched grid's search phase, then each cell's best values on every seed (orchestrator/search/run.py)."""
+    import dataclasses
+
+    from orchestrator.search.run import best, history, search
+    from orchestrator.sweep.tune import start_ray
+    from trainers.trial import run_trial
+
+    start_ray(options.address)
+    outcome = search(cells, tracker, out, options=options, name=name, trial=trial or run_trial)
+    if outcome is not None and outcome.stopped:
+        return False
+    finished, tuned = history(tracker, cells), []
+    for cell in cells:
+        found = best(finished[cell.search_id])
+        if found is None:
+            out.write(f"search of {cell.label}: no sample ran every task; its best is not rerun\n")
+            continue
+        values, score = found
+        out.write(f"search of {cell.label}: best {', '.join(f'{k}={v}' for k, v in values.items())} "
+                  f"(validation Avg {score:.2f}), rerun on {len(cell.trials)} seeds\n")
+        tuned += tuned_specs(cell, values)
+    unique = tuple({spec.config_hash: spec for spec in tuned}.values())
+    if not unique:
+        return False
+    tuned_grid = dataclasses.replace(grid, trials=unique)
+    return _run_pending(plan(tuned_grid, tracker.tracking_uri, name), tracker, out, options, trial, describe=False)
+
+
+def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None,
+                 describe: bool = True) -> bool:
     from orchestrator.sweep.shards import run_shards  # Ray is heavy: import it only to run
     from orchestrator.sweep.tune import checkpoint_root, start_ray
     from trainers.trial import run_trial
@@ -79,7 +121,12 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOption
     if not work.pending:
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
-    _describe(tracker, work.grid)
+    if describe:
+        _describe(tracker, work.grid)
+    else:
+        from orchestrator.store.runlog import run_names
+
+        tracker.run_names = run_names(work.grid.trials)
     _remove_stale_checkpoints(checkpoint_root(Path(options.storage).resolve(), work.experiment), work)
     shards = -(-len(work.pending) // options.shard_size)
     out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run in {shards} "

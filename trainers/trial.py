@@ -3,7 +3,9 @@
 `run_trial(config)` resolves the presets, builds the data split and the model, then trains and
 evaluates task by task. After every task it hands a `TaskReport` with a checkpoint state to
 `on_task_end`; passing that state back as `resume` continues after that task with the same
-result as an uninterrupted run (every task reseeds its own randomness from the trial seed).
+result as an uninterrupted run (every task reseeds its own randomness from the trial seed). A
+trial with `validation` > 0 trains without its held-out images and is also scored on them after
+every task; the search (orchestrator/search/) reads that score, never the test accuracy.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class TrialResult:
     epoch_losses: list[float] = field(default_factory=list)  # mean training loss, every epoch in order
     device: str = "cpu"  # torch device type the trial ran on: cpu, cuda, mps
     device_name: str = ""  # the GPU model for cuda, the processor otherwise
+    val_acc: list[float] = field(default_factory=list)  # held-out accuracy after each task (validation > 0)
+    val_avg: float | None = None  # their mean: the score a search ranks trials by
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +68,7 @@ class Progress:
     peak_memory_gb: float = 0.0
     wall_seconds: float = 0.0
     trainable_params: int = 0
+    validation: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,12 @@ class TaskReport:
     accuracy: float
     task_accuracies: list[float]
     state: dict[str, Any]
+    validation: list[float] = field(default_factory=list)  # held-out accuracy after each task so far
+
+    @property
+    def val_avg(self) -> float | None:
+        """The running mean of the held-out accuracies (None without a validation split)."""
+        return sum(self.validation) / len(self.validation) if self.validation else None
 
 
 def task_seed(seed: int, task: int) -> int:
@@ -88,7 +99,7 @@ def build_model(config: TrialConfig, num_classes: int, device: torch.device) -> 
 
 def load_data(config: TrialConfig) -> Benchmark:
     return build_benchmark(config.dataset, config.data_root, seed=config.seed, tasks=int(config.tasks),
-                           image_size=int(config.image_size))
+                           image_size=int(config.image_size), validation=config.validation)
 
 
 def _train_loader(benchmark: Benchmark, config: TrialConfig, task: int, train_transform: bool,
@@ -97,7 +108,7 @@ def _train_loader(benchmark: Benchmark, config: TrialConfig, task: int, train_tr
     if inputs is not None and inputs.stores is not None:
         return inputs.train_batches(benchmark, task, train=train_transform, seed=task_seed(config.seed, task))
     images = benchmark.train if train_transform else benchmark.train.with_transform(benchmark.test.transform)
-    return DataLoader(images.subset(benchmark.task_classes(task)), batch_size=int(config.batch_size),
+    return DataLoader(images.take(benchmark.training(benchmark.task_classes(task))), batch_size=int(config.batch_size),
                       shuffle=train_transform, num_workers=config.num_workers,
                       generator=torch.Generator().manual_seed(task_seed(config.seed, task)))
 
@@ -118,8 +129,21 @@ def _run_task(method: Method, benchmark: Benchmark, config: TrialConfig, task: i
         method.end_task(task, classes, _train_loader(benchmark, config, task, False, inputs))
         accuracy, per_task = evaluate(method, benchmark, task, int(config.batch_size), device, config.num_workers,
                                       inputs.test_batches(benchmark, task))
+        if benchmark.held_out.size:
+            progress.validation.append(_validate(method, benchmark, config, task, device, inputs))
     progress.accuracy.append(accuracy)
     progress.task_matrix.append(per_task)
+
+
+def _validate(method: Method, benchmark: Benchmark, config: TrialConfig, task: int, device: torch.device,
+              inputs: Inputs) -> float:
+    """Accuracy on the held-out training images of every class seen so far (test transform)."""
+    batches = inputs.validation_batches(benchmark, task)
+    if batches is None:
+        images = benchmark.train.with_transform(benchmark.test.transform)
+        batches = DataLoader(images.take(benchmark.validation(benchmark.seen_classes(task))),
+                             batch_size=int(config.batch_size), num_workers=config.num_workers)
+    return evaluate(method, benchmark, task, int(config.batch_size), device, batches=batches)[0]
 
 
 def run_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
@@ -144,7 +168,8 @@ def run_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
             started = time.perf_counter()
             if on_task_end is not None:
                 state = {"method": method.checkpoint_state(), "progress": asdict(progress)}
-                on_task_end(TaskReport(task, progress.accuracy[-1], progress.task_matrix[-1], state))
+                on_task_end(TaskReport(task, progress.accuracy[-1], progress.task_matrix[-1], state,
+                                       list(progress.validation)))
     return _result(progress, device)
 
 
@@ -170,7 +195,8 @@ def _result(progress: Progress, device: torch.device) -> TrialResult:
         forward_passes=progress.forward_passes, wall_seconds=progress.wall_seconds,
         trainable_params=progress.trainable_params,
         task_matrix=[list(row) for row in progress.task_matrix], epoch_losses=list(progress.epoch_losses),
-        device=device.type, device_name=device_name(device))
+        device=device.type, device_name=device_name(device), val_acc=list(progress.validation),
+        val_avg=sum(progress.validation) / len(progress.validation) if progress.validation else None)
 
 
 def describe_trial(config: TrialConfig) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class TrialSpec:
     config: TrialConfig
     config_hash: str
     resources: TrialResources
+    tags: tuple[tuple[str, str], ...] = ()  # extra MLflow tags (a searched grid's cell and phase)
 
     @property
     def label(self) -> str:

@@ -17,6 +17,7 @@ The schema (see grids/README.md for a walk-through):
     exclude:                     # trials matching any entry are dropped (before validation)
       - {optimizer: [zo-sgd-conserve, zo-adam-conserve], q: [2, 4]}
     resources: {cpu: 1, gpu: auto, memory_gb: null, gpu_memory_gb: 80, trials_per_gpu: 8}
+    search: {space: {lr: {loguniform: [1.0e-5, 1.0e-1]}}, samples: 12}   # orchestrator/grid/search.py
 
 Every structural error raises GridError with one line: file, key path, what is allowed. The YAML
 itself is read strictly (orchestrator/grid/yamlload.py: no duplicate keys, bounded alias expansion,
@@ -35,9 +36,10 @@ from typing import Any, Callable, Mapping
 
 from catalog.config import config_keys
 from orchestrator.grid.errors import GridError, raise_all, unknown
+from orchestrator.grid.search import DEFAULT_SEEDS, SearchBlock, parse_search
 from orchestrator.grid.yamlload import YamlError, clip, load_yaml, shorten
 
-GRID_KEYS = ("name", "description", "fixed", "axes", "seeds", "include", "when", "exclude", "resources")
+GRID_KEYS = ("name", "description", "fixed", "axes", "seeds", "include", "when", "exclude", "resources", "search")
 RULE_KEYS = ("match", "set", "resources")
 TRIAL_RESOURCE_KEYS = ("cpu", "gpu", "memory_gb")
 GRID_RESOURCE_KEYS = TRIAL_RESOURCE_KEYS + ("gpu_memory_gb", "trials_per_gpu")
@@ -87,6 +89,7 @@ class GridFile:
     when: tuple[Rule, ...]
     exclude: tuple[Match, ...]
     resources: ResourceRequest = field(default_factory=ResourceRequest)
+    search: SearchBlock | None = None
 
 
 def _grid_text(path: Path) -> str:
@@ -275,13 +278,16 @@ def parse_grid(path: Path, errors: list[GridError] | None = None) -> GridFile:
     exclude = each("exclude", lambda entry, key: reader.nonempty(entry, key, "trials with all of these values are dropped"))
     resources = reader.keep(lambda: reader.resources(data.get("resources"), "resources", GRID_RESOURCE_KEYS),
                             ResourceRequest())
+    search = reader.keep(lambda: parse_search(str(path), data["search"])) if "search" in data else None
+    if search is not None and seeds is None and "seed" not in axes and "seed" not in fixed:
+        seeds = DEFAULT_SEEDS  # each cell's best reruns on three seeds unless the grid names its own
     if errors is None:
         raise_all(reader.errors)
     else:
         errors += reader.errors
     return GridFile(path=str(path), name=name, description=description, fixed=MappingProxyType(fixed),
                     axes=MappingProxyType(axes), seeds=seeds, include=include, when=when, exclude=exclude,
-                    resources=resources)
+                    resources=resources, search=search)
 
 
 def _seeds(reader: _Reader, data: dict[str, Any], axes: Mapping[str, Any]) -> tuple[Any, ...]:

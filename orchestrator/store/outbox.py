@@ -77,10 +77,12 @@ class Outbox:
 
         self._submit(write)
 
-    def task(self, digest: str, task: int, accuracy: float, gpu_hours: float) -> None:
+    def task(self, digest: str, task: int, accuracy: float, gpu_hours: float,
+             extra: Mapping[str, float] | None = None) -> None:
+        """A task's test accuracy, and `extra` per-task metrics (a searched trial's validation score)."""
         def write() -> None:
             if task not in self.logged[digest]:
-                self.tracker.log_task(self.run_ids[digest], task, accuracy, gpu_hours)
+                self.tracker.log_task(self.run_ids[digest], task, accuracy, gpu_hours, extra or {})
                 self.logged[digest].add(task)
 
         self._submit(write)
@@ -103,6 +105,14 @@ class Outbox:
             self._forget(digest)
 
         self._submit(write)
+
+    def stop_early(self, digest: str, gpu_hours: float, after: Callable[[], None]) -> None:
+        """A searched trial the scheduler stopped: FINISHED and marked, not failed (its score is its last task's)."""
+        def write() -> None:
+            self.tracker.stop_early(self.run_ids[digest], gpu_hours)
+            self._forget(digest)
+
+        self._submit(write, after)
 
     def interrupt(self, digest: str, gpu_hours: float) -> None:
         def write() -> None:

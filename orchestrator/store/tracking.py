@@ -20,7 +20,7 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from catalog.records import ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
+from catalog.records import EARLY_STOP_TAG, ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
 from orchestrator.grid.expand import TrialSpec, hashed_setting
 from orchestrator.store.runindex import RunState, prefer, runs_from_tables
 from orchestrator.store.runlog import log_details
@@ -120,7 +120,7 @@ class Tracker:
                 self.client.delete_tag(existing.run_id, ERROR_TAG)
             return existing.run_id
         run = self.client.create_run(self.experiment_id, run_name=self.run_names.get(spec.config_hash, spec.label),
-                                     tags={HASH_TAG: spec.config_hash, GRID_TAG: spec.grid})
+                                     tags={HASH_TAG: spec.config_hash, GRID_TAG: spec.grid, **dict(spec.tags)})
         self.client.log_batch(run.info.run_id, params=_params(spec))
         return run.info.run_id
 
@@ -128,9 +128,12 @@ class Tracker:
         """Tasks whose accuracy the run already holds (a continued run must not log them twice)."""
         return {metric.step for metric in self.client.get_metric_history(run_id, "acc")}
 
-    def log_task(self, run_id: str, task: int, accuracy: float, gpu_hours: float) -> None:
-        self.client.log_batch(run_id, metrics=[Metric("acc", accuracy, _now_ms(), task),
-                                               Metric("gpu_hours", gpu_hours, _now_ms(), 0)])
+    def log_task(self, run_id: str, task: int, accuracy: float, gpu_hours: float,
+                 extra: Mapping[str, float] | None = None) -> None:
+        now = _now_ms()
+        metrics = [Metric("acc", accuracy, now, task), Metric("gpu_hours", gpu_hours, now, 0)]
+        metrics += [Metric(key, round(float(value), 4), now, task) for key, value in (extra or {}).items()]
+        self.client.log_batch(run_id, metrics=metrics)
 
     def finish(self, run_id: str, result: Mapping[str, Any], tasks: Iterable[tuple[int, float]],
                gpu_hours: float) -> None:
@@ -138,7 +141,8 @@ class Tracker:
         one log_batch, then mark the run FINISHED."""
         now = _now_ms()
         # Four decimals: the UI shows what is stored, and 80.73394495412845 % reads worse than 80.7339.
-        metrics = [Metric(key, round(float(result[key]), 4), now, 0) for key in RESULT_METRICS if key in result]
+        metrics = [Metric(key, round(float(result[key]), 4), now, 0) for key in RESULT_METRICS
+                   if result.get(key) is not None]
         metrics += [Metric("acc", float(accuracy), now, task) for task, accuracy in tasks]
         metrics.append(Metric("gpu_hours", gpu_hours, now, 0))
         log_details(self.client, run_id, result, self.code_version, metrics)
@@ -148,6 +152,12 @@ class Tracker:
         self.client.log_batch(run_id, metrics=[Metric("gpu_hours", gpu_hours, _now_ms(), 0)],
                               tags=[RunTag(ERROR_TAG, reason[:5000])])
         self.client.set_terminated(run_id, status="FAILED")
+
+    def stop_early(self, run_id: str, gpu_hours: float) -> None:
+        """Stopped by the search's scheduler: FINISHED (a search run again does not repeat it), and tagged."""
+        self.client.log_batch(run_id, metrics=[Metric("gpu_hours", gpu_hours, _now_ms(), 0)],
+                              tags=[RunTag(EARLY_STOP_TAG, "true")])
+        self.client.set_terminated(run_id, status="FINISHED")
 
     def interrupt(self, run_id: str, gpu_hours: float) -> None:
         """The sweep stopped before this trial ended (Ctrl-C): KILLED, resumed by the next run."""

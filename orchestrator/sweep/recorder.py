@@ -16,10 +16,11 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ray import tune
 
+from catalog.records import VALIDATION_METRIC
 from orchestrator.sweep.checkpoints import CheckpointStore
 from orchestrator.grid.expand import TrialSpec
 from orchestrator.store.outbox import Outbox
@@ -79,6 +80,8 @@ class Recorder(tune.Callback):
         self.finished = 0
         self.finished_in_shard = 0
         self.failed: list[tuple[str, str]] = []
+        # A search's scheduler says which trials it stopped early (orchestrator/search/tuner.py).
+        self.stopped_early: Callable[[str], bool] = lambda digest: False
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Tune pickles its callbacks into tuner.pkl for Tuner.restore, which zfsweep never uses (a new
@@ -90,6 +93,12 @@ class Recorder(tune.Callback):
         self.specs = {spec.config_hash: spec for spec in specs}
         self.runs = {digest: runs.pop(digest) for digest in self.specs if digest in runs}
         self.finished_in_shard = 0
+
+    def expect(self, spec: TrialSpec, existing: RunState | None = None) -> None:
+        """A trial Tune is about to run that was not in the shard (a search sample, drawn as it goes)."""
+        self.specs[spec.config_hash] = spec
+        if existing is not None:
+            self.runs[spec.config_hash] = existing
 
     def unended(self) -> int:
         """Trials of the current shard that neither finished nor failed (so far)."""
@@ -135,7 +144,8 @@ class Recorder(tune.Callback):
         elif result.get("set_aside"):
             self.live.echo(f"restarting {record.spec.label} from scratch")
         if kind == "task":
-            self.outbox.task(record.spec.config_hash, int(result["task"]), float(result["acc"]), record.hours_now())
+            extra = {VALIDATION_METRIC: float(result[VALIDATION_METRIC])} if VALIDATION_METRIC in result else None
+            self.outbox.task(record.spec.config_hash, int(result["task"]), float(result["acc"]), record.hours_now(), extra)
         elif kind == "done":
             self._finish(record, result)
         elif kind in ("diverged", "invalid"):  # ended at once: retrying cannot help
@@ -174,6 +184,21 @@ class Recorder(tune.Callback):
         if digest in self.specs:
             self._fail(self._ensure_record(digest), error_line(trial))
         self._update(force=True)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """A trial ended without its "done" report: a search's scheduler stopped it (or the sweep was
+        stopped, which interrupt_unfinished records)."""
+        digest = trial.config["spec"]["hash"]
+        if digest in self.specs and digest in self.records and self.stopped_early(digest):
+            record = self.records[digest]
+            record.end_attempt()
+            self.outbox.stop_early(digest, record.gpu_hours, after=lambda: self.store.remove(digest))
+            self.progress.finish(digest, record.seconds)
+            self.finished += 1
+            self.finished_in_shard += 1
+            self._end(record)
+            self.live.echo(f"stopped early {record.spec.label} (the search's scheduler)")
+            self._update(force=True)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         self.outbox.tick()

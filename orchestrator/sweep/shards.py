@@ -19,10 +19,11 @@ shards 0..k-1 FINISHED in MLflow, so the next driver's plan starts with the firs
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from orchestrator.sweep.checkpoints import CheckpointStore, folder_name
 from orchestrator.grid.expand import TrialSpec
@@ -50,19 +51,32 @@ def shard_folder(experiment: str, started: str, index: int) -> str:
 def run_shards(pending: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState], progress: SweepProgress,
                live: LiveLine, *, options: SweepOptions, name: str, trial: TrialFunction) -> SweepOutcome:
     """Run `pending` shard by shard on the connected Ray instance; what finished, what failed."""
+    def body(recorder: Recorder, storage: Path, started: str) -> bool:
+        count = -(-len(pending) // options.shard_size)
+        for index, shard in enumerate(shards(pending, options.shard_size)):
+            live.echo(f"shard {index + 1} of {count}: {len(shard)} trials")
+            recorder.begin_shard(shard, runs)
+            fit = functools.partial(run_shard, shard, recorder, trial, storage=storage, retries=options.retries,
+                                    max_concurrent=options.max_concurrent)
+            if run_fit(f"shard {index + 1}", len(shard), recorder, fit, storage, shard_folder(name, started, index)):
+                return True
+        return False
+
+    return run_sweep(tracker, progress, live, options=options, name=name, body=body)
+
+
+def run_sweep(tracker: Tracker, progress: SweepProgress, live: LiveLine, *, options: SweepOptions, name: str,
+              body: Callable[[Recorder, Path, str], bool]) -> SweepOutcome:
+    """What spans every fit of a sweep (one outbox and its writer thread, one Recorder) around `body`,
+    which runs the fits (given the recorder, the storage path and the driver's start time) and says
+    whether the sweep was stopped."""
     storage = Path(options.storage).resolve()
     outbox = Outbox(tracker, options.outage_limit)
     recorder = Recorder(outbox, CheckpointStore(checkpoint_root(storage, name)), progress, live, with_gpus())
     started = time.strftime("%Y%m%dT%H%M%S")
-    stopped = False
     outbox.start_writer()  # Tune's callbacks only queue writes; this thread makes them
     try:
-        count = -(-len(pending) // options.shard_size)
-        for index, shard in enumerate(shards(pending, options.shard_size)):
-            live.echo(f"shard {index + 1} of {count}: {len(shard)} trials")
-            stopped = _run_one(index, shard, recorder, runs, trial, options, storage, shard_folder(name, started, index))
-            if stopped:
-                break
+        stopped = body(recorder, storage, started)
     except BaseException:
         outbox.stop_writer()
         if outbox.down_since is None:  # what the store can take now (the KILLED marks), as before shards
@@ -76,27 +90,26 @@ def run_shards(pending: list[TrialSpec], tracker: Tracker, runs: dict[str, RunSt
     return SweepOutcome(recorder.finished, list(recorder.failed), stopped)
 
 
-def _run_one(index: int, shard: list[TrialSpec], recorder: Recorder, runs: dict[str, RunState],
-             trial: TrialFunction, options: SweepOptions, storage: Path, folder: str) -> bool:
-    """One shard; True if it was stopped (no shard may follow), False if the next one may run."""
+def run_fit(what: str, expected: int, recorder: Recorder, fit: Callable[..., None], storage: Path,
+            folder: str) -> bool:
+    """One Tuner.fit() (`fit(folder=...)`) of `expected` trials; True if it was stopped (no fit may
+    follow), False if the next one may run."""
     outbox = recorder.outbox
-    recorder.begin_shard(shard, runs)
     try:
-        run_shard(shard, recorder, trial, storage=storage, folder=folder, retries=options.retries,
-                  max_concurrent=options.max_concurrent)
+        fit(folder=folder)
     except Exception as error:  # noqa: BLE001 - an outage past the limit stops the sweep; any other fault, this shard
         if outbox.gave_up:  # raised in a Tune callback, which Tune may wrap
             raise TrackingUnreachable(outbox.gave_up) from None
         if outbox.refused is not None:
             raise outbox.refused from error
-        recorder.live.echo(f"shard {index + 1} stopped by an error, going on with the next: "
+        recorder.live.echo(f"{what} stopped by an error, going on with the next: "
                            f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
     else:
         if recorder.unended():
             return True  # Tune caught Ctrl-C and ended the fit early
     finally:
         recorder.interrupt_unfinished()
-    if recorder.finished_in_shard == len(shard):
+    if recorder.finished_in_shard == expected:
         path = storage / folder
         outbox.then(lambda: shutil.rmtree(path, ignore_errors=True))  # once MLflow holds them all FINISHED
     return False

@@ -76,7 +76,8 @@ def make_trainable(trial: TrialFunction, checkpoints: Path, workdir: str) -> Cal
 
         def on_task_end(task: TaskReport) -> None:
             store.save(digest, task.task, task.state)
-            report({"kind": "task", "task": task.task, "acc": task.accuracy})
+            score = {"val_avg": task.val_avg} if task.val_avg is not None else {}
+            report({"kind": "task", "task": task.task, "tasks_done": task.task + 1, "acc": task.accuracy, **score})
 
         try:
             result = trial(_config(spec, workdir), resume=saved.state if saved else None,

@@ -73,10 +73,12 @@ def pixel_stores(dataset: str, data_root: str, image_size: int) -> StorePair | N
     return None if stores is None else stores(data_root, image_size)
 
 
-def build_benchmark(dataset: str, data_root: str, *, seed: int, tasks: int, image_size: int) -> Benchmark:
-    """Load `dataset` under `data_root` and split it into `tasks` tasks in the seeded class order."""
+def build_benchmark(dataset: str, data_root: str, *, seed: int, tasks: int, image_size: int,
+                    validation: float = 0.0) -> Benchmark:
+    """Load `dataset` under `data_root`, split it into `tasks` tasks in the seeded class order, and
+    hold out `validation` of each class's training images."""
     train, test, num_classes = _source(dataset).load(data_root, image_size)
-    return make_benchmark(dataset, train, test, num_classes, seed=seed, tasks=tasks)
+    return make_benchmark(dataset, train, test, num_classes, seed=seed, tasks=tasks, validation=validation)
 
 
 __all__ = ["Benchmark", "DataError", "LabeledImages", "SOURCES", "Source", "build_benchmark", "check_available",

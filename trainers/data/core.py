@@ -1,4 +1,6 @@
-"""Class-incremental benchmark: labelled images, the seeded class order and the task split.
+"""Class-incremental benchmark: labelled images, the seeded class order, the task split, and the
+held-out validation images of a searched trial (a seeded, class-balanced share of each class's
+training images that the trial never trains on; orchestrator/search/ tunes on them, never on test).
 
 Labels are remapped to their position in the class order once, when the benchmark is built,
 so task t always owns the consecutive labels [t*k, (t+1)*k) (as PyCIL/LAMDA-PILOT do).
@@ -6,7 +8,7 @@ so task t always owns the consecutive labels [t*k, (t+1)*k) (as PyCIL/LAMDA-PILO
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -60,7 +62,10 @@ class LabeledImages(Dataset):
 
     def subset(self, classes: range) -> Subset:
         """The images whose (remapped) label lies in `classes`."""
-        indices = np.flatnonzero((self.labels >= classes.start) & (self.labels < classes.stop))
+        return self.take(np.flatnonzero((self.labels >= classes.start) & (self.labels < classes.stop)))
+
+    def take(self, indices: np.ndarray) -> Subset:
+        """The images at `indices`."""
         return Subset(self, indices.tolist())
 
 
@@ -76,6 +81,7 @@ class Benchmark:
     tasks: int
     train: LabeledImages
     test: LabeledImages
+    held_out: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # train indices
 
     @property
     def num_classes(self) -> int:
@@ -92,12 +98,42 @@ class Benchmark:
     def seen_classes(self, task: int) -> range:
         return range(0, (task + 1) * self.classes_per_task)
 
+    def _in(self, indices: np.ndarray, classes: range) -> np.ndarray:
+        labels = self.train.labels[indices]
+        return indices[(labels >= classes.start) & (labels < classes.stop)]
+
+    def training(self, classes: range) -> np.ndarray:
+        """Indices of the training images of `classes` that are not held out."""
+        every = np.flatnonzero((self.train.labels >= classes.start) & (self.train.labels < classes.stop))
+        return np.setdiff1d(every, self.held_out, assume_unique=True)
+
+    def validation(self, classes: range) -> np.ndarray:
+        """Indices (into `train`) of the held-out images of `classes`; empty without a validation split."""
+        return self._in(self.held_out, classes)
+
+
+def hold_out(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of `fraction` of each class's images (rounded, at least one where a class has two
+    or more, never all of them), drawn with a private RNG seeded by `seed` alone: the same split for
+    the same seed and labels, whatever else the trial draws."""
+    if fraction <= 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.RandomState(seed)
+    chosen = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        count = min(max(1, round(fraction * len(members))), len(members) - 1)
+        chosen.append(rng.permutation(members)[:count])
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
 
 def make_benchmark(name: str, train: LabeledImages, test: LabeledImages, num_classes: int,
-                   *, seed: int, tasks: int) -> Benchmark:
-    """Order the classes with `seed`, remap labels, and check that `tasks` splits them equally."""
+                   *, seed: int, tasks: int, validation: float = 0.0) -> Benchmark:
+    """Order the classes with `seed`, remap labels, check that `tasks` splits them equally, and hold
+    out `validation` of each class's training images."""
     if tasks < 1 or num_classes % tasks:
         raise DataError(f"{name}: {num_classes} classes cannot be split into {tasks} equal tasks; "
                         f"allowed: a divisor of {num_classes}")
     order = class_order(num_classes, seed)
-    return Benchmark(name, tuple(int(c) for c in order), tasks, train.relabeled(order), test.relabeled(order))
+    return Benchmark(name, tuple(int(c) for c in order), tasks, train.relabeled(order), test.relabeled(order),
+                     hold_out(train.labels, validation, seed))

@@ -49,9 +49,17 @@ class Inputs:
 
     def train_batches(self, benchmark: Benchmark, task: int, *, train: bool, seed: int) -> DeviceBatches:
         """The task's training images: augmented and shuffled if `train`, else with the test transform, in order."""
-        subset = benchmark.train.subset(benchmark.task_classes(task))
-        chosen = (subset.indices, benchmark.train.labels[subset.indices])
+        indices = benchmark.training(benchmark.task_classes(task))
+        chosen = (indices.tolist(), benchmark.train.labels[indices])
         return self._batches(0, chosen, train=train, shuffle=train, seed=seed)
+
+    def validation_batches(self, benchmark: Benchmark, task: int) -> DeviceBatches | None:
+        """Held-out training images of every class seen up to `task`, with the test transform; None on
+        the per-image path."""
+        if self.stores is None:
+            return None
+        indices = benchmark.validation(benchmark.seen_classes(task))
+        return self._batches(0, (indices.tolist(), benchmark.train.labels[indices]), train=False, shuffle=False, seed=0)
 
     def test_batches(self, benchmark: Benchmark, task: int) -> DeviceBatches | None:
         """Test images of every class seen up to `task`; None on the per-image path."""

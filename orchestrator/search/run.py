@@ -1,0 +1,81 @@
+"""The search phase of a searched grid, and each cell's best values once it has run.
+
+`zfsweep run` of a grid with a `search:` block runs three phases under one lease
+(orchestrator/commands.py): the grid's own (preset) trials, then `search` here (every cell's owed
+samples in one Tuner, orchestrator/search/tuner.py), then each cell's best values on every seed
+(`best`, orchestrator/grid/cells.py tuned_specs). Each phase skips what earlier drivers finished.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, TextIO
+
+from orchestrator.grid.cells import Cell
+from orchestrator.grid.expand import TrialSpec
+from orchestrator.search.history import Sample, finished_samples
+from orchestrator.search.tuner import run_search_fit
+from orchestrator.store.tracking import Tracker
+from orchestrator.sweep.checkpoints import folder_name
+from orchestrator.sweep.options import SweepOptions
+from orchestrator.sweep.progress import LiveLine, SweepProgress
+from orchestrator.sweep.recorder import Recorder, SweepOutcome
+from orchestrator.sweep.shards import run_fit, run_sweep
+from orchestrator.sweep.trainable import TrialFunction
+
+
+def history(tracker: Tracker, cells: tuple[Cell, ...]) -> dict[str, list[Sample]]:
+    return {cell.search_id: finished_samples(tracker.client, tracker.experiment_id, cell.search_id, cell.block.keys)
+            for cell in cells}
+
+
+def owed(cells: tuple[Cell, ...], finished: dict[str, list[Sample]]) -> int:
+    return sum(max(0, cell.block.samples - len(finished.get(cell.search_id, []))) for cell in cells)
+
+
+def sample_name(spec: TrialSpec, cell: Cell) -> str:
+    """A sample's run name: its searched values first (what tells the cell's samples apart in the UI)."""
+    values = " ".join(f"{key}={getattr(spec.config, key)}" for key in cell.block.keys)
+    return f"{values} {cell.label} search"
+
+
+def search(cells: tuple[Cell, ...], tracker: Tracker, out: TextIO, *, options: SweepOptions, name: str,
+           trial: TrialFunction) -> SweepOutcome | None:
+    """Draw and run every cell's owed samples; None when none is owed."""
+    finished = history(tracker, cells)
+    count = owed(cells, finished)
+    if count == 0:
+        return None
+    done = sum(min(len(finished.get(c.search_id, [])), c.block.samples) for c in cells)
+    out.write(f"search: {count} samples to draw in {len(cells)} cells ({done} finished before), "
+              f"scored on a held-out {cells[0].block.validation:.0%} of each task's training images\n")
+    by_id = {cell.search_id: cell for cell in cells}
+
+    def on_sample(spec: TrialSpec) -> None:
+        cell = by_id[dict(spec.tags)["zfsweep.search"]]
+        tracker.run_names[spec.config_hash] = sample_name(spec, cell)
+
+    def body(recorder: Recorder, storage: Path, started: str) -> bool:
+        recorder.begin_shard([], {})
+        original = on_sample
+
+        def register(spec: TrialSpec) -> None:
+            original(spec)
+            recorder.expect(spec)
+
+        fit = functools.partial(run_search_fit, list(cells), finished, recorder, trial, storage=storage,
+                                retries=options.retries, max_concurrent=options.max_concurrent, on_sample=register)
+        return run_fit("the search", count, recorder, fit, storage, f"{folder_name(name)}/{started}-search")
+
+    progress = SweepProgress(total=count, finished=0, prior_mean_seconds=None, settled_hours=0.0)
+    return run_sweep(tracker, progress, LiveLine(out), options=options, name=name, body=body)
+
+
+def best(samples: list[Sample]) -> tuple[dict[str, Any], float] | None:
+    """The values and score of the best sample that ran every task; None if none did."""
+    complete = [s for s in samples if not s.stopped_early and s.score is not None]
+    if not complete:
+        return None
+    top = max(complete, key=lambda s: s.score or 0.0)
+    return top.values, float(top.score or 0.0)
