@@ -24,6 +24,7 @@ KIND = "custom_model_development"  # opens on the runs table, not the GenAI trac
 CELL_TAG = "zfsweep.cell"  # e.g. "ease/zo-sgd/glyphs": the settings one search is run for
 PHASE_TAG = "zfsweep.phase"  # one of PHASES
 PHASES = ("preset", "search", "tuned")  # the grid's own trials, the sampled ones, the best one's seeded reruns
+SEARCHED_TAG = "zfsweep.searched"  # the searched settings of a sample, comma-separated: "lr"
 SEARCH_TAG = "zfsweep.search"  # digest of the cell's base config and the block: which samples belong together
 EARLY_STOP_TAG = "zfsweep.stopped_early"  # a sampled trial the scheduler (ASHA) stopped: FINISHED, partial
 VALIDATION_METRIC = "val_avg"  # a searched trial's running mean held-out accuracy (step = task); never test

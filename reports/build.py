@@ -30,6 +30,7 @@ from reports.ratios import table3, table4
 from reports.select import METHOD_LABELS, dataset_label, order_datasets
 from reports.table import Table, provenance
 from reports.tables import Skipped, table1, table2
+from reports.tuned import figure_search, grid_runs, tuned
 
 TABLES: tuple[Callable[[pd.DataFrame, str | None], Table], ...] = (table1, table2, table3, table4, beyond)
 FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], Drawn]], ...] = (
@@ -38,7 +39,13 @@ FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], Drawn]], ...
     ("figure_tasks", "Accuracy after each task", figure_tasks),
     ("figure_queries", "Avg accuracy against forward passes (query efficiency)", figure_queries),
 )
-FIGURE_STEMS = frozenset(stem for stem, _, _ in FIGURES)
+# A search's outputs read every run; the tables and figures above only the grids' own (reports.tuned).
+SEARCH_TABLES: tuple[Callable[[pd.DataFrame, str | None], Table], ...] = (tuned,)
+SEARCH_FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, str | None], Drawn]], ...] = (
+    ("figure_search", "Validation Avg against the searched value, per optimizer (samples stopped early hollow)",
+     figure_search),
+)
+FIGURE_STEMS = frozenset(stem for stem, _, _ in FIGURES + SEARCH_FIGURES)
 FIGURE_FORMATS: tuple[str, ...] = ("pdf", "png")
 PNG_DPI = 200
 
@@ -60,24 +67,25 @@ def build_report(runs: pd.DataFrame, compare_paper: bool = False, prefer: str | 
     """Every output in memory; raises MixingError when a cell would mix configs and no rule is set."""
     report = Report(notes=[f"experiment not found: {n}" for n in runs.attrs.get("missing_experiments", [])]
                   + list(runs.attrs.get("skipped_runs", [])))
-    for build in TABLES:
+    grid = grid_runs(runs)
+    for build, source in [*((b, grid) for b in TABLES), *((b, runs) for b in SEARCH_TABLES)]:
         try:
-            table = build(runs, prefer)
+            table = build(source, prefer)
         except Skipped as skip:
             report.skipped[skip.stem] = str(skip)
             continue
         report.tables.append(table)
         report.notes += table.notes
-    for stem, title, draw in FIGURES:
+    for (stem, title, draw), source in [*((f, grid) for f in FIGURES), *((f, runs) for f in SEARCH_FIGURES)]:
         try:
-            drawn = draw(runs, prefer)
+            drawn = draw(source, prefer)
         except FigureSkipped as skip:
             report.skipped[stem] = str(skip)
             continue
         report.figures[stem] = (f"{title}. {provenance(drawn.runs, prefer, drawn.notes)}".strip(), drawn.figure)
         report.notes += drawn.notes
     if compare_paper:
-        _compare(report, runs, prefer, compare_profile)
+        _compare(report, grid, prefer, compare_profile)
     return report
 
 

@@ -18,15 +18,15 @@ from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
 from catalog.config import KNOBS
-from catalog.records import (COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, DRIVER_METRICS, ERROR_TAG, HASH_TAG,
-                             RESULT_METRICS)
+from catalog.records import (CELL_TAG, COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, DRIVER_METRICS, EARLY_STOP_TAG,
+                             ERROR_TAG, HASH_TAG, PHASE_TAG, RESULT_METRICS, SEARCHED_TAG)
 
 # search_runs refuses more than 50,000 per page; large pages mean few SQL queries.
 PAGE_SIZE = 50_000
 
 META_COLUMNS: tuple[str, ...] = (
     "run_id", "experiment", "config_hash", "start_time", "end_time",
-    "run_device", "run_device_name", "code_version",
+    "run_device", "run_device_name", "code_version", "cell", "phase", "searched", "stopped_early",
 )
 # Param kinds follow the knobs' types (catalog/config.py); true/false knobs stay strings.
 STRING_PARAMS: tuple[str, ...] = tuple(name for name, knob in KNOBS.items() if knob.kind is str)
@@ -41,6 +41,11 @@ TAG_COLUMNS: dict[str, str] = {
     "run_device": DEVICE_TAG,
     "run_device_name": DEVICE_NAME_TAG,
     "code_version": COMMIT_TAG,
+    # A searched grid's runs (orchestrator/search/): their cell, phase, searched settings, early stop.
+    "cell": CELL_TAG,
+    "phase": PHASE_TAG,
+    "searched": SEARCHED_TAG,
+    "stopped_early": EARLY_STOP_TAG,
 }
 
 

@@ -19,6 +19,9 @@ from ray import cloudpickle
 from catalog.config import TrialConfig
 from catalog.records import CELL_TAG, EARLY_STOP_TAG, PHASE_TAG, SEARCH_TAG
 from orchestrator.commands import run_grid
+from reports.build import write_report
+from reports.runs import load_runs
+from reports.tuned import tuned as tuned_table
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.tune import start_ray
 from trainers.trial import TaskReport, TrialResult
@@ -126,6 +129,15 @@ def test_a_search_ranks_by_validation_continues_where_it_stopped_and_reruns_the_
     assert f"best lr={sampled[0]}" in text
     # The untrained reference (epochs 0) is no cell: it ran once per seed as the grid's own trial.
     assert sum(1 for entry in logged(folder) if entry[3] == 0) == 2
+    # The report: the tuned table (best lr, its validation Avg, tuned test numbers) and the curves.
+    report = write_report(load_runs(uri), tmp_path / "report")
+    table = (tmp_path / "report" / "tuned.tex").read_text()
+    assert f"lr {sampled[0]:.3g}" in table and (tmp_path / "report" / "figure_search.png").exists(), report
+    frame = tuned_table(load_runs(uri))
+    val, tuned_avg, _, _, preset_avg, paired = frame.cells[0]
+    assert val.mean == pytest.approx(sum(validation_score(sampled[0], t) for t in range(TASKS)) / TASKS, abs=1e-3)
+    assert tuned_avg.n == 2 and tuned_avg.mean == pytest.approx(held_test_score(sampled[0]), abs=1e-3)
+    assert paired.n == 2  # against the untrained (epochs 0) run of the same method, data set and seed
     # Everything finished: a third run draws and runs nothing.
     count = len(logged(folder))
     ok, text = sweep(tmp_path, uri, samples=10)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from catalog.config import validate
-from catalog.records import CELL_TAG, PHASE_TAG, SEARCH_TAG
+from catalog.records import CELL_TAG, PHASE_TAG, SEARCH_TAG, SEARCHED_TAG
 from orchestrator.grid.errors import GridError
 from orchestrator.grid.expand import Grid, TrialSpec, config_hash
 from orchestrator.grid.search import SearchBlock
@@ -99,7 +99,8 @@ def _with(spec: TrialSpec, values: Mapping[str, Any], tags: tuple[tuple[str, str
 
 def sampled_spec(cell: Cell, values: Mapping[str, Any]) -> TrialSpec:
     """A search sample: the cell's first-seed trial with `values`, trained without its held-out share."""
-    tags = ((CELL_TAG, cell.label), (PHASE_TAG, "search"), (SEARCH_TAG, cell.search_id))
+    tags = ((CELL_TAG, cell.label), (PHASE_TAG, "search"), (SEARCH_TAG, cell.search_id),
+            (SEARCHED_TAG, ",".join(cell.block.keys)))
     return _with(cell.base, {**values, "validation": cell.block.validation}, tags)
 
 
