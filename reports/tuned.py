@@ -72,7 +72,7 @@ def tuned(runs: pd.DataFrame, prefer: str | None = None) -> Table:
     samples = searched_runs(runs)
     if samples.empty:
         raise Skipped("tuned", "no run of a search (a grid with a `search:` block, grids/tune-glyphs.yaml)")
-    build = Builder((Column("", "Val"), Column("Tuned", "Avg"), Column("Tuned", "Last"), Column("Tuned", "Fgt"),
+    build = Builder((Column("Val", "Best"), Column("Val", "Preset"), Column("Tuned", "Avg"), Column("Tuned", "Last"), Column("Tuned", "Fgt"),
                      Column("Preset", "Avg"), Column("", "ΔAvg", signed=True)))
     methods, optimizers = list(METHOD_LABELS), list(LABELS)
     order = samples[["cell", "method", "optimizer", "dataset"]].drop_duplicates()
@@ -91,14 +91,19 @@ def tuned(runs: pd.DataFrame, prefer: str | None = None) -> Table:
         reference = runs[untrained(runs) & runs["method"].eq(method) & runs["dataset"].eq(dataset)]
         tuned_avg, reference_avg = _by_seed(final, "avg_acc"), _by_seed(reference, "avg_acc")
         paired = {seed: tuned_avg[seed] - reference_avg[seed] for seed in tuned_avg if seed in reference_avg}
+        preset_val = None
+        if not preset.empty:
+            same = pd.concat([_same(complete[key], preset.iloc[0][key]) for key in keys], axis=1).all(axis=1)
+            preset_val = _cell({0: float(v) for v in complete.loc[same, VALIDATION_METRIC].head(1)})
         build.add((METHOD_LABELS.get(method, method), LABELS.get(optimizer, optimizer), dataset_label(dataset),
                    _value_text(keys, top)),
-                  [Cell((float(top[VALIDATION_METRIC]),)), _cell(tuned_avg), _cell(_by_seed(final, "last_acc")),
+                  [Cell((float(top[VALIDATION_METRIC]),)), preset_val, _cell(tuned_avg), _cell(_by_seed(final, "last_acc")),
                    _cell(_by_seed(final, "forgetting")), _cell(_by_seed(preset, "avg_acc")), _cell(paired)])
     if not build.rows:
         raise Skipped("tuned", "no sample of a search ran every task")
     caption = ("Tuned by search: per cell the best values on a held-out validation split, rerun on every seed "
-               "and scored on the test set. Val: the best sample's validation Avg (%); Tuned and Preset: test "
+               "and scored on the test set. Val: validation Avg (%) of the best sample and of the preset's "
+               "values (the search's first sample); Tuned and Preset: test "
                "Avg / Last / Fgt (%) of the best values and of the preset; ΔAvg: tuned Avg minus the untrained "
                "(0-epoch) run's, paired per seed (-- without one). " + SPREAD_NOTE + EMPTY_NOTE)
     return build.table("tuned", "Tuned by search: the best values per cell", ("Method", "Optimizer", "Data", "Best"),

@@ -61,6 +61,18 @@ def cell_searcher(cell: Cell, finished: list[Sample]) -> OptunaSearch:
                         evaluated_rewards=[s.score for s in known] or None)
 
 
+def preset_values(cell: Cell) -> dict[str, Any] | None:
+    """The cell's preset values of the searched settings, if every one lies in the searched space."""
+    values = {d.key: getattr(cell.base.config, d.key) for d in cell.block.space}
+    for d in cell.block.space:
+        value = values[d.key]
+        inside = value in d.values if d.kind == "choice" else (
+            value is not None and d.values[0] <= value <= d.values[1])
+        if not inside:
+            return None
+    return values
+
+
 class CellSearcher(Searcher):
     """Draws each cell's samples in turn until every cell has its `samples`; `on_sample` sees each drawn spec."""
 
@@ -77,6 +89,9 @@ class CellSearcher(Searcher):
         self.of_trial: dict[str, tuple[str, str, str]] = {}  # Tune trial id -> (search id, inner id, config hash)
         self.running: set[str] = set()  # config hashes being run
         self.draws = itertools.count()
+        # The preset's own values are each new cell's first sample: the search says whether it beat them.
+        self.preset_owed = {cell.search_id: not finished.get(cell.search_id) and preset_values(cell) is not None
+                            for cell in cells}
 
     @property
     def total(self) -> int:
@@ -99,7 +114,11 @@ class CellSearcher(Searcher):
         cell, inner = self.cells[search_id], self.inner[search_id]
         for _ in range(REDRAWS):
             inner_id = f"{search_id}-{next(self.draws)}"
-            spec = sampled_spec(cell, rounded(inner.suggest(inner_id)))
+            if self.preset_owed[search_id]:
+                self.preset_owed[search_id] = False
+                spec, inner_id = sampled_spec(cell, preset_values(cell) or {}), ""
+            else:
+                spec = sampled_spec(cell, rounded(inner.suggest(inner_id)))
             if spec.config_hash in self.running:  # the same values in flight (a small choice space)
                 inner.on_trial_complete(inner_id, None)
                 return None
@@ -118,7 +137,7 @@ class CellSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         search_id, inner_id, _ = self.of_trial[trial_id]
-        if VALIDATION_METRIC in result:
+        if VALIDATION_METRIC in result and inner_id:
             self.inner[search_id].on_trial_result(inner_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -128,6 +147,10 @@ class CellSearcher(Searcher):
         score = (result or {}).get(VALIDATION_METRIC)
         self.running.discard(digest)
         self.scores[digest] = score
+        if not inner_id:  # the preset's sample, which the sampler did not draw: told as a known point
+            if score is not None and not error:
+                self.inner[search_id].add_evaluated_point(preset_values(self.cells[search_id]) or {}, score)
+            return
         self.inner[search_id].on_trial_complete(inner_id, {VALIDATION_METRIC: score} if score is not None else None,
                                                 error=error)
 
