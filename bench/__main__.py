@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("optimizers", "sweep", "report", "knobs", "cli", "data", "precision", "gpu", "scale")
+BENCHMARKS = ("optimizers", "sweep", "report", "knobs", "cli", "data", "precision", "gpu", "scale", "search")
 
 
 def main(argv: list[str]) -> int:

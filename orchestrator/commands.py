@@ -49,6 +49,18 @@ def dry_run(path: str, *, tracking_uri: str, experiment: str | None, address: st
     work = plan(grid, tracking_uri, check_name(grid.path, "--experiment", experiment or grid.name))
     dry_run_grid(work, out or sys.stdout, tracking_uri=tracking_uri, address=address, as_json=as_json,
                  verbose=verbose, gpus=gpus)
+    cells = search_cells(grid)
+    if cells and not as_json:
+        (out or sys.stdout).write(search_line(cells) + "\n")
+
+
+def search_line(cells: tuple[Cell, ...]) -> str:
+    """What a searched grid adds to its own trials, in one line."""
+    block, seeds = cells[0].block, len(cells[0].trials)
+    return (f"search: {len(cells)} cells x {block.samples} samples of {', '.join(block.keys)} "
+            f"({block.algorithm}, scheduler {block.scheduler}, {block.validation:.0%} of each class's training "
+            f"images held out), then each cell's best on {seeds} seed{'s' if seeds > 1 else ''}: up to "
+            f"{len(cells) * (block.samples + seeds)} more trials (samples already finished are not drawn again)")
 
 
 def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri: str, experiment: str | None,

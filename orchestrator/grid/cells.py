@@ -53,6 +53,12 @@ def _label(spec: TrialSpec, per: tuple[str, ...]) -> str:
     return "/".join(str(getattr(spec.config, key)) for key in per)
 
 
+def _stated(grid: Grid) -> set[str]:
+    """The settings the grid file varies itself (axes, include entries)."""
+    source = grid.source
+    return set() if source is None else {*source.axes, *(key for entry in source.include for key in entry)}
+
+
 def search_cells(grid: Grid) -> tuple[Cell, ...]:
     """The cells of a grid with a `search:` block, in grid order; () without one.
 
@@ -71,8 +77,9 @@ def search_cells(grid: Grid) -> tuple[Cell, ...]:
         for other in trials[1:]:
             differ = sorted(k for k, v in other.config.to_dict().items() if k != "seed" and first[k] != v)
             if differ:
+                named = [key for key in differ if key in _stated(grid)]  # a preset follows from those
                 raise GridError(grid.path, "search.per", f"trials of cell {label} differ in {', '.join(differ)}; "
-                                                         f"add {differ[0]} to search.per (or make it fixed)")
+                                                         f"add {(named or differ)[0]} to search.per (or make it fixed)")
         digest = hashlib.sha256(f"{trials[0].config_hash}:{block.fingerprint()}".encode()).hexdigest()[:16]
         cells.append(Cell(label, digest, tuple(trials), block))
     return tuple(cells)
