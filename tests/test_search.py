@@ -7,7 +7,9 @@ from __future__ import annotations
 import io
 import math
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -25,6 +27,10 @@ from reports.tuned import tuned as tuned_table
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.tune import start_ray
 from trainers.trial import TaskReport, TrialResult
+
+from servers import kill_group, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FOLDER = "ZFSWEEP_TEST_SEARCH"
 TASKS = 5
@@ -54,9 +60,12 @@ def held_test_score(lr: float) -> float:
 def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
              on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
     """Five tasks; validation scores only when the trial holds images out; each run logged to a file."""
-    lr = float(config.lr)
-    with open(Path(os.environ[FOLDER]) / "runs.txt", "a") as log:
+    lr, folder = float(config.lr), Path(os.environ[FOLDER])
+    drawn_before = sum(1 for entry in logged(folder) if entry[2] > 0)
+    with open(folder / "runs.txt", "a") as log:
         log.write(f"{lr!r} {config.seed} {config.validation} {config.epochs}\n")
+    if config.validation > 0 and drawn_before >= 3 and (folder / "slow").exists():
+        time.sleep(300.0)  # the killed driver's later samples: it dies in them
     held = []
     for task in range(TASKS):
         if config.validation > 0:
@@ -67,6 +76,15 @@ def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
     return TrialResult(avg_acc=held_test_score(lr), last_acc=held_test_score(lr), forgetting=0.0, acc=[held_test_score(lr)] * TASKS,
                        peak_memory_gb=0.0, epoch_seconds=0.0, forward_passes=0, wall_seconds=0.1, trainable_params=0,
                        val_acc=held, val_avg=avg)
+
+
+def drive(folder: str) -> None:
+    """A driver process of its own (for the kill test)."""
+    os.environ[FOLDER] = folder
+    start_ray(None, num_cpus=2)
+    ok = run_grid(str(Path(folder) / "grid.yaml"), SweepOptions(storage=str(Path(folder) / "ray"), retries=0),
+                  tracking_uri=(Path(folder) / "store").read_text(), experiment=None, trial=stand_in)
+    sys.exit(0 if ok else 1)
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +176,37 @@ def test_asha_stops_poor_samples_early_and_records_them_finished_not_failed(ray_
     assert len(search_runs) == 9 and stopped and all(r.info.status == "FINISHED" for r in search_runs)
     assert all(len(client.get_metric_history(r.info.run_id, "val_avg")) < TASKS for r in stopped)
     assert not any(r.info.status == "FAILED" for r in runs)
+
+
+def test_a_search_killed_midway_and_run_again_repeats_no_finished_sample(tmp_path: Path) -> None:
+    folder = tmp_path
+    uri = f"sqlite:///{folder / 'store.db'}"
+    (folder / "store").write_text(uri)
+    (folder / "grid.yaml").write_text(GRID.replace("SAMPLES", "6").replace("SCHEDULER", "none"))
+    (folder / "slow").write_text("")
+    paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", "import sys, test_search as t; t.drive(sys.argv[1])", str(folder)]
+
+    def driver(name: str) -> subprocess.Popen:
+        return subprocess.Popen(command, cwd=folder, env=env, stdout=open(folder / f"{name}.log", "w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def finished_samples() -> list[Any]:
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name("searched")
+        found = client.search_runs([experiment.experiment_id], max_results=1000) if experiment else []
+        return [r for r in found if r.data.tags.get(PHASE_TAG) == "search" and r.info.status == "FINISHED"]
+
+    first = driver("first")
+    try:
+        wait_for(lambda: len(finished_samples()) >= 3, "three samples to finish", 400)
+    finally:
+        kill_group(first)  # the driver and its local Ray instance, mid-search
+    done_before = {float(r.data.params["lr"]) for r in finished_samples()}
+    (folder / "slow").unlink()
+    again = driver("again")
+    assert again.wait(timeout=400) == 0, (folder / "again.log").read_text()
+    trained = [lr for lr, _, validation, _ in logged(folder) if validation > 0]
+    assert all(trained.count(lr) == 1 for lr in done_before), trained  # no finished sample ran again
+    assert len(finished_samples()) == 6
