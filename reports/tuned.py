@@ -115,7 +115,7 @@ def figure_search(runs: pd.DataFrame, prefer: str | None = None) -> Drawn:
     samples = searched_runs(runs)
     keys = _keys(samples) if not samples.empty else []
     if samples.empty or not keys:
-        raise FigureSkipped("no run of a search")
+        raise FigureSkipped("figure_search skipped: no run of a search (a grid with a `search:` block)")
     key = keys[0]
     panels = [(str(m), str(d)) for m, d in samples[["method", "dataset"]].drop_duplicates().itertuples(index=False)]
     with paper_style():

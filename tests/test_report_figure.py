@@ -123,6 +123,6 @@ def test_figures_without_their_columns_are_skipped_with_a_line(tmp_path: pathlib
                           {"avg_acc": 80.0, "last_acc": 70.0})])
     lines = write_report(runs, tmp_path)
     skipped = [line.split(" ", 1)[0] for line in lines if " skipped: " in line and "figure" in line]
-    assert skipped == ["figure5", "figure_tasks", "figure_queries"]
+    assert skipped == ["figure5", "figure_tasks", "figure_queries", "figure_search"]
     assert (tmp_path / "figure_bars.pdf").exists() and (tmp_path / "figure_bars.png").exists()
     assert len(FIGURES) == 4

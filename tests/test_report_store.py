@@ -91,7 +91,7 @@ def test_no_runs_gives_skip_lines_and_no_tables(store: str, tmp_path: pathlib.Pa
     lines = write_report(runs, tmp_path / "out", compare_paper=True)
     assert len(runs) == 0 and (tmp_path / "out" / "runs.parquet").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html", "runs.parquet"]
-    assert sum("skipped" in line for line in lines) == 10, lines  # 5 tables, 4 figures, the comparison
+    assert sum("skipped" in line for line in lines) == 12, lines  # 6 tables, 5 figures, the comparison
     assert not any("failed" in line for line in lines)
 
 
