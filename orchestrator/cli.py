@@ -206,12 +206,15 @@ def report(tracking_uri: str | None, experiments: tuple[str, ...], out: str, com
 def status(grid: str, tracking_uri: str | None, experiment: str | None, list_failed: bool,
            settings: tuple[str, ...]) -> None:
     """Finished / running / interrupted / failed / pending trials of GRID, GPU-hours and ETA, from MLflow."""
-    from orchestrator.commands import failed_trials, status_counts
+    from orchestrator.commands import failed_trials, search_status, status_counts
 
     uri = require_store(resolve_tracking_uri(tracking_uri))
     overrides = parse_overrides(settings)
     counts = status_counts(grid, uri, experiment, overrides)
     click.echo(counts.line())
+    searched = search_status(grid, uri, experiment, overrides)
+    if searched:
+        click.echo(searched)
     if list_failed:
         for line in failed_trials(grid, uri, experiment, overrides):
             click.echo(line)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, TextIO
 
-from orchestrator.grid.cells import Cell, search_cells, tag_presets, tuned_specs
+from orchestrator.grid.cells import Cell, search_cells, tag_presets
 from orchestrator.grid.checks import check_trials, find_problems
 from orchestrator.grid.expand import Grid
 from orchestrator.grid.expand import load_grid as expand_grid
@@ -90,37 +90,16 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
         # as the previous driver left it; passed on, not kept here, so the sweep can let it go
         done = _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial)
         cells = search_cells(grid)
-        return _search_and_tune(grid, cells, name, tracker, out, options, trial) and done if cells else done
+        if not cells:
+            return done
+        from orchestrator.search.run import search_and_tune
+        from trainers.trial import run_trial
 
+        def rerun(best: Grid) -> bool:
+            return _run_pending(plan(best, tracking_uri, name), tracker, out, options, trial, describe=False)
 
-def _search_and_tune(grid: Grid, cells: tuple[Cell, ...], name: str, tracker: Tracker, out: TextIO,
-                     options: SweepOptions, trial: TrialFunction | None) -> bool:
-    """A searched grid's search phase, then each cell's best values on every seed (orchestrator/search/run.py)."""
-    import dataclasses
-
-    from orchestrator.search.run import best, history, search
-    from orchestrator.sweep.tune import start_ray
-    from trainers.trial import run_trial
-
-    start_ray(options.address)
-    outcome = search(cells, tracker, out, options=options, name=name, trial=trial or run_trial)
-    if outcome is not None and outcome.stopped:
-        return False
-    finished, tuned = history(tracker, cells), []
-    for cell in cells:
-        found = best(finished[cell.search_id])
-        if found is None:
-            out.write(f"search of {cell.label}: no sample ran every task; its best is not rerun\n")
-            continue
-        values, score = found
-        out.write(f"search of {cell.label}: best {', '.join(f'{k}={v}' for k, v in values.items())} "
-                  f"(validation Avg {score:.2f}), rerun on {len(cell.trials)} seeds\n")
-        tuned += tuned_specs(cell, values)
-    unique = tuple({spec.config_hash: spec for spec in tuned}.values())
-    if not unique:
-        return False
-    tuned_grid = dataclasses.replace(grid, trials=unique)
-    return _run_pending(plan(tuned_grid, tracker.tracking_uri, name), tracker, out, options, trial, describe=False)
+        return search_and_tune(grid, cells, tracker, out, options=options, name=name, trial=trial or run_trial,
+                               rerun=rerun) and done
 
 
 def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None,
@@ -208,6 +187,24 @@ def status_counts(path: str, tracking_uri: str, experiment: str | None, override
     remaining = len(grid.trials) - len(finished) - failed
     return Counts(len(grid.trials), len(finished), running, failed, sum(r.gpu_hours for r in runs),
                   eta(remaining, _mean_wall_seconds(finished), running), interrupted)
+
+
+def search_status(path: str, tracking_uri: str, experiment: str | None, overrides: Overrides = None) -> str | None:
+    """A searched grid's search in one line (samples finished, stopped early); None for other grids."""
+    grid = load_grid(path, overrides)
+    cells = search_cells(grid)
+    if not cells:
+        return None
+    from orchestrator.search.run import history
+    from orchestrator.store.tracking import Tracker
+
+    tracker = Tracker.existing(tracking_uri, experiment or grid.name)
+    finished = history(tracker, cells) if tracker is not None else {}
+    done = [min(len(finished.get(c.search_id, [])), c.block.samples) for c in cells]
+    stopped = sum(s.stopped_early for samples in finished.values() for s in samples)
+    wanted = sum(c.block.samples for c in cells)
+    return (f"search: {sum(done)} of {wanted} samples finished ({stopped} stopped early by ASHA), "
+            f"{sum(d == c.block.samples for d, c in zip(done, cells))} of {len(cells)} cells complete")
 
 
 def _driver_alive(tracking_uri: str, experiment: str) -> bool:

@@ -20,6 +20,9 @@ from ray import cloudpickle
 
 from catalog.config import TrialConfig
 from catalog.records import CELL_TAG, EARLY_STOP_TAG, PHASE_TAG, SEARCH_TAG
+from click.testing import CliRunner
+
+from orchestrator.cli import main
 from orchestrator.commands import run_grid
 from reports.build import write_report
 from reports.runs import load_runs
@@ -158,6 +161,9 @@ def test_a_search_ranks_by_validation_continues_where_it_stopped_and_reruns_the_
     assert preset_val is not None and preset_val.mean <= val.mean and preset_avg.n == 2
     assert tuned_avg.n == 2 and tuned_avg.mean == pytest.approx(held_test_score(sampled[0]), abs=1e-3)
     assert paired.n == 2  # against the untrained (epochs 0) run of the same method, data set and seed
+    # `zfsweep status` says where the search stands.
+    status = CliRunner().invoke(main, ["status", str(tmp_path / "grid.yaml"), "--tracking-uri", uri])
+    assert "search: 10 of 10 samples finished (0 stopped early by ASHA), 1 of 1 cells complete" in status.output
     # Everything finished: a third run draws and runs nothing.
     count = len(logged(folder))
     ok, text = sweep(tmp_path, uri, samples=10)

@@ -1,4 +1,4 @@
-"""The search phase of a searched grid, and each cell's best values once it has run.
+"""The search phase of a searched grid, and the reruns of each cell's best values once it has run.
 
 `zfsweep run` of a grid with a `search:` block runs three phases under one lease
 (orchestrator/commands.py): the grid's own (preset) trials, then `search` here (every cell's owed
@@ -8,12 +8,13 @@ samples in one Tuner, orchestrator/search/tuner.py), then each cell's best value
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
-from orchestrator.grid.cells import Cell
-from orchestrator.grid.expand import TrialSpec
+from orchestrator.grid.cells import Cell, tuned_specs
+from orchestrator.grid.expand import Grid, TrialSpec
 from orchestrator.search.history import Sample, finished_samples
 from orchestrator.search.tuner import run_search_fit
 from orchestrator.store.tracking import Tracker
@@ -23,6 +24,7 @@ from orchestrator.sweep.progress import LiveLine, SweepProgress
 from orchestrator.sweep.recorder import Recorder, SweepOutcome
 from orchestrator.sweep.shards import run_fit, run_sweep
 from orchestrator.sweep.trainable import TrialFunction
+from orchestrator.sweep.tune import start_ray
 
 
 def history(tracker: Tracker, cells: tuple[Cell, ...]) -> dict[str, list[Sample]]:
@@ -79,3 +81,24 @@ def best(samples: list[Sample]) -> tuple[dict[str, Any], float] | None:
         return None
     top = max(complete, key=lambda s: s.score or 0.0)
     return top.values, float(top.score or 0.0)
+
+
+def search_and_tune(grid: Grid, cells: tuple[Cell, ...], tracker: Tracker, out: TextIO, *, options: SweepOptions,
+                    name: str, trial: TrialFunction, rerun: Callable[[Grid], bool]) -> bool:
+    """The search, then `rerun` of a grid of each cell's best values on every seed; True when all finished."""
+    start_ray(options.address)
+    outcome = search(cells, tracker, out, options=options, name=name, trial=trial)
+    if outcome is not None and outcome.stopped:
+        return False
+    finished, reruns = history(tracker, cells), []
+    for cell in cells:
+        found = best(finished[cell.search_id])
+        if found is None:
+            out.write(f"search of {cell.label}: no sample ran every task; its best is not rerun\n")
+            continue
+        values, score = found
+        out.write(f"search of {cell.label}: best {', '.join(f'{k}={v}' for k, v in values.items())} "
+                  f"(validation Avg {score:.2f}), rerun on {len(cell.trials)} seed{'s' if len(cell.trials) > 1 else ''}\n")
+        reruns += tuned_specs(cell, values)
+    unique = tuple({spec.config_hash: spec for spec in reruns}.values())
+    return bool(unique) and rerun(dataclasses.replace(grid, trials=unique))
