@@ -98,12 +98,11 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOption
 
 
 def _describe(tracker: Tracker, grid: Grid) -> None:
-    """Experiment note and landing view, run names from the settings that vary, the code version."""
-    from orchestrator.store.runlog import code_version, describe_experiment, grid_axes, run_names
+    """Experiment note and landing view, the code version (runs are named by their trials' labels)."""
+    from orchestrator.store.runlog import code_version, describe_experiment, grid_axes
 
     description = grid.source.description if grid.source is not None else ""
     describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, grid_axes(grid.trials))
-    tracker.run_names = run_names(grid.trials)
     tracker.code_version = code_version()
 
 

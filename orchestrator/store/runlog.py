@@ -3,15 +3,15 @@
 ZeroFlow (arXiv 2501.01045) reports Avg / Last / Fgt, memory and time; to read a run later one
 also needs its task x task accuracy matrix, its training-loss curve, the device it ran on (Table
 2's memory and time mean nothing without it) and the code that produced it. This module logs those
-from the driver (trials never talk to MLflow, see orchestrator/store/tracking.py), names runs by the
-settings that vary across the grid, and describes the experiment so the MLflow UI opens on it.
+from the driver (trials never talk to MLflow, see orchestrator/store/tracking.py) and describes the
+experiment so the MLflow UI opens on it. Runs are named by their trials' labels
+(orchestrator/grid/labels.py: the settings that vary across the grid).
 """
 
 from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -19,12 +19,11 @@ from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from catalog.config import TrialConfig
 from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, KIND, KIND_TAG, NOTE_TAG
 from orchestrator.grid.expand import EXECUTION_KEYS, TrialSpec
+from orchestrator.grid.labels import NAME_FIRST, naming_keys, varying_keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-NAME_FIRST = ("method", "optimizer", "dataset")
 MATRIX_ARTIFACT = "task_matrix.json"
 BATCH = 1000  # values one MLflow log_batch takes (metrics, params and tags together)
 
@@ -41,42 +40,11 @@ def code_version(root: Path = PROJECT_ROOT) -> str | None:
     return f"{commit}-dirty" if changed else commit
 
 
-def varying_keys(specs: Iterable[TrialSpec]) -> list[str]:
-    """Settings (execution-only keys aside) that take more than one value across the trials."""
-    specs = list(specs)
-    keys = [f.name for f in fields(TrialConfig) if f.name not in EXECUTION_KEYS]
-    return [key for key in keys if len({repr(getattr(s.config, key)) for s in specs}) > 1]
-
-
-def naming_keys(specs: Iterable[TrialSpec]) -> list[str]:
-    """Varying settings that method/optimizer/dataset do not already fix (through the presets).
-
-    In a grid of optimizers each optimizer brings its own preset lr; naming it would only repeat
-    the optimizer. A setting that varies among trials of one method/optimizer/dataset is named.
-    """
-    specs = list(specs)
-    groups: dict[tuple[str, ...], list[TrialSpec]] = {}
-    for spec in specs:
-        groups.setdefault(tuple(str(getattr(spec.config, k)) for k in NAME_FIRST), []).append(spec)
-    return [key for key in varying_keys(specs) if key not in NAME_FIRST
-            and any(len({repr(getattr(s.config, key)) for s in group}) > 1 for group in groups.values())]
-
-
 def grid_axes(specs: Iterable[TrialSpec]) -> list[str]:
-    """The settings a reader should know vary: method/optimizer/dataset, then naming_keys."""
-    specs = list(specs)
-    return [key for key in varying_keys(specs) if key in NAME_FIRST] + naming_keys(specs)
-
-
-def run_names(specs: Iterable[TrialSpec]) -> dict[str, str]:
-    """Config hash -> run name: method/optimizer/dataset, then every setting naming_keys gives."""
-    specs = list(specs)
-    extra = naming_keys(specs)
-    names = {}
-    for spec in specs:
-        head = "/".join(str(getattr(spec.config, key)) for key in NAME_FIRST)
-        names[spec.config_hash] = " ".join([head, *(f"{k}={getattr(spec.config, k)}" for k in extra)])
-    return names
+    """The settings a reader should know vary: method/optimizer/dataset, then those labels name."""
+    configs = [spec.config for spec in specs]
+    varying = varying_keys(configs, EXECUTION_KEYS)
+    return [key for key in varying if key in NAME_FIRST] + naming_keys(configs, EXECUTION_KEYS, varying)
 
 
 def describe_experiment(client: MlflowClient, experiment_id: str, grid_path: str, description: str,

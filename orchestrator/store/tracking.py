@@ -79,7 +79,6 @@ class Tracker:
             self.client = MlflowClient(tracking_uri)  # opening an SQLite store creates its tables
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
-        self.run_names: dict[str, str] = {}  # config hash -> run name (orchestrator.store.runlog.run_names)
         self.code_version: str | None = None  # git commit logged with each finished run
 
     @classmethod
@@ -119,7 +118,7 @@ class Tracker:
             if existing.has_error:
                 self.client.delete_tag(existing.run_id, ERROR_TAG)
             return existing.run_id
-        run = self.client.create_run(self.experiment_id, run_name=self.run_names.get(spec.config_hash, spec.label),
+        run = self.client.create_run(self.experiment_id, run_name=spec.label,
                                      tags={HASH_TAG: spec.config_hash, GRID_TAG: spec.grid})
         self.client.log_batch(run.info.run_id, params=_params(spec))
         return run.info.run_id
