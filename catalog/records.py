@@ -18,6 +18,9 @@ COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag: the UI shows it on 
 NOTE_TAG = "mlflow.note.content"  # the experiment's description in the MLflow UI
 KIND_TAG = "mlflow.experimentKind"  # what the UI sets when a user picks the experiment's type
 KIND = "custom_model_development"  # opens on the runs table, not the GenAI traces view
+# A saved view of the runs table (its columns), which the UI opens at ?viewStateShareKey=<key>.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+VIEW_KEY = "zfsweep"
 
 # A trial's final result, one metric each (plus `acc`, the accuracy after each task, step = task).
 RESULT_METRICS: tuple[str, ...] = ("avg_acc", "last_acc", "forgetting", "peak_memory_gb", "epoch_seconds",

@@ -15,15 +15,10 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.grid.expand import expand
 from orchestrator.grid.schema import parse_grid
-from orchestrator.store.runlog import (
-    KIND,
-    KIND_TAG,
-    NOTE_TAG,
-    code_version,
-    describe_experiment,
-    grid_axes,
-    log_details,
-)
+from catalog.records import KIND, KIND_TAG, NOTE_TAG
+from orchestrator.store.runlog import code_version, describe_experiment, grid_axes, log_details
+from orchestrator.store.runsview import VIEW_TAG
+from orchestrator.store.tracking import Tracker
 from reports.runs import load_runs
 from catalog.config import make_config
 from trainers.trial import run_trial
@@ -51,12 +46,14 @@ def test_the_experiment_note_names_the_settings_that_vary(tmp_path: pathlib.Path
 
 
 def test_experiment_gets_the_grid_description_and_opens_on_runs(tmp_path: pathlib.Path) -> None:
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("naming")
-    describe_experiment(client, experiment, "grids/naming.yaml", "lr against the mask", ["lr", "sparsity_mode"])
-    tags = client.get_experiment(experiment).tags
-    assert tags[KIND_TAG] == KIND
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "naming")  # creating it saves the runs view
+    tags = tracker.client.get_experiment(tracker.experiment_id).tags
+    assert tags[KIND_TAG] == KIND and "metrics.`avg_acc`" in json.loads(tags[VIEW_TAG])["selectedColumns"]
+    describe_experiment(tracker.client, tracker.experiment_id, "grids/naming.yaml", "lr against the mask",
+                        ["lr", "sparsity_mode"])
+    tags = tracker.client.get_experiment(tracker.experiment_id).tags
     assert tags[NOTE_TAG].startswith("lr against the mask\n") and "lr, sparsity_mode" in tags[NOTE_TAG]
+    assert json.loads(tags[VIEW_TAG])["selectedColumns"][:2] == ["params.`lr`", "params.`sparsity_mode`"]
 
 
 def test_code_version_is_this_checkouts_commit() -> None:

@@ -19,9 +19,10 @@ from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, KIND, KIND_TAG, NOTE_TAG
+from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, NOTE_TAG
 from orchestrator.grid.expand import EXECUTION_KEYS, TrialSpec
 from orchestrator.grid.labels import NAME_FIRST, naming_keys, varying_keys
+from orchestrator.store.runsview import set_landing
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MATRIX_ARTIFACT = "task_matrix.json"
@@ -49,11 +50,12 @@ def grid_axes(specs: Iterable[TrialSpec]) -> list[str]:
 
 def describe_experiment(client: MlflowClient, experiment_id: str, grid_path: str, description: str,
                         varying: list[str]) -> None:
-    """The grid's description as the experiment's note, and the runs view as its landing page."""
+    """The grid's description as the experiment's note; the runs table as its landing page, with the
+    settings that vary and the result metrics as columns (orchestrator/store/runsview.py)."""
     lines = [description.strip() or f"Trials of {Path(grid_path).name}.", "",
              f"Grid file: {grid_path}", f"Settings that vary: {', '.join(varying) or 'none'}"]
     client.set_experiment_tag(experiment_id, NOTE_TAG, "\n".join(lines))
-    client.set_experiment_tag(experiment_id, KIND_TAG, KIND)
+    set_landing(client, experiment_id, varying)
 
 
 def detail_metrics(result: Mapping[str, Any], now_ms: int) -> list[Metric]:

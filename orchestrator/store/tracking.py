@@ -24,6 +24,7 @@ from catalog.records import ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
 from orchestrator.grid.expand import TrialSpec, hashed_setting
 from orchestrator.store.runindex import RunState, prefer, runs_from_tables
 from orchestrator.store.runlog import log_details
+from orchestrator.store.runsview import set_landing
 from orchestrator.store.uri import SQLITE, missing_sqlite_store
 
 PAGE = 5000  # the largest page an MLflow search may ask for
@@ -78,7 +79,11 @@ class Tracker:
         with _store_lock(tracking_uri):
             self.client = MlflowClient(tracking_uri)  # opening an SQLite store creates its tables
             found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            if found is None:
+                self.experiment_id = self.client.create_experiment(experiment)
+                set_landing(self.client, self.experiment_id)  # the runs table, metric columns ticked
+            else:
+                self.experiment_id = found.experiment_id
         self.code_version: str | None = None  # git commit logged with each finished run
 
     @classmethod
