@@ -14,6 +14,7 @@ ERROR_TAG = "zfsweep.error"  # why a FAILED run failed, one line
 DEVICE_TAG = "zfsweep.device"
 DEVICE_NAME_TAG = "zfsweep.device_name"
 LEASE_PREFIX = "zfsweep.lease."  # experiment tags: one driver per experiment
+MATRIX_TAG = "zfsweep.task_matrix"  # the task x task matrix, only where its artifact could not be written
 COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag: the UI shows it on the run page
 NOTE_TAG = "mlflow.note.content"  # the experiment's description in the MLflow UI
 KIND_TAG = "mlflow.experimentKind"  # what the UI sets when a user picks the experiment's type

@@ -11,6 +11,7 @@ import json
 import pathlib
 import re
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.grid.expand import expand
@@ -62,7 +63,8 @@ def test_code_version_is_this_checkouts_commit() -> None:
     assert code_version(pathlib.Path("/")) is None
 
 
-def test_a_trial_result_is_logged_and_read_back_as_columns(tmp_path: pathlib.Path) -> None:
+def test_a_trial_result_is_logged_and_read_back_as_columns(tmp_path: pathlib.Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     config = make_config({"dataset": "digits", "method": "ease", "optimizer": "zo-sgd", "epochs": 2,
                           "device": "cpu"})
     result = run_trial(config).to_dict()
@@ -80,9 +82,28 @@ def test_a_trial_result_is_logged_and_read_back_as_columns(tmp_path: pathlib.Pat
     assert [m.step for m in losses] == list(range(2 * tasks))
     tags = client.get_run(run).data.tags
     assert tags["zfsweep.device"] == "cpu" and tags["mlflow.source.git.commit"] == "abc123"
-    saved = json.loads((tmp_path / "artifacts" / run / "artifacts" / "task_matrix.json").read_text())
-    assert saved == {"acc": result["acc"], "task_matrix": result["task_matrix"]}
+    # The matrix is one table (MLflow's own reader takes it), not a metric per cell.
+    assert not any(key.startswith("task_matrix") for key in client.get_run(run).data.metrics)
+    assert json.loads(tags["mlflow.loggedArtifacts"]) == [{"path": "task_matrix.json", "type": "table"}]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # load_table searches the default store
+    table = client.load_table(experiment, "task_matrix.json", run_ids=[run])
+    assert list(table.columns[:3]) == ["after task", "acc", "task 0"] and len(table) == tasks
+    assert table["acc"].tolist() == [round(a, 4) for a in result["acc"]]
+    assert table.loc[tasks - 1, "task 0"] == round(result["task_matrix"][-1][0], 4)
+    assert table[f"task {tasks - 1}"].isna().tolist() == [True] * (tasks - 1) + [False]  # not seen before its task
     frame = load_runs(uri)
     assert frame.loc[0, f"task_acc/{tasks - 1}"] == round(result["acc"][-1], 4)
-    assert frame.loc[0, f"task_matrix/{tasks - 1}/0"] == round(result["task_matrix"][-1][0], 4)
     assert frame.loc[0, "run_device"] == "cpu" and frame.loc[0, "code_version"] == "abc123"
+
+
+def test_where_the_artifact_store_refuses_the_matrix_stays_in_a_tag(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("refused", artifact_location=str(tmp_path / "not-a-folder"))
+    run = client.create_run(experiment).info.run_id
+    result = {"acc": [90.0, 80.0], "task_matrix": [[90.0], [85.0, 75.0]], "epoch_losses": [1.0]}
+    log_details(client, run, result, None)
+    tags = client.get_run(run).data.tags
+    assert json.loads(tags["zfsweep.task_matrix"]) == {
+        "columns": ["after task", "acc", "task 0", "task 1"], "data": [[0, 90.0, 90.0, None], [1, 80.0, 85.0, 75.0]]}
+    assert "mlflow.loggedArtifacts" not in tags and [m.value for m in client.get_metric_history(run, "train_loss")] == [1.0]
