@@ -14,7 +14,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
@@ -132,20 +132,27 @@ class Tracker:
         """Tasks whose accuracy the run already holds (a continued run must not log them twice)."""
         return {metric.step for metric in self.client.get_metric_history(run_id, "acc")}
 
+    def logged_epochs(self, run_id: str) -> set[int]:
+        """Epochs whose train_loss the run already holds (logged while an earlier attempt ran)."""
+        return {metric.step for metric in self.client.get_metric_history(run_id, "train_loss")}
+
+    def log_epoch(self, run_id: str, epoch: int, loss: float) -> None:
+        self.client.log_batch(run_id, metrics=[Metric("train_loss", loss, _now_ms(), epoch)])
+
     def log_task(self, run_id: str, task: int, accuracy: float, gpu_hours: float) -> None:
         self.client.log_batch(run_id, metrics=[Metric("acc", accuracy, _now_ms(), task),
                                                Metric("gpu_hours", gpu_hours, _now_ms(), 0)])
 
     def finish(self, run_id: str, result: Mapping[str, Any], tasks: Iterable[tuple[int, float]],
-               gpu_hours: float) -> None:
-        """Log the result, any task accuracy not logged yet and the details (orchestrator/store/runlog.py) in
-        one log_batch, then mark the run FINISHED."""
+               gpu_hours: float, logged_epochs: Collection[int] = ()) -> None:
+        """Log the result, any task accuracy not logged yet and the details (orchestrator/store/runlog.py:
+        the loss of every epoch not in `logged_epochs`) in one log_batch, then mark the run FINISHED."""
         now = _now_ms()
         # Four decimals: the UI shows what is stored, and 80.73394495412845 % reads worse than 80.7339.
         metrics = [Metric(key, round(float(result[key]), 4), now, 0) for key in RESULT_METRICS if key in result]
         metrics += [Metric("acc", float(accuracy), now, task) for task, accuracy in tasks]
         metrics.append(Metric("gpu_hours", gpu_hours, now, 0))
-        log_details(self.client, run_id, result, self.code_version, metrics)
+        log_details(self.client, run_id, result, self.code_version, metrics, logged_epochs)
         self.client.set_terminated(run_id, status="FINISHED")
 
     def fail(self, run_id: str, reason: str, gpu_hours: float) -> None:

@@ -136,6 +136,8 @@ class Recorder(tune.Callback):
             self.live.echo(f"restarting {record.spec.label} from scratch")
         if kind == "task":
             self.outbox.task(record.spec.config_hash, int(result["task"]), float(result["acc"]), record.hours_now())
+        elif kind == "epoch":
+            self.outbox.epoch(record.spec.config_hash, int(result["epoch"]), float(result["loss"]))
         elif kind == "done":
             self._finish(record, result)
         elif kind in ("diverged", "invalid"):  # ended at once: retrying cannot help
