@@ -17,6 +17,7 @@ import click
 from catalog.config import KNOBS
 from catalog.errors import InputError
 from catalog.names import DATASET_NAMES, METHOD_NAMES
+from orchestrator.cmdline import command_line
 from orchestrator.grid.overrides import parse_overrides
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.store.uri import creatable_store, require_store, resolve_tracking_uri
@@ -99,7 +100,13 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
         sys.exit(0)
     options = SweepOptions(storage=storage_path, retries=retries, max_concurrent=max_concurrent,
                            outage_limit=outage_limit, address=address, shard_size=shard_size)
-    ok = commands.run_grid(grid, options, tracking_uri=uri, experiment=experiment, overrides=overrides)
+    again = command_line(click.get_current_context())  # what resumes the sweep if it is stopped
+    try:
+        ok = commands.run_grid(grid, options, tracking_uri=uri, experiment=experiment, overrides=overrides,
+                               resume_command=again)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside Ray Tune's own handling
+        click.echo(commands.resume_line(again))
+        sys.exit(130)
     sys.exit(0 if ok else 1)
 
 

@@ -43,10 +43,12 @@ def dry_run(path: str, *, tracking_uri: str, experiment: str | None, address: st
 
 
 def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri: str, experiment: str | None,
-             out: TextIO | None = None, trial: TrialFunction | None = None, overrides: Overrides = None) -> bool:
+             out: TextIO | None = None, trial: TrialFunction | None = None, overrides: Overrides = None,
+             resume_command: str = "") -> bool:
     """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED.
 
     `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
+    A sweep stopped by Ctrl-C ends with one line giving `resume_command` (the CLI's own command line).
     Ray is started here unless this process is connected already. Only one driver runs an
     experiment at a time (orchestrator/store/lease.py: a second raises LeaseRefused), one lease for
     all the shards of the sweep (orchestrator/sweep/shards.py).
@@ -67,10 +69,16 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     tracker = Tracker(tracking_uri, name)  # the driver creates the experiment before any trial
     with Lease(tracking_uri, tracker.experiment_id):
         # as the previous driver left it; passed on, not kept here, so the sweep can let it go
-        return _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial)
+        return _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial, resume_command)
 
 
-def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None) -> bool:
+def resume_line(command: str) -> str:
+    """The last line of a stopped sweep: what to run to go on (every trial resumes from its last task)."""
+    return f"stopped; to resume, run: {command}" if command else "stopped; to resume, run the same command again"
+
+
+def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None,
+                 resume_command: str) -> bool:
     from orchestrator.sweep.shards import run_shards  # Ray is heavy: import it only to run
     from orchestrator.sweep.tune import checkpoint_root, start_ray
     from trainers.trial import run_trial
@@ -94,6 +102,8 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOption
     done = finished_before + outcome.finished
     missing = total - done - len(outcome.failed)
     out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")
+    if outcome.stopped:
+        out.write(resume_line(resume_command) + "\n")
     return done == total
 
 
