@@ -35,7 +35,7 @@ from orchestrator.sweep.options import SweepOptions
 
 if TYPE_CHECKING:  # the process that only starts one process per N imports neither torch nor Ray
     from catalog.config import TrialConfig
-    from trainers.trial import TaskReport, TrialResult
+    from trainers.trial import EpochReport, TaskReport, TrialResult
 
 TASKS = 5
 SECONDS_ENV = "ZFSWEEP_BENCH_TRIAL_SECONDS"  # set before Ray starts: the workers inherit it
@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def stand_in_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
-                   on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+                   on_task_end: Callable[[TaskReport], None] | None = None,
+                   on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
     """A trial that sleeps its share of the stand-in's seconds per task and computes nothing."""
     from trainers.trial import TaskReport, TrialResult
 

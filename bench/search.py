@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from catalog.config import TrialConfig
-from trainers.trial import TaskReport, TrialResult
+from trainers.trial import EpochReport, TaskReport, TrialResult
 
 TASKS = 10
 LOG = "ZFSWEEP_BENCH_SEARCH_LOG"  # the file each trained task is logged to (set before Ray starts)
@@ -50,7 +50,8 @@ def score(lr: float, task: int) -> float:
 
 
 def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
-             on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+             on_task_end: Callable[[TaskReport], None] | None = None,
+             on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
     """TASKS tasks of `--seconds` each; only a trial with a held-out split is scored on it."""
     lr, held = float(config.lr), []
     for task in range(TASKS):

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from catalog.config import TrialConfig
-from trainers.trial import TaskReport, TrialResult
+from trainers.trial import EpochReport, TaskReport, TrialResult
 
 TASKS = 5
 
 
 def sleeping_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
-                   on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+                   on_task_end: Callable[[TaskReport], None] | None = None,
+                   on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
     """A trial of `config.epochs` tenths of a second per task that computes nothing."""
     done = int(resume["done"]) if resume else 0
     for task in range(done, TASKS):

@@ -14,10 +14,14 @@ ERROR_TAG = "zfsweep.error"  # why a FAILED run failed, one line
 DEVICE_TAG = "zfsweep.device"
 DEVICE_NAME_TAG = "zfsweep.device_name"
 LEASE_PREFIX = "zfsweep.lease."  # experiment tags: one driver per experiment
+MATRIX_TAG = "zfsweep.task_matrix"  # the task x task matrix, only where its artifact could not be written
 COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag: the UI shows it on the run page
 NOTE_TAG = "mlflow.note.content"  # the experiment's description in the MLflow UI
 KIND_TAG = "mlflow.experimentKind"  # what the UI sets when a user picks the experiment's type
 KIND = "custom_model_development"  # opens on the runs table, not the GenAI traces view
+# A saved view of the runs table (its columns), which the UI opens at ?viewStateShareKey=<key>.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+VIEW_KEY = "zfsweep"
 
 # A grid with a `search:` block (orchestrator/search/) tags each of its runs with its cell, the phase it
 # belongs to and, for the sampled trials, the search they were drawn by.

@@ -17,6 +17,7 @@ import click
 from catalog.config import KNOBS
 from catalog.errors import InputError
 from catalog.names import DATASET_NAMES, METHOD_NAMES
+from orchestrator.cmdline import command_line
 from orchestrator.grid.overrides import parse_overrides
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.store.uri import creatable_store, require_store, resolve_tracking_uri
@@ -99,7 +100,13 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
         sys.exit(0)
     options = SweepOptions(storage=storage_path, retries=retries, max_concurrent=max_concurrent,
                            outage_limit=outage_limit, address=address, shard_size=shard_size)
-    ok = commands.run_grid(grid, options, tracking_uri=uri, experiment=experiment, overrides=overrides)
+    again = command_line(click.get_current_context())  # what resumes the sweep if it is stopped
+    try:
+        ok = commands.run_grid(grid, options, tracking_uri=uri, experiment=experiment, overrides=overrides,
+                               resume_command=again)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside Ray Tune's own handling
+        click.echo(commands.resume_line(again))
+        sys.exit(130)
     sys.exit(0 if ok else 1)
 
 
@@ -271,20 +278,24 @@ def pretrain(seed: int, epochs: int, per_class: int, classes: int, batch_size: i
 
 @main.command()
 @click.option("--tracking-uri", help=TRACKING_HELP)
+@click.option("--experiment", help="print the runs-table URL of this experiment only (default: every one)")
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on (this machine only by default)")
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
-def ui(tracking_uri: str | None, host: str, port: int) -> None:
-    """The MLflow UI for the same tracking store."""
+def ui(tracking_uri: str | None, experiment: str | None, host: str, port: int) -> None:
+    """The MLflow UI for the same tracking store; prints the URL of each experiment's runs table."""
     uri = require_store(resolve_tracking_uri(tracking_uri))  # the UI would create a missing one
     if uri.startswith(("http://", "https://")):
         click.echo(f"{uri} is a tracking server: its UI is at that address")
         return
-    from orchestrator.store.uiserver import listen_problem, serve
+    from orchestrator.store.uiserver import browse_url, listen_problem, serve_ui
 
     problem = listen_problem(host, port)  # MLflow's server would log the error and still exit 0
     if problem:
         click.echo(f"error: {problem}", err=True)
         sys.exit(2)
+    from orchestrator.store.runsview import home_url, runs_pages
 
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    sys.exit(serve(command))  # SIGTERM or Ctrl-C here stops the UI's server and its workers too
+    pages = runs_pages(uri, browse_url(host, port), experiment)  # an unknown name: exit 2 here
+    lines = [f"runs of {name}: {url}" for name, url in pages] or [f"no experiment yet: {home_url(browse_url(host, port))}"]
+    lines.append("Ctrl-C stops the UI")
+    sys.exit(serve_ui(uri, host, port, lines, click.echo))  # Ctrl-C or SIGTERM also stops the UI's workers

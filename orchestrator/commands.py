@@ -64,10 +64,12 @@ def search_line(cells: tuple[Cell, ...]) -> str:
 
 
 def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri: str, experiment: str | None,
-             out: TextIO | None = None, trial: TrialFunction | None = None, overrides: Overrides = None) -> bool:
+             out: TextIO | None = None, trial: TrialFunction | None = None, overrides: Overrides = None,
+             resume_command: str = "") -> bool:
     """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED.
 
     `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
+    A sweep stopped by Ctrl-C ends with one line giving `resume_command` (the CLI's own command line).
     Ray is started here unless this process is connected already. Only one driver runs an
     experiment at a time (orchestrator/store/lease.py: a second raises LeaseRefused), one lease for
     all the shards of the sweep (orchestrator/sweep/shards.py).
@@ -88,7 +90,7 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     tracker = Tracker(tracking_uri, name)  # the driver creates the experiment before any trial
     with Lease(tracking_uri, tracker.experiment_id):
         # as the previous driver left it; passed on, not kept here, so the sweep can let it go
-        done = _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial)
+        done = _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial, resume_command)
         cells = search_cells(grid)
         if not cells:
             return done
@@ -96,14 +98,20 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
         from trainers.trial import run_trial
 
         def rerun(best: Grid) -> bool:
-            return _run_pending(plan(best, tracking_uri, name), tracker, out, options, trial, describe=False)
+            return _run_pending(plan(best, tracking_uri, name), tracker, out, options, trial, resume_command,
+                                describe=False)
 
         return search_and_tune(grid, cells, tracker, out, options=options, name=name, trial=trial or run_trial,
-                               rerun=rerun) and done
+                               rerun=rerun, stopped_line=resume_line(resume_command)) and done
+
+
+def resume_line(command: str) -> str:
+    """The last line of a stopped sweep: what to run to go on (every trial resumes from its last task)."""
+    return f"stopped; to resume, run: {command}" if command else "stopped; to resume, run the same command again"
 
 
 def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None,
-                 describe: bool = True) -> bool:
+                 resume_command: str, describe: bool = True) -> bool:
     from orchestrator.sweep.shards import run_shards  # Ray is heavy: import it only to run
     from orchestrator.sweep.tune import checkpoint_root, start_ray
     from trainers.trial import run_trial
@@ -112,12 +120,7 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOption
     if not work.pending:
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
-    if describe:
-        _describe(tracker, work.grid)
-    else:
-        from orchestrator.store.runlog import run_names
-
-        tracker.run_names = run_names(work.grid.trials)
+    _describe(tracker, work.grid, note=describe)
     _remove_stale_checkpoints(checkpoint_root(Path(options.storage).resolve(), work.experiment), work)
     shards = -(-len(work.pending) // options.shard_size)
     out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run in {shards} "
@@ -132,16 +135,19 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOption
     done = finished_before + outcome.finished
     missing = total - done - len(outcome.failed)
     out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")
+    if outcome.stopped:
+        out.write(resume_line(resume_command) + "\n")
     return done == total
 
 
-def _describe(tracker: Tracker, grid: Grid) -> None:
-    """Experiment note and landing view, run names from the settings that vary, the code version."""
-    from orchestrator.store.runlog import code_version, describe_experiment, grid_axes, run_names
+def _describe(tracker: Tracker, grid: Grid, note: bool = True) -> None:
+    """Experiment note and landing view (unless `note` is False: a searched grid's reruns keep the grid's),
+    the code version (runs are named by their trials' labels)."""
+    from orchestrator.store.runlog import code_version, describe_experiment, grid_axes
 
-    description = grid.source.description if grid.source is not None else ""
-    describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, grid_axes(grid.trials))
-    tracker.run_names = run_names(grid.trials)
+    if note:
+        description = grid.source.description if grid.source is not None else ""
+        describe_experiment(tracker.client, tracker.experiment_id, grid.path, description, grid_axes(grid.trials))
     tracker.code_version = code_version()
 
 

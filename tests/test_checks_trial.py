@@ -24,13 +24,14 @@ from orchestrator.sweep.tune import start_ray
 from catalog.records import ERROR_TAG
 from catalog.config import TrialConfig
 from trainers.data import DataError
-from trainers.trial import TaskReport, TrialResult
+from trainers.trial import EpochReport, TaskReport, TrialResult
 
 ATTEMPTS = "ZFSWEEP_TEST_INPUT_ATTEMPTS"
 
 
 def bad_data_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
-                   on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+                   on_task_end: Callable[[TaskReport], None] | None = None,
+                   on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
     path = Path(os.environ[ATTEMPTS]) / str(config.seed)
     path.write_text(str(int(path.read_text()) + 1 if path.exists() else 1))
     raise DataError(f"digits: image '/data/x.jpg' cannot be decoded (seed {config.seed})")

@@ -25,7 +25,7 @@ def test_dry_run_prints_the_plan_and_the_counts_and_writes_nothing(tmp_path: Pat
     lines = output.strip().splitlines()
     assert code == 0 and lines[-1] == "4 trials: 0 finished, 4 to run"
     assert len([line for line in lines if line.startswith("to run  ")]) == 4
-    assert "aper/zo-sgd/digits q=1 seed=1993  cpu=1 gpu=0.125" in output  # ZO trials share a GPU 8 ways
+    assert "to run  " in output and "  zo-sgd  cpu=1 gpu=0.125" in output  # ZO trials share a GPU 8 ways
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]
 
     spec = load_grid(tmp_path / "grid.yaml").trials[0]

@@ -29,7 +29,7 @@ from reports.runs import load_runs
 from reports.tuned import tuned as tuned_table
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.tune import start_ray
-from trainers.trial import TaskReport, TrialResult
+from trainers.trial import EpochReport, TaskReport, TrialResult
 
 from servers import kill_group, wait_for
 
@@ -61,7 +61,8 @@ def held_test_score(lr: float) -> float:
 
 
 def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
-             on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+             on_task_end: Callable[[TaskReport], None] | None = None,
+             on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
     """Five tasks; validation scores only when the trial holds images out; each run logged to a file."""
     lr, folder = float(config.lr), Path(os.environ[FOLDER])
     drawn_before = sum(1 for entry in logged(folder) if entry[2] > 0)

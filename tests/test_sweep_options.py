@@ -23,7 +23,7 @@ from orchestrator.sweep.options import SweepOptions
 from orchestrator.store.outbox import TrackingUnreachable
 from orchestrator.sweep.tune import start_ray
 from catalog.config import TrialConfig
-from trainers.trial import TaskReport, TrialResult
+from trainers.trial import EpochReport, TaskReport, TrialResult
 
 STORE = "ZFSWEEP_TEST_LOCKED_STORE"  # the SQLite file the trial locks; set before Ray starts
 
@@ -43,7 +43,8 @@ def test_the_run_commands_defaults_are_the_options_defaults() -> None:
 
 
 def locking_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
-                  on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+                  on_task_end: Callable[[TaskReport], None] | None = None,
+                  on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
     """Holds an exclusive lock on the tracking store for 45 s (past MLflow's 20 s SQLite busy timeout), then reports its first task."""
     connection = sqlite3.connect(os.environ[STORE], timeout=30, isolation_level=None)
     connection.execute("BEGIN EXCLUSIVE")

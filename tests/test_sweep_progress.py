@@ -92,3 +92,30 @@ def test_an_outage_note_rides_on_the_line_and_a_log_gets_a_line_when_it_comes_or
         counts.line() + " | tracking store unreachable for 3 s, 2 writes queued", counts.line()]
     stopped = Counts(total=5, finished=1, running=0, failed=1, gpu_hours=0.5, eta_seconds=None, interrupted=2)
     assert stopped.pending == 1 and " 0 running, 2 interrupted, 1 failed, 1 pending, " in stopped.line()
+
+
+def test_the_line_names_the_running_trials_and_their_task_clipped_to_the_terminal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    progress = SweepProgress(total=4, finished=0)
+    for digest, label in (("a", "ease/zo-sgd lr=0.001"), ("b", "aper/fo-sgd epochs=0")):
+        progress.start(digest)
+        progress.at_task(digest, label, 0, 10)
+    progress.at_task("a", "ease/zo-sgd lr=0.001", 2, 10)
+    progress.at_task("gone", "never started", 0, 10)  # a late report of a trial that ended: not shown
+    assert progress.running_line() == "running: ease/zo-sgd lr=0.001 (task 3/10), aper/fo-sgd epochs=0 (task 1/10)"
+    progress.finish("b", 1.0)
+    assert progress.running_line() == "running: ease/zo-sgd lr=0.001 (task 3/10)"
+    monkeypatch.setenv("COLUMNS", "60")
+    out = Terminal()
+    LiveLine(out).show(progress.counts(), force=True, running=progress.running_line())
+    drawn = out.getvalue().removeprefix("\r\x1b[K")
+    assert len(drawn) == 59 and drawn.endswith("...") and drawn.startswith("4 trials: 1 finished, 1 running")
+    log = io.StringIO()
+    LiveLine(log).show(progress.counts(), running=progress.running_line())
+    assert log.getvalue().rstrip("\n").endswith(" | running: ease/zo-sgd lr=0.001 (task 3/10)")
+
+
+def test_a_sweep_without_gpus_shows_no_gpu_hours() -> None:
+    progress = SweepProgress(total=2, finished=0, with_gpu_hours=False)
+    assert progress.counts().line() == "2 trials: 0 finished, 0 running, 0 failed, 2 pending, ETA ?"
+    assert "GPU-hours" in SweepProgress(total=2, finished=0).counts().line()

@@ -30,7 +30,7 @@ from orchestrator.sweep.tune import start_ray
 from catalog.records import ERROR_TAG, HASH_TAG
 from servers import kill_group, wait_for
 from catalog.config import TrialConfig
-from trainers.trial import TaskReport, TrialResult
+from trainers.trial import EpochReport, TaskReport, TrialResult
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "ZFSWEEP_TEST_SHARDS"  # attempt counts and lease notes; set before Ray starts: workers inherit it
@@ -46,7 +46,8 @@ def _attempt(seed: int) -> int:
 
 
 def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
-             on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+             on_task_end: Callable[[TaskReport], None] | None = None,
+             on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
     """Two short tasks with real checkpoints; seed 2 fails when FAIL_SEED says so; with SLOW_SEEDS,
     those seeds' first attempt takes minutes (a driver is killed meanwhile)."""
     folder = Path(os.environ[FOLDER])

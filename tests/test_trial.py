@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from catalog.config import make_config
-from trainers.trial import TaskReport, describe_trial, run_trial
+from trainers.trial import EpochReport, TaskReport, describe_trial, run_trial
 
 FAST = {"dataset": "digits", "method": "aper", "epochs": 1, "device": "cpu"}
 
@@ -30,6 +30,21 @@ def test_resuming_after_a_task_gives_the_uninterrupted_result() -> None:
     assert resumed.acc == full.acc
     assert resumed.forgetting == full.forgetting
     assert resumed.forward_passes == full.forward_passes
+
+
+def test_each_epochs_loss_is_handed_on_as_the_epoch_ends() -> None:
+    config = make_config({**FAST, "method": "ease", "optimizer": "fo-sgd", "epochs": 2})  # EASE trains every task
+    events: list[EpochReport | TaskReport] = []
+    full = run_trial(config, on_task_end=events.append, on_epoch_end=events.append)
+    epochs = [e for e in events if isinstance(e, EpochReport)]
+    assert [(e.task, e.epoch) for e in epochs] == [(t, 2 * t + i) for t in range(5) for i in range(2)]
+    assert [e.loss for e in epochs] == full.epoch_losses
+    # While the trial runs: a task's epochs come before the end of that task, not with the result.
+    assert [type(e).__name__[0] for e in events[:3]] == ["E", "E", "T"]
+    task_one = next(e for e in events if isinstance(e, TaskReport) and e.task == 1)
+    resumed: list[EpochReport] = []
+    run_trial(config, resume=task_one.state, on_epoch_end=resumed.append)
+    assert [e.epoch for e in resumed] == list(range(4, 10))  # counted over the whole trial
 
 
 def test_dry_run_reports_the_trainable_adapters_and_head() -> None:

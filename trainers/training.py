@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader
@@ -65,8 +66,9 @@ def optimizer_settings(name: str, config: TrialConfig, seed: int) -> dict[str, o
 
 
 def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: torch.device,
-               seed: int) -> TaskStats:
-    """Train `method` on the current task's batches; raises FloatingPointError on divergence."""
+               seed: int, on_epoch_end: Callable[[float], None] | None = None) -> TaskStats:
+    """Train `method` on the current task's batches; raises FloatingPointError on divergence.
+    `on_epoch_end` gets each epoch's mean loss as the epoch ends (NaN for an epoch without a batch)."""
     stats = TaskStats()
     for name, epochs in phases(config):
         optimizer = build_optimizer(name, method, config, seed)
@@ -84,6 +86,8 @@ def train_task(method: Method, config: TrialConfig, loader: DataLoader, device: 
                 losses.append(loss)
             stats.epoch_seconds.append(time.perf_counter() - started)
             stats.epoch_losses.append(sum(losses) / len(losses) if losses else math.nan)
+            if on_epoch_end is not None:
+                on_epoch_end(stats.epoch_losses[-1])
             for schedule in schedules:
                 schedule.step()
         stats.forward_passes += optimizer.forward_passes

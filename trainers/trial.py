@@ -6,10 +6,13 @@ evaluates task by task. After every task it hands a `TaskReport` with a checkpoi
 result as an uninterrupted run (every task reseeds its own randomness from the trial seed). A
 trial with `validation` > 0 trains without its held-out images and is also scored on them after
 every task; the search (orchestrator/search/) reads that score, never the test accuracy.
+After every epoch it hands an `EpochReport` (the epoch's mean training loss) to `on_epoch_end`,
+so a caller can follow the loss while the trial runs.
 """
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -85,6 +88,16 @@ class TaskReport:
         return sum(self.validation) / len(self.validation) if self.validation else None
 
 
+@dataclass(frozen=True)
+class EpochReport:
+    task: int
+    epoch: int  # counted over the whole trial, resumed tasks included (the step `train_loss` is logged at)
+    loss: float  # mean training loss; NaN for an epoch without a batch
+
+
+EpochCallback = Callable[[EpochReport], None]
+
+
 def task_seed(seed: int, task: int) -> int:
     return seed * 1000 + task
 
@@ -113,15 +126,27 @@ def _train_loader(benchmark: Benchmark, config: TrialConfig, task: int, train_tr
                       generator=torch.Generator().manual_seed(task_seed(config.seed, task)))
 
 
-def _run_task(method: Method, benchmark: Benchmark, config: TrialConfig, task: int,
-              device: torch.device, progress: Progress, inputs: Inputs) -> None:
+def _epoch_reporter(on_epoch_end: EpochCallback | None, task: int, first: int) -> Callable[[float], None] | None:
+    """train_task's per-epoch callback: the loss with its task and epoch index (from `first`)."""
+    if on_epoch_end is None:
+        return None
+    epochs = itertools.count(first)
+
+    def report(loss: float) -> None:
+        on_epoch_end(EpochReport(task, next(epochs), loss))
+
+    return report
+
+
+def _run_task(method: Method, benchmark: Benchmark, config: TrialConfig, task: int, device: torch.device,
+              progress: Progress, inputs: Inputs, on_epoch_end: EpochCallback | None = None) -> None:
     classes = benchmark.task_classes(task)
     # Dropout draws from the global RNG; seeding it per task makes a resumed trial exact.
     torch.manual_seed(task_seed(config.seed, task))
     if method.begin_task(task, classes):
         progress.trainable_params = progress.trainable_params or method.trainable_parameters()
         stats = train_task(method, config, _train_loader(benchmark, config, task, True, inputs), device,
-                           task_seed(config.seed, task))
+                           task_seed(config.seed, task), _epoch_reporter(on_epoch_end, task, len(progress.epoch_losses)))
         progress.epoch_seconds.extend(stats.epoch_seconds)
         progress.epoch_losses.extend(stats.epoch_losses)
         progress.forward_passes += stats.forward_passes
@@ -147,7 +172,8 @@ def _validate(method: Method, benchmark: Benchmark, config: TrialConfig, task: i
 
 
 def run_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
-              on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult:
+              on_task_end: Callable[[TaskReport], None] | None = None,
+              on_epoch_end: EpochCallback | None = None) -> TrialResult:
     """Run (or continue, from a TaskReport's `state`) one trial and return its result."""
     config = resolve(config)
     started = time.perf_counter()
@@ -162,7 +188,7 @@ def run_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
     with torch.random.fork_rng(devices=[]):
         for task in range(len(progress.accuracy), benchmark.tasks):
             with PeakMemory(device) as memory:
-                _run_task(method, benchmark, config, task, device, progress, inputs)
+                _run_task(method, benchmark, config, task, device, progress, inputs, on_epoch_end)
             progress.peak_memory_gb = max(progress.peak_memory_gb, memory.gigabytes)
             progress.wall_seconds += time.perf_counter() - started
             started = time.perf_counter()

@@ -99,9 +99,12 @@ def rounded(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _with(spec: TrialSpec, values: Mapping[str, Any], tags: tuple[tuple[str, str], ...]) -> TrialSpec:
+    """`spec` with `values`; its label (the run name) starts with what the search varied, then the phase."""
     config = dataclasses.replace(spec.config, **values)
     validate(config)
-    return dataclasses.replace(spec, config=config, config_hash=config_hash(config), tags=tags)
+    shown = " ".join(f"{key}={getattr(config, key)}" for key in values if key != "validation")
+    label = f"{shown} {dict(tags)[PHASE_TAG]} {spec.label}".strip()
+    return dataclasses.replace(spec, config=config, config_hash=config_hash(config), tags=tags, label=label)
 
 
 def sampled_spec(cell: Cell, values: Mapping[str, Any]) -> TrialSpec:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from catalog.config import KNOBS, ConfigError, TrialConfig, make_config, validate
+from orchestrator.grid.labels import trial_labels
 from orchestrator.grid.overrides import apply_overrides
 from orchestrator.grid.resources import TrialResources, trial_resources
 from orchestrator.grid.schema import GridError, GridFile, Match, ResourceRequest, parse_grid, raise_all
@@ -29,26 +30,21 @@ from trainers.presets import preset
 EXECUTION_KEYS = ("device", "num_workers")
 HASHED_KEYS = tuple(f.name for f in fields(TrialConfig) if f.name not in EXECUTION_KEYS)
 DEFAULTS = {f.name: f.default for f in fields(TrialConfig)}
-LABEL_EXTRAS = (("historical", "h"), ("sparsity", "s"), ("hybrid", "hyb"))
 
 __all__ = ["Grid", "GridError", "TrialSpec", "config_hash", "expand", "load_grid"]
 
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """One trial of a grid: its resolved config, the hash that identifies it, its resources."""
+    """One trial of a grid: its resolved config, the hash that identifies it, its resources, and its
+    label among the grid's trials (orchestrator/grid/labels.py: also its MLflow run name)."""
 
     grid: str
     config: TrialConfig
     config_hash: str
     resources: TrialResources
+    label: str = field(default="", compare=False)
     tags: tuple[tuple[str, str], ...] = ()  # extra MLflow tags (a searched grid's cell and phase)
-
-    @property
-    def label(self) -> str:
-        c = self.config
-        extras = "".join(f" {short}={getattr(c, key)}" for key, short in LABEL_EXTRAS if getattr(c, key))
-        return f"{c.method}/{c.optimizer}/{c.dataset} q={c.q}{extras} seed={c.seed}"
 
 
 @dataclass(frozen=True)
@@ -91,6 +87,11 @@ def _presets(profile: str, method: str, optimizer: str, dataset: str) -> tuple[t
     return tuple(preset(TrialConfig(profile=profile, method=method, optimizer=optimizer, dataset=dataset)).items())
 
 
+@lru_cache(maxsize=1024)
+def _preset_map(profile: str, method: str, optimizer: str, dataset: str) -> Mapping[str, Any]:
+    return dict(_presets(profile, method, optimizer, dataset))
+
+
 def _coerced(path: str, key: str, value: Any, source: str) -> Any:
     """`value` coerced to the setting's type; GridError naming `source` if no trial could use it."""
     try:
@@ -129,6 +130,18 @@ class _Expander:
 
     def value(self, key: str, value: Any, source: str) -> Any:
         return _coerced(self.grid.path, key, value, source)
+
+    def always_named(self) -> set[str]:
+        """The settings every label names: the grid's axes and its seeds."""
+        return {*self.grid.axes, *(("seed",) if self.grid.seeds is not None else ())}
+
+    def usual(self, config: TrialConfig, key: str) -> Any:
+        """What a reader takes `key` to be unless told: the grid's `fixed:` value, else the default or preset."""
+        if key in self.fixed:
+            return self.fixed[key]
+        if DEFAULTS[key] is not None:
+            return DEFAULTS[key]
+        return _preset_map(config.profile, config.method, config.optimizer, config.dataset).get(key)
 
     def blocks(self) -> Iterator[tuple[dict[str, list[Any]], dict[str, str]]]:
         """(coerced axes, where each axis comes from) of the main grid and of each include entry."""
@@ -192,11 +205,14 @@ def _merged(base: ResourceRequest, rule: ResourceRequest) -> ResourceRequest:
 
 
 def expand(grid: GridFile) -> tuple[TrialSpec, ...]:
-    """Every trial of the grid, validated and resolved, in grid order, duplicates removed."""
+    """Every trial of the grid, validated, resolved and labelled, in grid order, duplicates removed."""
+    expander = _Expander(grid)
     trials: dict[str, TrialSpec] = {}
-    for spec in _Expander(grid).specs():
+    for spec in expander.specs():
         trials.setdefault(spec.config_hash, spec)
-    return tuple(trials.values())
+    specs = list(trials.values())
+    labels = trial_labels([spec.config for spec in specs], expander.always_named(), expander.usual, EXECUTION_KEYS)
+    return tuple(TrialSpec(s.grid, s.config, s.config_hash, s.resources, label) for s, label in zip(specs, labels))
 
 
 def load_grid(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Grid:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from orchestrator.grid.cells import Cell, tuned_specs
-from orchestrator.grid.expand import Grid, TrialSpec
+from orchestrator.grid.expand import Grid
 from orchestrator.search.history import Sample, finished_samples
 from orchestrator.search.tuner import run_search_fit
 from orchestrator.store.tracking import Tracker
@@ -36,12 +36,6 @@ def owed(cells: tuple[Cell, ...], finished: dict[str, list[Sample]]) -> int:
     return sum(max(0, cell.block.samples - len(finished.get(cell.search_id, []))) for cell in cells)
 
 
-def sample_name(spec: TrialSpec, cell: Cell) -> str:
-    """A sample's run name: its searched values first (what tells the cell's samples apart in the UI)."""
-    values = " ".join(f"{key}={getattr(spec.config, key)}" for key in cell.block.keys)
-    return f"{values} {cell.label} search"
-
-
 def search(cells: tuple[Cell, ...], tracker: Tracker, out: TextIO, *, options: SweepOptions, name: str,
            trial: TrialFunction) -> SweepOutcome | None:
     """Draw and run every cell's owed samples; None when none is owed."""
@@ -52,22 +46,12 @@ def search(cells: tuple[Cell, ...], tracker: Tracker, out: TextIO, *, options: S
     done = sum(min(len(finished.get(c.search_id, [])), c.block.samples) for c in cells)
     out.write(f"search: {count} samples to draw in {len(cells)} cells ({done} finished before), "
               f"scored on a held-out {cells[0].block.validation:.0%} of each task's training images\n")
-    by_id = {cell.search_id: cell for cell in cells}
-
-    def on_sample(spec: TrialSpec) -> None:
-        cell = by_id[dict(spec.tags)["zfsweep.search"]]
-        tracker.run_names[spec.config_hash] = sample_name(spec, cell)
 
     def body(recorder: Recorder, storage: Path, started: str) -> bool:
         recorder.begin_shard([], {})
-        original = on_sample
-
-        def register(spec: TrialSpec) -> None:
-            original(spec)
-            recorder.expect(spec)
-
         fit = functools.partial(run_search_fit, list(cells), finished, recorder, trial, storage=storage,
-                                retries=options.retries, max_concurrent=options.max_concurrent, on_sample=register)
+                                retries=options.retries, max_concurrent=options.max_concurrent,
+                                on_sample=recorder.expect)
         return run_fit("the search", count, recorder, fit, storage, f"{folder_name(name)}/{started}-search")
 
     progress = SweepProgress(total=count, finished=0, prior_mean_seconds=None, settled_hours=0.0)
@@ -84,11 +68,13 @@ def best(samples: list[Sample]) -> tuple[dict[str, Any], float] | None:
 
 
 def search_and_tune(grid: Grid, cells: tuple[Cell, ...], tracker: Tracker, out: TextIO, *, options: SweepOptions,
-                    name: str, trial: TrialFunction, rerun: Callable[[Grid], bool]) -> bool:
-    """The search, then `rerun` of a grid of each cell's best values on every seed; True when all finished."""
+                    name: str, trial: TrialFunction, rerun: Callable[[Grid], bool], stopped_line: str) -> bool:
+    """The search, then `rerun` of a grid of each cell's best values on every seed; True when all finished.
+    A search stopped (Ctrl-C) ends with `stopped_line`."""
     start_ray(options.address)
     outcome = search(cells, tracker, out, options=options, name=name, trial=trial)
     if outcome is not None and outcome.stopped:
+        out.write(stopped_line + "\n")
         return False
     finished, reruns = history(tracker, cells), []
     for cell in cells:

@@ -2,7 +2,7 @@
 
 A tracking server that restarts, or a network that drops for minutes, must not stop a sweep of
 GPU-days: the trials keep running on Ray, every write the driver owes MLflow (create or continue
-a run, a task's accuracy, the result, FAILED with its reason, KILLED) waits here in order, the
+a run, an epoch's loss, a task's accuracy, the result, FAILED with its reason, KILLED) waits here in order, the
 progress line says how long the store has been unreachable and how many writes wait, and all of
 them are made, in order, as soon as it answers again. Only after `outage_limit` seconds does the
 sweep stop (TrackingUnreachable, one line); every trial keeps its checkpoint and its run, so the
@@ -55,7 +55,8 @@ class Outbox:
         self.tracker, self.limit, self.retry_seconds = tracker, outage_limit, retry_seconds
         self.waiting: deque[tuple[Callable[[], None], Callable[[], None] | None]] = deque()
         self.run_ids: dict[str, str] = {}
-        self.logged: dict[str, set[int]] = {}
+        self.logged: dict[str, set[int]] = {}  # tasks whose accuracy the run holds
+        self.epochs: dict[str, set[int]] = {}  # epochs whose train_loss it holds
         self.down_since: float | None = None
         self.last_try = 0.0
         self.last_error = ""
@@ -73,6 +74,7 @@ class Outbox:
         def write() -> None:
             run_id = self.tracker.start(spec, existing)
             self.logged[digest] = self.tracker.logged_tasks(run_id) if existing else set()
+            self.epochs[digest] = self.tracker.logged_epochs(run_id) if existing else set()
             self.run_ids[digest] = run_id
 
         self._submit(write)
@@ -87,6 +89,15 @@ class Outbox:
 
         self._submit(write)
 
+    def epoch(self, digest: str, epoch: int, loss: float) -> None:
+        """An epoch's train_loss as it ends (a resumed trial repeats its unfinished task's epochs: logged once)."""
+        def write() -> None:
+            if epoch not in self.epochs[digest]:
+                self.tracker.log_epoch(self.run_ids[digest], epoch, loss)
+                self.epochs[digest].add(epoch)
+
+        self._submit(write)
+
     def finish(self, digest: str, result: Mapping[str, Any], accuracies: Iterable[float], gpu_hours: float,
                after: Callable[[], None]) -> None:
         """Record the result in one batch; `after` runs once the store holds it (the checkpoint may go)."""
@@ -94,7 +105,7 @@ class Outbox:
 
         def write() -> None:
             missing = [(t, a) for t, a in enumerate(accuracies) if t not in self.logged[digest]]
-            self.tracker.finish(self.run_ids[digest], result, missing, gpu_hours)
+            self.tracker.finish(self.run_ids[digest], result, missing, gpu_hours, self.epochs[digest])
             self._forget(digest)
 
         self._submit(write, after)
@@ -128,6 +139,7 @@ class Outbox:
     def _forget(self, digest: str) -> None:
         self.run_ids.pop(digest, None)
         self.logged.pop(digest, None)
+        self.epochs.pop(digest, None)
 
     # -- delivery ---------------------------------------------------------------------------
     def _submit(self, write: Callable[[], None], after: Callable[[], None] | None = None) -> None:

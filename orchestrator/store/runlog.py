@@ -3,28 +3,32 @@
 ZeroFlow (arXiv 2501.01045) reports Avg / Last / Fgt, memory and time; to read a run later one
 also needs its task x task accuracy matrix, its training-loss curve, the device it ran on (Table
 2's memory and time mean nothing without it) and the code that produced it. This module logs those
-from the driver (trials never talk to MLflow, see orchestrator/store/tracking.py), names runs by the
-settings that vary across the grid, and describes the experiment so the MLflow UI opens on it.
+from the driver (trials never talk to MLflow, see orchestrator/store/tracking.py) and describes the
+experiment so the MLflow UI opens on it. The matrix is one table artifact, not a metric per cell:
+the UI draws a chart per metric, and the 15 to 55 cells of a 5- or 10-task run buried the loss
+curve. Runs are named by their trials' labels (orchestrator/grid/labels.py).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
-from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
-from catalog.config import TrialConfig
-from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, KIND, KIND_TAG, NOTE_TAG
+from catalog.records import COMMIT_TAG, DEVICE_NAME_TAG, DEVICE_TAG, MATRIX_TAG, NOTE_TAG
 from orchestrator.grid.expand import EXECUTION_KEYS, TrialSpec
+from orchestrator.grid.labels import NAME_FIRST, naming_keys, varying_keys
+from orchestrator.store.runsview import set_landing
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-NAME_FIRST = ("method", "optimizer", "dataset")
 MATRIX_ARTIFACT = "task_matrix.json"
 BATCH = 1000  # values one MLflow log_batch takes (metrics, params and tags together)
 
@@ -41,79 +45,73 @@ def code_version(root: Path = PROJECT_ROOT) -> str | None:
     return f"{commit}-dirty" if changed else commit
 
 
-def varying_keys(specs: Iterable[TrialSpec]) -> list[str]:
-    """Settings (execution-only keys aside) that take more than one value across the trials."""
-    specs = list(specs)
-    keys = [f.name for f in fields(TrialConfig) if f.name not in EXECUTION_KEYS]
-    return [key for key in keys if len({repr(getattr(s.config, key)) for s in specs}) > 1]
-
-
-def naming_keys(specs: Iterable[TrialSpec]) -> list[str]:
-    """Varying settings that method/optimizer/dataset do not already fix (through the presets).
-
-    In a grid of optimizers each optimizer brings its own preset lr; naming it would only repeat
-    the optimizer. A setting that varies among trials of one method/optimizer/dataset is named.
-    """
-    specs = list(specs)
-    groups: dict[tuple[str, ...], list[TrialSpec]] = {}
-    for spec in specs:
-        groups.setdefault(tuple(str(getattr(spec.config, k)) for k in NAME_FIRST), []).append(spec)
-    return [key for key in varying_keys(specs) if key not in NAME_FIRST
-            and any(len({repr(getattr(s.config, key)) for s in group}) > 1 for group in groups.values())]
-
-
 def grid_axes(specs: Iterable[TrialSpec]) -> list[str]:
-    """The settings a reader should know vary: method/optimizer/dataset, then naming_keys."""
-    specs = list(specs)
-    return [key for key in varying_keys(specs) if key in NAME_FIRST] + naming_keys(specs)
-
-
-def run_names(specs: Iterable[TrialSpec]) -> dict[str, str]:
-    """Config hash -> run name: method/optimizer/dataset, then every setting naming_keys gives."""
-    specs = list(specs)
-    extra = naming_keys(specs)
-    names = {}
-    for spec in specs:
-        head = "/".join(str(getattr(spec.config, key)) for key in NAME_FIRST)
-        names[spec.config_hash] = " ".join([head, *(f"{k}={getattr(spec.config, k)}" for k in extra)])
-    return names
+    """The settings a reader should know vary: method/optimizer/dataset, then those labels name."""
+    configs = [spec.config for spec in specs]
+    varying = varying_keys(configs, EXECUTION_KEYS)
+    return [key for key in varying if key in NAME_FIRST] + naming_keys(configs, EXECUTION_KEYS, varying)
 
 
 def describe_experiment(client: MlflowClient, experiment_id: str, grid_path: str, description: str,
                         varying: list[str]) -> None:
-    """The grid's description as the experiment's note, and the runs view as its landing page."""
+    """The grid's description as the experiment's note; the runs table as its landing page, with the
+    settings that vary and the result metrics as columns (orchestrator/store/runsview.py)."""
     lines = [description.strip() or f"Trials of {Path(grid_path).name}.", "",
              f"Grid file: {grid_path}", f"Settings that vary: {', '.join(varying) or 'none'}"]
     client.set_experiment_tag(experiment_id, NOTE_TAG, "\n".join(lines))
-    client.set_experiment_tag(experiment_id, KIND_TAG, KIND)
+    set_landing(client, experiment_id, varying)
 
 
-def detail_metrics(result: Mapping[str, Any], now_ms: int) -> list[Metric]:
-    """Accuracy after each task, the task x task matrix, and the loss of every epoch (step = epoch)."""
+def detail_metrics(result: Mapping[str, Any], now_ms: int, logged_epochs: Collection[int] = ()) -> list[Metric]:
+    """Accuracy after each task, and the loss of every epoch (step = epoch) not in `logged_epochs` (those
+    the driver logged while the trial ran)."""
     metrics = [Metric(f"task_acc/{t}", round(float(a), 4), now_ms, 0) for t, a in enumerate(result.get("acc", []))]
-    for t, row in enumerate(result.get("task_matrix", [])):
-        metrics += [Metric(f"task_matrix/{t}/{j}", round(float(a), 4), now_ms, 0) for j, a in enumerate(row)]
-    metrics += [Metric("train_loss", float(loss), now_ms, epoch)
-                for epoch, loss in enumerate(result.get("epoch_losses", [])) if loss == loss]  # NaN: no batch
+    metrics += [Metric("train_loss", float(loss), now_ms, epoch) for epoch, loss in enumerate(result.get("epoch_losses", []))
+                if loss == loss and epoch not in logged_epochs]  # NaN: an epoch without a batch
     return metrics
 
 
+def matrix_table(result: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The task x task accuracy matrix as a table in MLflow's format (pandas' "split" JSON): a row per
+    task t, its accuracy on all classes seen (`acc`) and on each task's classes (`task <j>`, empty past t)."""
+    rows = result.get("task_matrix", [])
+    accuracies = list(result.get("acc", [])) + [None] * len(rows)
+    columns = ["after task", "acc", *(f"task {j}" for j in range(len(rows)))]
+    data = [[t, _rounded(accuracies[t]), *(_rounded(row[j]) if j < len(row) else None for j in range(len(rows)))]
+            for t, row in enumerate(rows)]
+    return {"columns": columns, "data": data}
+
+
+def _rounded(value: Any) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _log_matrix(client: MlflowClient, run_id: str, result: Mapping[str, Any]) -> list[RunTag]:
+    """The matrix as one table artifact, and the tag by which the UI lists it as a table (its Artifacts
+    view compares a table across runs). Written whole, so a retried write replaces it (MLflow's log_table
+    would append). Where the artifact store refuses, the matrix goes into a tag instead, if it fits."""
+    if not result.get("task_matrix"):
+        return []
+    table = matrix_table(result)
+    try:
+        client.log_dict(run_id, table, MATRIX_ARTIFACT)
+    except (OSError, MlflowException):  # an unreachable artifact store must not cost the result
+        text = json.dumps(table, separators=(",", ":"))
+        return [RunTag(MATRIX_TAG, text)] if len(text) <= MAX_TAG_VAL_LENGTH else []
+    return [RunTag(MLFLOW_LOGGED_ARTIFACTS, json.dumps([{"path": MATRIX_ARTIFACT, "type": "table"}]))]
+
+
 def log_details(client: MlflowClient, run_id: str, result: Mapping[str, Any], commit: str | None,
-                metrics: Iterable[Metric] = ()) -> None:
-    """`metrics` (the result's own), everything detail_metrics gives, the device and code version tags,
-    in one log_batch (more only past MLflow's 1000 values a batch), then the matrix artifact."""
+                metrics: Iterable[Metric] = (), logged_epochs: Collection[int] = ()) -> None:
+    """The matrix artifact, then `metrics` (the result's own), everything detail_metrics gives, the device and
+    code version tags, in one log_batch (more only past MLflow's 1000 values a batch)."""
     tags = [RunTag(tag, str(result[key])) for tag, key in ((DEVICE_TAG, "device"), (DEVICE_NAME_TAG, "device_name"))
             if key in result]
     if commit:
         tags.append(RunTag(COMMIT_TAG, commit))
-    values = [*metrics, *detail_metrics(result, int(time.time() * 1000))]
+    tags += _log_matrix(client, run_id, result)
+    values = [*metrics, *detail_metrics(result, int(time.time() * 1000), logged_epochs)]
     first = BATCH - len(tags)
     client.log_batch(run_id, metrics=values[:first], tags=tags)
     for start in range(first, len(values), BATCH):
         client.log_batch(run_id, metrics=values[start:start + BATCH])
-    if result.get("task_matrix"):
-        try:
-            client.log_dict(run_id, {"acc": result.get("acc", []), "task_matrix": result["task_matrix"]},
-                            MATRIX_ARTIFACT)
-        except (OSError, MlflowException):
-            pass  # an unreachable artifact store must not cost the result; the metrics hold the matrix

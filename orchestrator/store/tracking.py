@@ -14,7 +14,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
@@ -24,6 +24,7 @@ from catalog.records import EARLY_STOP_TAG, ERROR_TAG, GRID_TAG, HASH_TAG, RESUL
 from orchestrator.grid.expand import TrialSpec, hashed_setting
 from orchestrator.store.runindex import RunState, prefer, runs_from_tables
 from orchestrator.store.runlog import log_details
+from orchestrator.store.runsview import set_landing
 from orchestrator.store.uri import SQLITE, missing_sqlite_store
 
 PAGE = 5000  # the largest page an MLflow search may ask for
@@ -78,8 +79,11 @@ class Tracker:
         with _store_lock(tracking_uri):
             self.client = MlflowClient(tracking_uri)  # opening an SQLite store creates its tables
             found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
-        self.run_names: dict[str, str] = {}  # config hash -> run name (orchestrator.store.runlog.run_names)
+            if found is None:
+                self.experiment_id = self.client.create_experiment(experiment)
+                set_landing(self.client, self.experiment_id)  # the runs table, metric columns ticked
+            else:
+                self.experiment_id = found.experiment_id
         self.code_version: str | None = None  # git commit logged with each finished run
 
     @classmethod
@@ -119,7 +123,7 @@ class Tracker:
             if existing.has_error:
                 self.client.delete_tag(existing.run_id, ERROR_TAG)
             return existing.run_id
-        run = self.client.create_run(self.experiment_id, run_name=self.run_names.get(spec.config_hash, spec.label),
+        run = self.client.create_run(self.experiment_id, run_name=spec.label,
                                      tags={HASH_TAG: spec.config_hash, GRID_TAG: spec.grid, **dict(spec.tags)})
         self.client.log_batch(run.info.run_id, params=_params(spec))
         return run.info.run_id
@@ -127,6 +131,13 @@ class Tracker:
     def logged_tasks(self, run_id: str) -> set[int]:
         """Tasks whose accuracy the run already holds (a continued run must not log them twice)."""
         return {metric.step for metric in self.client.get_metric_history(run_id, "acc")}
+
+    def logged_epochs(self, run_id: str) -> set[int]:
+        """Epochs whose train_loss the run already holds (logged while an earlier attempt ran)."""
+        return {metric.step for metric in self.client.get_metric_history(run_id, "train_loss")}
+
+    def log_epoch(self, run_id: str, epoch: int, loss: float) -> None:
+        self.client.log_batch(run_id, metrics=[Metric("train_loss", loss, _now_ms(), epoch)])
 
     def log_task(self, run_id: str, task: int, accuracy: float, gpu_hours: float,
                  extra: Mapping[str, float] | None = None) -> None:
@@ -136,16 +147,16 @@ class Tracker:
         self.client.log_batch(run_id, metrics=metrics)
 
     def finish(self, run_id: str, result: Mapping[str, Any], tasks: Iterable[tuple[int, float]],
-               gpu_hours: float) -> None:
-        """Log the result, any task accuracy not logged yet and the details (orchestrator/store/runlog.py) in
-        one log_batch, then mark the run FINISHED."""
+               gpu_hours: float, logged_epochs: Collection[int] = ()) -> None:
+        """Log the result, any task accuracy not logged yet and the details (orchestrator/store/runlog.py:
+        the loss of every epoch not in `logged_epochs`) in one log_batch, then mark the run FINISHED."""
         now = _now_ms()
         # Four decimals: the UI shows what is stored, and 80.73394495412845 % reads worse than 80.7339.
         metrics = [Metric(key, round(float(result[key]), 4), now, 0) for key in RESULT_METRICS
                    if result.get(key) is not None]
         metrics += [Metric("acc", float(accuracy), now, task) for task, accuracy in tasks]
         metrics.append(Metric("gpu_hours", gpu_hours, now, 0))
-        log_details(self.client, run_id, result, self.code_version, metrics)
+        log_details(self.client, run_id, result, self.code_version, metrics, logged_epochs)
         self.client.set_terminated(run_id, status="FINISHED")
 
     def fail(self, run_id: str, reason: str, gpu_hours: float) -> None:

@@ -1,18 +1,25 @@
-"""Sweep progress as one line of counts: finished, running, failed, pending, GPU-hours, ETA.
+"""Sweep progress as one line: the counts (finished, running, failed, pending, GPU-hours, ETA) and
+which trials are running, at which task.
 
-A grid is thousands of trials, so Ray's per-trial table is replaced by one line. On a terminal
-the line is redrawn in place (at most once a second, and after every event line); when stdout is
-not a terminal (a log file, a CI job) a new line is printed whenever a count changes.
-`zfsweep status` prints the same line from MLflow alone.
+A grid is thousands of trials, so Ray's per-trial table is replaced by one line, ending in
+`running: <label> (task 3/10), ...`. On a terminal the line is redrawn in place (at most once a
+second, and after every event line), clipped to the terminal's width; when stdout is not a
+terminal (a log file, a CI job) a new line, clipped to LOG_WIDTH, is printed whenever a count
+changes. A sweep on a cluster without GPUs shows no GPU-hours (they would always be 0).
+`zfsweep status` prints the counts from MLflow alone.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import TextIO
+
+LOG_WIDTH = 200  # a progress line in a log file: room for the counts and a few running trials
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Counts:
     gpu_hours: float
     eta_seconds: float | None
     interrupted: int = 0  # started by a driver that is gone (`zfsweep status` only)
+    with_gpu_hours: bool = True  # False on a cluster without GPUs, where they are always 0
 
     @property
     def pending(self) -> int:
@@ -31,9 +39,9 @@ class Counts:
 
     def line(self) -> str:
         stopped = f"{self.interrupted} interrupted, " if self.interrupted else ""
+        hours = f"{self.gpu_hours:.2f} GPU-hours, " if self.with_gpu_hours else ""
         return (f"{self.total} trials: {self.finished} finished, {self.running} running, {stopped}"
-                f"{self.failed} failed, {self.pending} pending, {self.gpu_hours:.2f} GPU-hours, "
-                f"ETA {format_eta(self.eta_seconds)}")
+                f"{self.failed} failed, {self.pending} pending, {hours}ETA {format_eta(self.eta_seconds)}")
 
 
 def format_eta(seconds: float | None) -> str:
@@ -74,6 +82,8 @@ class SweepProgress:
     gpu_hours: dict[str, float] = field(default_factory=dict)  # running trials: hours beyond settled_hours
     most_running: int = 0
     first_start: float | None = None  # time.monotonic() when the first trial started
+    with_gpu_hours: bool = True  # Counts.with_gpu_hours
+    doing: dict[str, str] = field(default_factory=dict)  # running trials: "<label> (task k/n)"
 
     def start(self, digest: str) -> None:
         if self.first_start is None:
@@ -83,6 +93,16 @@ class SweepProgress:
 
     def stop(self, digest: str) -> None:
         self.running.discard(digest)
+        self.doing.pop(digest, None)
+
+    def at_task(self, digest: str, label: str, task: int, tasks: int) -> None:
+        """A running trial is at `task` (0-based) of `tasks`."""
+        if digest in self.running:
+            self.doing[digest] = f"{label} (task {min(task + 1, tasks)}/{tasks})"
+
+    def running_line(self) -> str:
+        """`running: <label> (task k/n), ...` in the order the trials started; '' when none runs."""
+        return f"running: {', '.join(self.doing.values())}" if self.doing else ""
 
     def finish(self, digest: str, seconds: float) -> None:
         self.stop(digest)
@@ -104,7 +124,12 @@ class SweepProgress:
         remaining = self.total - self.finished - self.failed
         return Counts(self.total, self.finished, len(self.running), self.failed,
                       self.settled_hours + sum(self.gpu_hours.values()),
-                      eta(remaining, mean, max(self.most_running, 1)))
+                      eta(remaining, mean, max(self.most_running, 1)), with_gpu_hours=self.with_gpu_hours)
+
+
+def clip(line: str, width: int) -> str:
+    """`line` cut to `width` characters, the cut marked with "..."."""
+    return line if len(line) <= width else line[:max(width - 3, 0)] + "..."
 
 
 class LiveLine:
@@ -118,19 +143,28 @@ class LiveLine:
         self.last_counts: tuple[object, ...] | None = None
         self.last_draw = 0.0
 
-    def show(self, counts: Counts, force: bool = False, note: str = "") -> None:
-        """The counts line, with `note` after it (a tracking outage) when there is one."""
-        line = f"{counts.line()} | {note}" if note else counts.line()
+    def show(self, counts: Counts, force: bool = False, note: str = "", running: str = "") -> None:
+        """The counts line, then `note` (a tracking outage) and `running` (SweepProgress.running_line)
+        where there are any, clipped to the width there is."""
+        line = " | ".join(part for part in (counts.line(), note, running) if part)
         if self.tty:
             if force or time.monotonic() - self.last_draw >= self.interval:
-                self._draw(line)
+                self._draw(clip(line, self.columns() - 1))  # a full-width line would wrap on some terminals
             return
+        line = clip(line, LOG_WIDTH)
         # A note's numbers tick on; a log gets a new line when a count changes or a note comes or goes.
         key = (counts.finished, counts.running, counts.failed, counts.pending, re.sub(r"\d+", "", note))
         if key != self.last_counts:
             self.last_counts = key
             self.stream.write(line + "\n")
             self.stream.flush()
+
+    def columns(self) -> int:
+        """The terminal's width (COLUMNS, else 80, where the stream has no terminal of its own)."""
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            return shutil.get_terminal_size().columns
 
     def _draw(self, line: str) -> None:
         self.stream.write("\r\x1b[K" + line)

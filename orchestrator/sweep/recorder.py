@@ -74,6 +74,7 @@ class Recorder(tune.Callback):
     def __init__(self, outbox: Outbox, store: CheckpointStore, progress: SweepProgress, live: LiveLine,
                  with_gpus: bool) -> None:
         self.outbox, self.store, self.progress, self.live, self.with_gpus = outbox, store, progress, live, with_gpus
+        progress.with_gpu_hours = with_gpus  # no GPU in the cluster: no GPU-hours on the line
         self.specs: dict[str, TrialSpec] = {}  # the current shard's trials that have not ended
         self.runs: dict[str, RunState] = {}  # their earlier runs, if any
         self.records: dict[str, TrialRecord] = {}  # those of them that started
@@ -109,7 +110,8 @@ class Recorder(tune.Callback):
 
     def _update(self, force: bool = False) -> None:
         self.progress.gpu_hours.update({digest: r.hours_now() - r.prior for digest, r in self.records.items()})
-        self.live.show(self.progress.counts(), force=force, note=self.outbox.status())
+        self.live.show(self.progress.counts(), force=force, note=self.outbox.status(),
+                       running=self.progress.running_line())
 
     def _ensure_record(self, digest: str) -> TrialRecord:
         """The trial's record, creating or continuing its MLflow run on first sight."""
@@ -129,9 +131,15 @@ class Recorder(tune.Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         digest = trial.config["spec"]["hash"]
-        self._ensure_record(digest).attempt_started = time.time()
+        record = self._ensure_record(digest)
+        record.attempt_started = time.time()
         self.progress.start(digest)
+        self._at_task(record, 0)  # until the first report says where it resumed
         self._update(force=True)
+
+    def _at_task(self, record: TrialRecord, task: int) -> None:
+        """The live line's note of which task (0-based) the trial is training."""
+        self.progress.at_task(record.spec.config_hash, record.spec.label, task, int(record.spec.config.tasks or 1))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         record = self._record(trial)
@@ -139,6 +147,8 @@ class Recorder(tune.Callback):
         if result.get("set_aside"):
             self.live.echo(f"checkpoint of {record.spec.label} unreadable ({result['set_aside_reason']}): "
                            f"set aside as {result['set_aside']}")
+        if "resumed_after" in result:
+            self._at_task(record, int(result["resumed_after"]) + 1)
         if result.get("resumed_after", -1) >= 0:
             self.live.echo(f"resuming {record.spec.label} after task {result['resumed_after']}")
         elif result.get("set_aside"):
@@ -146,6 +156,9 @@ class Recorder(tune.Callback):
         if kind == "task":
             extra = {VALIDATION_METRIC: float(result[VALIDATION_METRIC])} if VALIDATION_METRIC in result else None
             self.outbox.task(record.spec.config_hash, int(result["task"]), float(result["acc"]), record.hours_now(), extra)
+            self._at_task(record, int(result["task"]) + 1)
+        elif kind == "epoch":
+            self.outbox.epoch(record.spec.config_hash, int(result["epoch"]), float(result["loss"]))
         elif kind == "done":
             self._finish(record, result)
         elif kind in ("diverged", "invalid"):  # ended at once: retrying cannot help

@@ -2,7 +2,7 @@
 
 It imports Ray Tune and trainers only (no MLflow: the driver does all the writing). Each trial
 resumes from its hash-keyed checkpoint when it has one (orchestrator/sweep/checkpoints.py; an
-unreadable one is set aside and named in the first report), saves one after every task, and reports to the driver: "task" (per-task accuracy), then "done" (the
+unreadable one is set aside and named in the first report), saves one after every task, and reports to the driver: "epoch" (its loss, as each epoch ends), "task" (per-task accuracy), then "done" (the
 result), "diverged" or "invalid"; the first report also says which task the trial resumed after
 (-1: none). A diverging zeroth-order trial (the trainer raises FloatingPointError on a NaN or
 infinite loss) would diverge again on every retry, so it ends at once with a "diverged" report
@@ -25,14 +25,15 @@ from catalog.errors import InputError
 from orchestrator.sweep.checkpoints import CheckpointStore
 
 if TYPE_CHECKING:  # a worker imports the trainer only if its trial function needs it
-    from trainers.trial import TaskReport, TrialResult
+    from trainers.trial import EpochReport, TaskReport, TrialResult
 
 
 class TrialFunction(Protocol):
     """`trainers.trial.run_trial`'s signature; the benchmark passes a stand-in that sleeps."""
 
     def __call__(self, config: TrialConfig, *, resume: dict[str, Any] | None = None,
-                 on_task_end: Callable[[TaskReport], None] | None = None) -> TrialResult: ...
+                 on_task_end: Callable[[TaskReport], None] | None = None,
+                 on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult: ...
 
 
 def trial_params(digest: str, config: dict[str, Any], resources: dict[str, float]) -> dict[str, Any]:
@@ -79,9 +80,13 @@ def make_trainable(trial: TrialFunction, checkpoints: Path, workdir: str) -> Cal
             score = {"val_avg": task.val_avg} if task.val_avg is not None else {}
             report({"kind": "task", "task": task.task, "tasks_done": task.task + 1, "acc": task.accuracy, **score})
 
+        def on_epoch_end(epoch: EpochReport) -> None:
+            if epoch.loss == epoch.loss:  # NaN: an epoch without a batch, nothing to plot
+                report({"kind": "epoch", "epoch": epoch.epoch, "loss": epoch.loss})
+
         try:
             result = trial(_config(spec, workdir), resume=saved.state if saved else None,
-                           on_task_end=on_task_end)
+                           on_task_end=on_task_end, on_epoch_end=on_epoch_end)
         except FloatingPointError as error:
             report({"kind": "diverged", "reason": f"FloatingPointError: {error}"})
             return
