@@ -83,7 +83,8 @@ def tuned(runs: pd.DataFrame, prefer: str | None = None) -> Table:
         keys, complete = _keys(mine), _complete(mine)
         if complete.empty:
             continue
-        top = complete.loc[complete[VALIDATION_METRIC].idxmax()]
+        # The first of equal scores, as the driver picks it (orchestrator/search/run.py: best).
+        top = complete.loc[complete.sort_values("start_time", kind="stable")[VALIDATION_METRIC].idxmax()]
         in_cell = runs[runs["cell"].eq(cell).fillna(False).astype(bool)]
         best_mask = pd.concat([_same(in_cell[key], top[key]) for key in keys], axis=1).all(axis=1)
         final = in_cell[in_cell["phase"].isin(["tuned", "preset"]).fillna(False).astype(bool) & best_mask]

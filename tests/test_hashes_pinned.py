@@ -18,8 +18,9 @@ PINNED = {
     "enhancements.yaml": (5, "0a2af1d48495f5d2"),
     "figure5.yaml": (12, "ebcc4b918f3fb0c6"),
     "full.yaml": (20824, "2bab2c798cf91a7a"),
-    "mini.yaml": (39, "7aabc3ae058e82cf"),
-    "smoke.yaml": (20, "ab5d4af38d988a5c"),
+    "mini.yaml": (39, "bba517c7522981e8"),  # changed on purpose: the glyphs lr presets found by tune-glyphs
+    "smoke.yaml": (20, "10343e197e08eee0"),  # the same
+    "tune-glyphs.yaml": (20, "3547c4fdeefdb954"),
     "table1.yaml": (72, "1e3c966afb6a6290"),
     "table2.yaml": (24, "e555e131a00003dc"),
     "table3.yaml": (5, "124425591766dff1"),
