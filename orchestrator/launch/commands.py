@@ -24,7 +24,7 @@ OWN = {"address", "dry_run", "tracking_uri", "storage_path"}
 
 def _checked_grid(path: str, values: dict[str, Any]) -> tuple[Any, str]:
     """The grid and experiment name, through `zfsweep run --dry-run`'s own first checks."""
-    from orchestrator.grid.expand import load_grid
+    from orchestrator.commands import load_grid  # a searched grid's cells are checked too
     from orchestrator.grid.schema import check_name
     from orchestrator.grid.overrides import parse_overrides
 
