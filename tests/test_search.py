@@ -185,6 +185,9 @@ def test_asha_stops_poor_samples_early_and_records_them_finished_not_failed(ray_
     assert not any(r.info.status == "FAILED" for r in runs)
 
 
+# Two driver processes, each starting Ray (about two minutes): the continuation test above checks the
+# same rule (finished samples are never drawn again) in-process, so this one runs with `-m slow`.
+@pytest.mark.slow
 def test_a_search_killed_midway_and_run_again_repeats_no_finished_sample(tmp_path: Path) -> None:
     folder = tmp_path
     uri = f"sqlite:///{folder / 'store.db'}"
