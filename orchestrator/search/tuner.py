@@ -113,18 +113,21 @@ class CellSearcher(Searcher):
         """A new sample of the cell; one whose config already finished is told its score and not rerun."""
         cell, inner = self.cells[search_id], self.inner[search_id]
         for _ in range(REDRAWS):
-            inner_id = f"{search_id}-{next(self.draws)}"
+            inner_id = ""  # the preset's sample is not the sampler's: it is told as a known point once it ends
             if self.preset_owed[search_id]:
                 self.preset_owed[search_id] = False
-                spec, inner_id = sampled_spec(cell, preset_values(cell) or {}), ""
+                spec = sampled_spec(cell, preset_values(cell) or {})
             else:
+                inner_id = f"{search_id}-{next(self.draws)}"
                 spec = sampled_spec(cell, rounded(inner.suggest(inner_id)))
             if spec.config_hash in self.running:  # the same values in flight (a small choice space)
-                inner.on_trial_complete(inner_id, None)
+                if inner_id:
+                    inner.on_trial_complete(inner_id, None)
                 return None
             if spec.config_hash in self.scores:  # drawn before and finished: its score, not a rerun
                 score = self.scores[spec.config_hash]
-                inner.on_trial_complete(inner_id, {VALIDATION_METRIC: score} if score is not None else None)
+                if inner_id:
+                    inner.on_trial_complete(inner_id, {VALIDATION_METRIC: score} if score is not None else None)
                 continue
             self.owed[search_id] -= 1
             self.of_trial[trial_id] = (search_id, inner_id, spec.config_hash)

@@ -95,11 +95,9 @@ class Recorder(tune.Callback):
         self.runs = {digest: runs.pop(digest) for digest in self.specs if digest in runs}
         self.finished_in_shard = 0
 
-    def expect(self, spec: TrialSpec, existing: RunState | None = None) -> None:
+    def expect(self, spec: TrialSpec) -> None:
         """A trial Tune is about to run that was not in the shard (a search sample, drawn as it goes)."""
         self.specs[spec.config_hash] = spec
-        if existing is not None:
-            self.runs[spec.config_hash] = existing
 
     def unended(self) -> int:
         """Trials of the current shard that neither finished nor failed (so far)."""
