@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.plan.plan import quick_http_failures
 from orchestrator.grid.expand import load_grid
-from orchestrator.store.outbox import Outbox, TrackingUnreachable
+from orchestrator.store.outbox import Outbox, TrackingUnreachable, error_reason
 from orchestrator.store.tracking import Tracker
 from servers import Link, MlflowServer
 
@@ -64,3 +64,21 @@ def test_writes_wait_in_order_through_an_outage_and_stop_past_the_limit(link: Li
     message = str(stopped.value)
     assert message.startswith(f"tracking store {link.uri} unreachable for 0 s (1 writes not made")
     assert "run the same command again" in message and "\n" not in message
+
+
+def test_the_reason_for_a_failed_write_is_the_database_drivers_words() -> None:
+    """SQLAlchemy's first line is a note about autoflush; the reason ('database is locked') is below it."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    wrapped = OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+    assert error_reason(wrapped) == "database is locked"
+    try:
+        try:
+            raise ConnectionRefusedError("connection refused")
+        except ConnectionRefusedError as cause:
+            raise RuntimeError("API request failed\nmore") from cause
+    except RuntimeError as chained:
+        assert error_reason(chained) == "connection refused"
+    assert error_reason(ValueError("")) == "ValueError"

@@ -47,6 +47,22 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, Exception)
 
 
+def error_reason(error: BaseException) -> str:
+    """One short line for why a write failed: the database driver's own words where it gave them.
+
+    SQLAlchemy puts a note about autoflush on the first line and the driver's reason (`database is
+    locked`) on the next; the driver's exception is kept as `orig`, or else as the cause.
+    """
+    root: BaseException = error
+    while True:
+        inner = getattr(root, "orig", None) or root.__cause__
+        if not isinstance(inner, BaseException) or inner is root:
+            break
+        root = inner
+    text = str(root).strip()
+    return text.splitlines()[0][:200] if text else type(root).__name__
+
+
 class Outbox:
     """Every tracking write of one sweep, made in order (see module docstring)."""
 
@@ -163,7 +179,7 @@ class Outbox:
                     if not is_outage(error):
                         raise
                     self.down_since = self.down_since if self.down_since is not None else time.monotonic()
-                    self.last_error = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+                    self.last_error = error_reason(error)
                     return False
                 self.waiting.popleft()
                 if after is not None:
