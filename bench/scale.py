@@ -3,16 +3,16 @@
 For each N, in a fresh process (its own local Ray instance, so each peak RSS is its own): a grid
 of N stand-in trials (each sleeps `--seconds` over its tasks and saves a real per-task
 checkpoint) goes through `zfsweep run`'s own path, orchestrator.commands.run_grid: grid
-expansion, skip-finished, the up-front check, the lease, the shards of orchestrator/sweep/shards.py
-with their Recorder writing every run into an SQLite MLflow store. Per N it prints the overhead
+expansion, skip-finished, the up-front check, the lease, the dispatcher of
+orchestrator/sweep/dispatch.py with its Recorder writing every run into an SQLite MLflow store. Per N it prints the overhead
 per trial ((wall - ideal) / N, ideal = N x seconds / slots), the driver's peak RSS, and the peak
-bytes of Ray experiment state on disk (the storage path without the per-trial checkpoints,
-sampled while the sweep runs); then the driver's RSS growth per trial between the two largest N.
+bytes of sweep state on disk (the storage path without the per-trial checkpoints, sampled while
+the sweep runs) and the seconds until the first trial ran (the workers starting); then the driver's RSS growth per trial between the two largest N.
 
 Targets (docs/scale.md): overhead at most 50 ms per trial at every N, growing at most 20% from
-the smallest to the largest N; RSS growth at most 10 KB per trial; state bounded by the shard size.
+the smallest to the largest N; RSS growth at most 10 KB per trial; state on disk not growing with N.
 
-Usage: python -m bench scale [--trials 400,1600,6400] [--slots 16] [--seconds 0.1] [--shard-size N]
+Usage: python -m bench scale [--trials 400,1600,6400] [--slots 16] [--seconds 0.1]
 The last output line is one JSON object: overhead_ms and state_bytes (N -> value), rss_kb_per_trial.
 """
 
@@ -35,7 +35,7 @@ from orchestrator.sweep.options import SweepOptions
 
 if TYPE_CHECKING:  # the process that only starts one process per N imports neither torch nor Ray
     from catalog.config import TrialConfig
-    from trainers.trial import EpochReport, TaskReport, TrialResult
+    from trainers.reports import EpochReport, TaskReport, TrialResult
 
 TASKS = 5
 SECONDS_ENV = "ZFSWEEP_BENCH_TRIAL_SECONDS"  # set before Ray starts: the workers inherit it
@@ -45,8 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def stand_in_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
                    on_task_end: Callable[[TaskReport], None] | None = None,
                    on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
-    """A trial that sleeps its share of the stand-in's seconds per task and computes nothing."""
-    from trainers.trial import TaskReport, TrialResult
+    """A trial that sleeps its share of the stand-in's seconds per task and computes nothing (nor imports
+    the trainer: what a worker costs to start is Ray's and the checkpoints', not a model's)."""
+    from trainers.reports import TaskReport, TrialResult
 
     done = int(resume["done"]) if resume else 0
     for task in range(done, TASKS):
@@ -66,12 +67,12 @@ def _state_bytes(storage: Path) -> int:
             try:
                 total += os.path.getsize(os.path.join(folder, name))
             except OSError:
-                pass  # removed meanwhile (a finished shard's folder)
+                pass  # removed meanwhile (a finished trial's error file)
     return total
 
 
 class _Stamped(io.StringIO):
-    """The sweep's output with the time of each line: how long each shard waits for its first trial."""
+    """The sweep's output with the time of each line: how long until the first trial ran."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,19 +83,13 @@ class _Stamped(io.StringIO):
         self.lines += [(now, line) for line in text.splitlines() if line]
         return super().write(text)
 
-    def shard_startups(self) -> list[float]:
-        """Per shard: seconds from its start to the first trial running (Tune starting its actors)."""
-        startups, began = [], None
-        for when, line in self.lines:
-            if line.startswith("shard "):
-                began = when
-            elif began is not None and " 0 running, " not in line and " running, " in line:
-                startups.append(when - began)
-                began = None
-        return startups
+    def startup(self, started: float) -> float:
+        """Seconds from the sweep's start to its first running trial (the workers starting)."""
+        return next((when - started for when, line in self.lines if " running, " in line and " 0 running, " not in line),
+                    float("nan"))
 
 
-def one(trials: int, slots: int, seconds: float, shard_size: int) -> dict[str, Any]:
+def one(trials: int, slots: int, seconds: float) -> dict[str, Any]:
     """One N in this process: the sweep, its wall time, peak RSS and peak state on disk."""
     from orchestrator.commands import run_grid
     from orchestrator.sweep.tune import start_ray
@@ -117,18 +112,17 @@ def one(trials: int, slots: int, seconds: float, shard_size: int) -> dict[str, A
         sampler.start()
         out = _Stamped()
         started = time.monotonic()
-        ok = run_grid(str(grid), SweepOptions(storage=str(storage), retries=0, shard_size=shard_size),
+        ok = run_grid(str(grid), SweepOptions(storage=str(storage), retries=0),
                       tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", experiment=None, out=out, trial=stand_in_trial)
         wall = time.monotonic() - started
         done.set()
         sampler.join()
         assert ok, "every benchmark trial must finish: " + out.getvalue()[-500:]
     ideal = trials * seconds / slots
-    startups = out.shard_startups()
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KB
     return {"trials": trials, "wall_seconds": round(wall, 1), "ideal_seconds": round(ideal, 1),
             "overhead_ms": round((wall - ideal) / trials * 1000, 1), "peak_rss_kb": rss_kb, "state_bytes": peak[0],
-            "shards": len(startups), "shard_startup_seconds": round(sum(startups) / max(len(startups), 1), 1)}
+            "startup_seconds": round(out.startup(started), 1)}
 
 
 def main(argv: list[str]) -> int:
@@ -136,17 +130,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--trials", default="400,1600,6400", help="grid sizes, comma-separated")
     parser.add_argument("--slots", type=int, default=16, help="trials at once (Ray logical CPUs)")
     parser.add_argument("--seconds", type=float, default=0.1, help="duration of one stand-in trial")
-    parser.add_argument("--shard-size", type=int, default=SweepOptions().shard_size)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a single N, in this process
     args = parser.parse_args(argv)
     sizes = sorted(int(n) for n in args.trials.split(","))
     if args.one:
-        print(json.dumps(one(sizes[0], args.slots, args.seconds, args.shard_size)))
+        print(json.dumps(one(sizes[0], args.slots, args.seconds)))
         return 0
     rows = []
     for trials in sizes:
         command = [sys.executable, "-m", "bench", "scale", "--one", "--trials", str(trials), "--slots", str(args.slots),
-                   "--seconds", str(args.seconds), "--shard-size", str(args.shard_size)]
+                   "--seconds", str(args.seconds)]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"N={trials}: exit code {done.returncode}: {done.stderr.strip()[-2000:]}")
@@ -154,13 +147,13 @@ def main(argv: list[str]) -> int:
         row = rows[-1]
         print(f"N={trials}: overhead {row['overhead_ms']} ms/trial (wall {row['wall_seconds']} s, ideal "
               f"{row['ideal_seconds']} s), driver peak RSS {row['peak_rss_kb'] / 1024:.0f} MB, "
-              f"Ray state on disk {row['state_bytes'] / 1e6:.2f} MB, {row['shards']} shards, "
-              f"{row['shard_startup_seconds']} s to each shard's first running trial", flush=True)
+              f"sweep state on disk {row['state_bytes'] / 1e6:.2f} MB, "
+              f"{row['startup_seconds']} s to the first running trial", flush=True)
     growth = ((rows[-1]["peak_rss_kb"] - rows[-2]["peak_rss_kb"]) / (sizes[-1] - sizes[-2])) if len(rows) > 1 else None
     if growth is not None:
         print(f"driver RSS growth between N={sizes[-2]} and N={sizes[-1]}: {growth:.2f} KB/trial")
     print(json.dumps({"overhead_ms": {str(r["trials"]): r["overhead_ms"] for r in rows},
                       "rss_kb_per_trial": None if growth is None else round(growth, 2),
                       "state_bytes": {str(r["trials"]): r["state_bytes"] for r in rows},
-                      "shard_size": args.shard_size, "slots": args.slots, "seconds": args.seconds}))
+                      "slots": args.slots, "seconds": args.seconds}))
     return 0

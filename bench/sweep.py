@@ -2,9 +2,9 @@
 
 1. Overhead: N trials of a fixed duration (a stand-in trial that sleeps through its tasks, with
    real per-task checkpoints and reports) go through the same machinery as a real sweep: grid
-   expansion, the local Ray instance, run_shards with per-trial resources, the Recorder writing
+   expansion, the local Ray instance, run_pending (the dispatcher) with per-trial resources, the Recorder writing
    every run to an SQLite MLflow store, and checkpoint clean-up. overhead_ratio is the wall time
-   of run_shards over the ideal N x duration / slots (target: at most 1.10).
+   of run_pending over the ideal N x duration / slots (target: at most 1.10).
 2. Skip-finished: a store holding S FINISHED runs (created through the Tracker, as sweeps create
    them); skip_finished_seconds is the time of `plan`, which reads the experiment and decides which
    of the grid's trials still have to run (target: under 5 s).
@@ -59,7 +59,7 @@ def overhead(folder: Path, trials: int, seconds: float, slots: int) -> dict[str,
     from orchestrator.grid.expand import load_grid
     from orchestrator.sweep.options import SweepOptions
     from orchestrator.sweep.progress import LiveLine, SweepProgress
-    from orchestrator.sweep.shards import run_shards
+    from orchestrator.sweep.driver import run_pending
     from orchestrator.sweep.tune import start_ray
     from orchestrator.store.tracking import Tracker
 
@@ -71,9 +71,9 @@ def overhead(folder: Path, trials: int, seconds: float, slots: int) -> dict[str,
     start_ray(None, num_cpus=slots)
     progress = SweepProgress(len(grid.trials), 0)
     started = time.monotonic()
-    outcome = run_shards(work.pending, tracker, work.runs, progress, LiveLine(sys.stderr),
-                         options=SweepOptions(storage=str(folder / "ray"), retries=0), name=grid.name,
-                         trial=sleeping_trial)
+    outcome = run_pending(work.pending, tracker, work.runs, progress, LiveLine(sys.stderr),
+                          options=SweepOptions(storage=str(folder / "ray"), retries=0), name=grid.name,
+                          trial=sleeping_trial)
     wall = time.monotonic() - started
     ideal = len(grid.trials) * duration / slots
     assert outcome.finished == len(grid.trials), "every benchmark trial must finish"

@@ -80,15 +80,13 @@ def main() -> None:
 @click.option("--retries", type=click.IntRange(min=0), default=SWEEP.retries, show_default=True,
               help="retries of a failed trial, each from its last finished task")
 @click.option("--storage-path", default=SWEEP.storage, show_default=True,
-              help="Ray results and per-trial checkpoints; shared storage on a multi-node cluster")
+              help="per-trial checkpoints and error files; shared storage on a multi-node cluster")
 @SET_OPTION
 @click.option("--outage-limit", type=click.FloatRange(min=0), default=SWEEP.outage_limit, show_default=True,
               help="seconds to keep trials running while the tracking store is unreachable (0: stop at once)")
-@click.option("--shard-size", type=click.IntRange(min=1), default=SWEEP.shard_size, show_default=True,
-              help="trials per Ray Tune run; the pending trials run as consecutive shards (docs/scale.md)")
 def run(grid: str, tracking_uri: str | None, address: str | None, experiment: str | None, dry_run: bool,
         as_json: bool, verbose: bool, gpus: float | None, max_concurrent: int | None, retries: int,
-        storage_path: str, settings: tuple[str, ...], outage_limit: float, shard_size: int) -> None:
+        storage_path: str, settings: tuple[str, ...], outage_limit: float) -> None:
     """Run every trial of GRID that has not FINISHED yet."""
     from orchestrator import commands
 
@@ -99,7 +97,7 @@ def run(grid: str, tracking_uri: str | None, address: str | None, experiment: st
                          verbose=verbose, gpus=gpus, overrides=overrides)
         sys.exit(0)
     options = SweepOptions(storage=storage_path, retries=retries, max_concurrent=max_concurrent,
-                           outage_limit=outage_limit, address=address, shard_size=shard_size)
+                           outage_limit=outage_limit, address=address)
     again = command_line(click.get_current_context())  # what resumes the sweep if it is stopped
     try:
         ok = commands.run_grid(grid, options, tracking_uri=uri, experiment=experiment, overrides=overrides,

@@ -72,7 +72,7 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     A sweep stopped by Ctrl-C ends with one line giving `resume_command` (the CLI's own command line).
     Ray is started here unless this process is connected already. Only one driver runs an
     experiment at a time (orchestrator/store/lease.py: a second raises LeaseRefused), one lease for
-    all the shards of the sweep (orchestrator/sweep/shards.py).
+    the whole sweep (orchestrator/sweep/driver.py).
     """
     out = out or sys.stdout
     grid = load_grid(path, overrides)
@@ -112,9 +112,8 @@ def resume_line(command: str) -> str:
 
 def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None,
                  resume_command: str, describe: bool = True) -> bool:
-    from orchestrator.sweep.shards import run_shards  # Ray is heavy: import it only to run
+    from orchestrator.sweep.driver import run_pending  # Ray is heavy: import it only to run
     from orchestrator.sweep.tune import checkpoint_root, start_ray
-    from trainers.trial import run_trial
 
     total = len(work.grid.trials)
     if not work.pending:
@@ -122,16 +121,16 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOption
         return True
     _describe(tracker, work.grid, note=describe)
     _remove_stale_checkpoints(checkpoint_root(Path(options.storage).resolve(), work.experiment), work)
-    shards = -(-len(work.pending) // options.shard_size)
-    out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run in {shards} "
-              f"shard{'s' if shards > 1 else ''} of up to {options.shard_size}, tracking at {tracker.tracking_uri}\n")
+    out.write(f"{work.experiment}: {len(work.pending)} of {total} trials to run, tracking at {tracker.tracking_uri}\n")
     start_ray(options.address)
     pending_runs = {s.config_hash: work.runs[s.config_hash] for s in work.pending if s.config_hash in work.runs}
     progress = _progress(work)
     finished_before, pending, experiment = work.finished, work.pending, work.experiment
     del work  # the plan's map of every run: the sweep keeps only the pending trials' earlier runs
-    outcome = run_shards(pending, tracker, pending_runs, progress, LiveLine(out), options=options,
-                         name=experiment, trial=trial or run_trial)
+    if trial is None:
+        from trainers.trial import run_trial as trial
+    outcome = run_pending(pending, tracker, pending_runs, progress, LiveLine(out), options=options,
+                          name=experiment, trial=trial)
     done = finished_before + outcome.finished
     missing = total - done - len(outcome.failed)
     out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")

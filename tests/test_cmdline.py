@@ -29,10 +29,10 @@ def test_an_interrupted_run_ends_with_its_resume_command(tmp_path: Path, monkeyp
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
     def interrupted(*args: Any, **kwargs: Any) -> bool:
-        raise KeyboardInterrupt  # a second Ctrl-C, while Ray Tune winds the sweep down
+        raise KeyboardInterrupt  # a second Ctrl-C, while the sweep winds down
 
     monkeypatch.setattr(commands, "run_grid", interrupted)
-    result = CliRunner().invoke(main, ["run", "grid.yaml", "--shard-size", "10", "--set", "epochs=1"])
+    result = CliRunner().invoke(main, ["run", "grid.yaml", "--max-concurrent", "10", "--set", "epochs=1"])
     assert result.exit_code == 130
     assert result.output.splitlines()[-1] == (
-        "stopped; to resume, run: zfsweep run grid.yaml --set epochs=1 --shard-size 10")
+        "stopped; to resume, run: zfsweep run grid.yaml --max-concurrent 10 --set epochs=1")

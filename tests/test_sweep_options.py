@@ -31,13 +31,11 @@ STORE = "ZFSWEEP_TEST_LOCKED_STORE"  # the SQLite file the trial locks; set befo
 def test_the_run_commands_defaults_are_the_options_defaults() -> None:
     help_text = " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
     defaults = SweepOptions()
-    for flag, field in (("--retries", "retries"), ("--storage-path", "storage"), ("--outage-limit", "outage_limit"),
-                        ("--shard-size", "shard_size")):
+    for flag, field in (("--retries", "retries"), ("--storage-path", "storage"), ("--outage-limit", "outage_limit")):
         assert f"{flag} " in help_text and f"[default: {getattr(defaults, field)}" in help_text.split(flag)[1]
-    assert {f.name for f in fields(SweepOptions)} == {"storage", "retries", "max_concurrent", "outage_limit",
-                                                       "address", "shard_size"}
+    assert {f.name for f in fields(SweepOptions)} == {"storage", "retries", "max_concurrent", "outage_limit", "address"}
     with pytest.raises(ValueError):
-        SweepOptions(shard_size=0)
+        SweepOptions(max_concurrent=0)
     code = CliRunner().invoke(main, ["run", "grid.yaml", "--outage-limit", "-1"]).exit_code
     assert code == 2  # click refuses it before anything runs
 

@@ -22,7 +22,7 @@ from orchestrator.sweep.checkpoints import folder_name
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.progress import LiveLine, SweepProgress
 from orchestrator.sweep.recorder import Recorder, SweepOutcome
-from orchestrator.sweep.shards import run_fit, run_sweep
+from orchestrator.sweep.driver import run_fit, run_sweep
 from orchestrator.sweep.trainable import TrialFunction
 from orchestrator.sweep.tune import start_ray
 
@@ -48,7 +48,6 @@ def search(cells: tuple[Cell, ...], tracker: Tracker, out: TextIO, *, options: S
               f"scored on a held-out {cells[0].block.validation:.0%} of each task's training images\n")
 
     def body(recorder: Recorder, storage: Path, started: str) -> bool:
-        recorder.begin_shard([], {})
         fit = functools.partial(run_search_fit, list(cells), finished, recorder, trial, storage=storage,
                                 retries=options.retries, max_concurrent=options.max_concurrent,
                                 on_sample=recorder.expect)

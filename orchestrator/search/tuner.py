@@ -31,7 +31,7 @@ from orchestrator.grid.search import Dimension
 from orchestrator.search.history import Sample
 from orchestrator.sweep.recorder import Recorder
 from orchestrator.sweep.trainable import TrialFunction, make_trainable, trial_params
-from orchestrator.sweep.tune import _dirname, _placement, cluster_slots, with_gpus
+from orchestrator.sweep.tune import cluster_slots, dirname, placement, with_gpus
 
 MODE = "max"
 TIME = "tasks_done"  # reported with every task: ASHA's clock is tasks, not Tune's iterations (a retry resets those)
@@ -213,9 +213,9 @@ def run_search_fit(cells: list[Cell], finished: dict[str, list[Sample]], recorde
     # Reports other than a task's (the resume point, a failure) carry no score: that is not an error here.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     tuner = tune.Tuner(
-        tune.with_resources(make_trainable(trial, recorder.store.root, os.getcwd()), _placement),
+        tune.with_resources(make_trainable(trial, recorder.store.root, os.getcwd()), placement),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=searcher.total,
-                                    max_concurrent_trials=slots, reuse_actors=True, trial_dirname_creator=_dirname),
+                                    max_concurrent_trials=slots, reuse_actors=True, trial_dirname_creator=dirname),
         run_config=tune.RunConfig(name=folder, storage_path=str(storage), verbose=0, callbacks=[recorder],
                                   failure_config=tune.FailureConfig(max_failures=retries)),
     )

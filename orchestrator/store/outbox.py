@@ -9,26 +9,33 @@ sweep stop (TrackingUnreachable, one line); every trial keeps its checkpoint and
 same command resumes it. A write that the store refuses for a reason of its own (a bad request)
 is not an outage and is raised at once.
 
-Run ids are resolved when the queued "start" is made, so a trial that starts during an outage
-is recorded like any other once the store is back. A sweep's outbox writes from a thread of its
-own (`start_writer`), so Ray Tune's callbacks only queue and the scheduling loop never waits on
-MLflow; what the outbox knows of a trial (its run id, the tasks logged) is forgotten once the
+Run ids are resolved when the trial's first write is made, so a trial that starts during an
+outage is recorded like any other once the store is back; every write of a trial sends all that
+it reported and the store does not hold yet, so when the store falls behind, one trial's create,
+reports and end take a few calls instead of one each. A sweep's outbox writes from a thread of its
+own (`start_writer`), so the Recorder only queues and the loop that hands out trials never waits
+on MLflow; what the outbox knows of a trial (its run id, the tasks logged) is forgotten once the
 trial's last write is made, so a sweep of any length holds only its running trials here.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from mlflow.entities import Param, RunTag
 from mlflow.exceptions import MlflowException
+
+from catalog.records import EARLY_STOP_TAG, ERROR_TAG
 
 from orchestrator.grid.expand import TrialSpec
 from orchestrator.sweep.options import OUTAGE_LIMIT_SECONDS
 from orchestrator.store.runindex import RunState
-from orchestrator.store.tracking import Tracker
+from orchestrator.store.tracking import Tracker, params_of, progress_metrics
 
 # MLflow error codes that mean the request itself was wrong: retrying would not help.
 REFUSALS = {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS", "INVALID_STATE",
@@ -63,6 +70,40 @@ def error_reason(error: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(root).__name__
 
 
+@dataclass(frozen=True)
+class End:
+    """How a trial's run ends: its status, GPU-hours, and the result (FINISHED) or tags (the reason)."""
+
+    status: str
+    gpu_hours: float
+    result: dict[str, Any] | None = None
+    accuracies: list[float] = field(default_factory=list)
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One report of a trial: a task's (index, accuracy, extra metrics), an epoch's (index, loss), or its end."""
+
+    task: tuple[int, float, dict[str, float]] | None = None
+    epoch: tuple[int, float] | None = None
+    gpu_hours: float | None = None
+    end: End | None = None
+
+
+@dataclass
+class TrialWrites:
+    """What the outbox knows of one trial until its run is ended: the run, what it holds, what is owed."""
+
+    spec: TrialSpec
+    existing: RunState | None
+    run_id: str | None = None
+    params_due: bool = False  # a new run's params, sent with its first batch
+    logged: set[int] = field(default_factory=set)  # tasks whose accuracy the run holds
+    epochs: set[int] = field(default_factory=set)  # epochs whose train_loss it holds
+    unsent: list[Progress] = field(default_factory=list)
+
+
 class Outbox:
     """Every tracking write of one sweep, made in order (see module docstring)."""
 
@@ -70,9 +111,8 @@ class Outbox:
                  retry_seconds: float = RETRY_SECONDS) -> None:
         self.tracker, self.limit, self.retry_seconds = tracker, outage_limit, retry_seconds
         self.waiting: deque[tuple[Callable[[], None], Callable[[], None] | None]] = deque()
-        self.run_ids: dict[str, str] = {}
-        self.logged: dict[str, set[int]] = {}  # tasks whose accuracy the run holds
-        self.epochs: dict[str, set[int]] = {}  # epochs whose train_loss it holds
+        self.trials: dict[str, TrialWrites] = {}  # the trials whose run is not ended yet
+        self._unsent_lock = threading.Lock()  # the driver appends reports, the writer thread sends them
         self.down_since: float | None = None
         self.last_try = 0.0
         self.last_error = ""
@@ -85,77 +125,93 @@ class Outbox:
 
     # -- what the recorder asks for, keyed by config hash -------------------------------------
     def start(self, spec: TrialSpec, existing: RunState | None) -> None:
-        digest = spec.config_hash
-
-        def write() -> None:
-            run_id = self.tracker.start(spec, existing)
-            self.logged[digest] = self.tracker.logged_tasks(run_id) if existing else set()
-            self.epochs[digest] = self.tracker.logged_epochs(run_id) if existing else set()
-            self.run_ids[digest] = run_id
-
-        self._submit(write)
+        """Create the trial's run (or continue its earlier one)."""
+        self.trials[spec.config_hash] = TrialWrites(spec, existing)
+        self._submit(functools.partial(self._sync, spec.config_hash))
 
     def task(self, digest: str, task: int, accuracy: float, gpu_hours: float,
              extra: Mapping[str, float] | None = None) -> None:
         """A task's test accuracy, and `extra` per-task metrics (a searched trial's validation score)."""
-        def write() -> None:
-            if task not in self.logged[digest]:
-                self.tracker.log_task(self.run_ids[digest], task, accuracy, gpu_hours, extra or {})
-                self.logged[digest].add(task)
-
-        self._submit(write)
+        self._owe(digest, Progress(task=(task, accuracy, dict(extra or {})), gpu_hours=gpu_hours))
 
     def epoch(self, digest: str, epoch: int, loss: float) -> None:
         """An epoch's train_loss as it ends (a resumed trial repeats its unfinished task's epochs: logged once)."""
-        def write() -> None:
-            if epoch not in self.epochs[digest]:
-                self.tracker.log_epoch(self.run_ids[digest], epoch, loss)
-                self.epochs[digest].add(epoch)
-
-        self._submit(write)
+        self._owe(digest, Progress(epoch=(epoch, loss)))
 
     def finish(self, digest: str, result: Mapping[str, Any], accuracies: Iterable[float], gpu_hours: float,
                after: Callable[[], None]) -> None:
         """Record the result in one batch; `after` runs once the store holds it (the checkpoint may go)."""
-        accuracies = list(accuracies)
-
-        def write() -> None:
-            missing = [(t, a) for t, a in enumerate(accuracies) if t not in self.logged[digest]]
-            self.tracker.finish(self.run_ids[digest], result, missing, gpu_hours, self.epochs[digest])
-            self._forget(digest)
-
-        self._submit(write, after)
+        self._owe(digest, Progress(end=End("FINISHED", gpu_hours, result=dict(result), accuracies=list(accuracies))),
+                  after)
 
     def fail(self, digest: str, reason: str, gpu_hours: float) -> None:
-        def write() -> None:
-            self.tracker.fail(self.run_ids[digest], reason, gpu_hours)
-            self._forget(digest)
-
-        self._submit(write)
+        self._owe(digest, Progress(end=End("FAILED", gpu_hours, tags=((ERROR_TAG, reason[:5000]),))))
 
     def stop_early(self, digest: str, gpu_hours: float, after: Callable[[], None]) -> None:
         """A searched trial the scheduler stopped: FINISHED and marked, not failed (its score is its last task's)."""
-        def write() -> None:
-            self.tracker.stop_early(self.run_ids[digest], gpu_hours)
-            self._forget(digest)
-
-        self._submit(write, after)
+        self._owe(digest, Progress(end=End("FINISHED", gpu_hours, tags=((EARLY_STOP_TAG, "true"),))), after)
 
     def interrupt(self, digest: str, gpu_hours: float) -> None:
-        def write() -> None:
-            self.tracker.interrupt(self.run_ids[digest], gpu_hours)
-            self._forget(digest)
+        """The sweep stopped before the trial ended: KILLED (resumed by the next run)."""
+        self._owe(digest, Progress(end=End("KILLED", gpu_hours)))
 
-        self._submit(write)
+    def _owe(self, digest: str, progress: Progress, after: Callable[[], None] | None = None) -> None:
+        with self._unsent_lock:
+            trial = self.trials.get(digest)
+            if trial is not None:  # None: its run was ended already (nothing is logged after the end)
+                trial.unsent.append(progress)
+        self._submit(functools.partial(self._sync, digest), after)
+
+    def _sync(self, digest: str) -> None:
+        """Write what the trial's run lacks, in as few calls as its queued reports allow: a trial whose
+        reports waited (the store falling behind, or away) gets its run, params, metrics and end together.
+        Raises as the store does; what was written stays written, and the next call goes on from there."""
+        trial = self.trials.get(digest)
+        if trial is None:
+            return  # its run was ended by an earlier write
+        with self._unsent_lock:
+            reports = list(trial.unsent)
+        if trial.run_id is None:
+            run_id = self.tracker.create(trial.spec, trial.existing)
+            if trial.existing is not None:
+                trial.logged, trial.epochs = self.tracker.logged_tasks(run_id), self.tracker.logged_epochs(run_id)
+            trial.run_id, trial.params_due = run_id, trial.existing is None
+        end = next((p.end for p in reports if p.end is not None), None)
+        tasks = [p.task for p in reports if p.task is not None and p.task[0] not in trial.logged]
+        losses = [p.epoch for p in reports if p.epoch is not None and p.epoch[0] not in trial.epochs]
+        params = params_of(trial.spec) if trial.params_due else []
+        if end is not None:
+            self._end(trial, end, params, tasks, losses)
+            with self._unsent_lock:
+                self.trials.pop(digest, None)
+            return
+        if tasks or losses or params:
+            hours = [p.gpu_hours for p in reports if p.gpu_hours is not None]
+            self.tracker.log_progress(trial.run_id, tasks=tasks, epochs=losses, params=params,
+                                      gpu_hours=hours[-1] if hours else None)
+        trial.params_due = False
+        trial.logged.update(task for task, _, _ in tasks)
+        trial.epochs.update(epoch for epoch, _ in losses)
+        with self._unsent_lock:  # only what was sent: reports queued meanwhile wait for their own write
+            del trial.unsent[:len(reports)]
+
+    def _end(self, trial: TrialWrites, end: End, params: list[Param], tasks: list[tuple[int, float, dict[str, float]]],
+             losses: list[tuple[int, float]]) -> None:
+        assert trial.run_id is not None
+        if end.result is not None:  # the result holds every accuracy and epoch loss; the extras ride along
+            missing = [(t, a) for t, a in enumerate(end.accuracies) if t not in trial.logged]
+            extra = [m for m in progress_metrics([(t, a, x) for t, a, x in tasks if x], []) if m.key != "acc"]
+            self.tracker.finish(trial.run_id, end.result, missing, end.gpu_hours, trial.epochs, params=params,
+                                extra=extra)
+        elif end.status == "KILLED":
+            self.tracker.interrupt(trial.run_id, end.gpu_hours, params=params, tasks=tasks, epochs=losses)
+        else:
+            self.tracker.end(trial.run_id, end.status, end.gpu_hours, tags=[RunTag(k, v) for k, v in end.tags],
+                             params=params, tasks=tasks, epochs=losses)
 
     def then(self, action: Callable[[], None]) -> None:
         """Run `action` once every write queued so far is made."""
         self._submit(lambda: None, action)
-
-    def _forget(self, digest: str) -> None:
-        self.run_ids.pop(digest, None)
-        self.logged.pop(digest, None)
-        self.epochs.pop(digest, None)
 
     # -- delivery ---------------------------------------------------------------------------
     def _submit(self, write: Callable[[], None], after: Callable[[], None] | None = None) -> None:

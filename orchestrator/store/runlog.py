@@ -15,9 +15,9 @@ import json
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
-from mlflow.entities import Metric, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
@@ -102,16 +102,18 @@ def _log_matrix(client: MlflowClient, run_id: str, result: Mapping[str, Any]) ->
 
 
 def log_details(client: MlflowClient, run_id: str, result: Mapping[str, Any], commit: str | None,
-                metrics: Iterable[Metric] = (), logged_epochs: Collection[int] = ()) -> None:
+                metrics: Iterable[Metric] = (), logged_epochs: Collection[int] = (),
+                params: Sequence[Param] = ()) -> None:
     """The matrix artifact, then `metrics` (the result's own), everything detail_metrics gives, the device and
-    code version tags, in one log_batch (more only past MLflow's 1000 values a batch)."""
+    code version tags and `params` (a run created without them), in one log_batch (more only past MLflow's
+    1000 values a batch)."""
     tags = [RunTag(tag, str(result[key])) for tag, key in ((DEVICE_TAG, "device"), (DEVICE_NAME_TAG, "device_name"))
             if key in result]
     if commit:
         tags.append(RunTag(COMMIT_TAG, commit))
     tags += _log_matrix(client, run_id, result)
     values = [*metrics, *detail_metrics(result, int(time.time() * 1000), logged_epochs)]
-    first = BATCH - len(tags)
-    client.log_batch(run_id, metrics=values[:first], tags=tags)
+    first = max(0, BATCH - len(tags) - len(params))
+    client.log_batch(run_id, metrics=values[:first], tags=tags, params=list(params))
     for start in range(first, len(values), BATCH):
         client.log_batch(run_id, metrics=values[start:start + BATCH])

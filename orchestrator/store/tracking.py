@@ -2,7 +2,7 @@
 
 SQLite stores break under concurrent writers and concurrent experiment creation, so trials never
 talk to MLflow: the driver creates the experiment before any trial starts and writes every run
-from Ray Tune callbacks, to a local SQLite file or over HTTP to a tracking server. A trial that
+as the trials report (orchestrator/sweep/recorder.py), to a local SQLite file or over HTTP to a tracking server. A trial that
 was started before (crashed, killed, failed, or interrupted with its driver) continues its own
 run; only FINISHED runs count as done.
 """
@@ -14,7 +14,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Collection, Iterable, Iterator, Mapping
+from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
@@ -23,18 +23,29 @@ from mlflow.tracking import MlflowClient
 from catalog.records import EARLY_STOP_TAG, ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
 from orchestrator.grid.expand import TrialSpec, hashed_setting
 from orchestrator.store.runindex import RunState, prefer, runs_from_tables
-from orchestrator.store.runlog import log_details
+from orchestrator.store.runlog import BATCH, log_details
 from orchestrator.store.runsview import set_landing
 from orchestrator.store.uri import SQLITE, missing_sqlite_store
 
 PAGE = 5000  # the largest page an MLflow search may ask for
 
 
-def _params(spec: TrialSpec) -> list[Param]:
+def params_of(spec: TrialSpec) -> list[Param]:
     """The config as params; a knob the hash leaves out (an unset or neutral estimator form) is left
     out here too, so a run logged before the knob existed and one logged after share a config."""
     return [Param(key, str(value)) for key, value in sorted(spec.config.to_dict().items())
             if hashed_setting(key, value)]
+
+
+def progress_metrics(tasks: Iterable[tuple[int, float, Mapping[str, float]]],
+                     epochs: Iterable[tuple[int, float]]) -> list[Metric]:
+    """Epochs' train_loss and tasks' acc with their per-task extra metrics, as MLflow metrics."""
+    now = _now_ms()
+    metrics = [Metric("train_loss", loss, now, epoch) for epoch, loss in epochs]
+    for task, accuracy, extra in tasks:
+        metrics.append(Metric("acc", accuracy, now, task))
+        metrics += [Metric(key, round(float(value), 4), now, task) for key, value in extra.items()]
+    return metrics
 
 
 def _now_ms() -> int:
@@ -117,7 +128,15 @@ class Tracker:
                 return runs
 
     def start(self, spec: TrialSpec, existing: RunState | None) -> str:
-        """Continue the trial's earlier run if it has one, otherwise create its run."""
+        """Continue the trial's earlier run if it has one, otherwise create its run with its params."""
+        run_id = self.create(spec, existing)
+        if existing is None:
+            self.client.log_batch(run_id, params=params_of(spec))
+        return run_id
+
+    def create(self, spec: TrialSpec, existing: RunState | None) -> str:
+        """Continue the trial's earlier run (RUNNING again, its error gone), or create its run without
+        params: the outbox sends them with the run's first batch (params_of)."""
         if existing is not None:
             self.client.update_run(existing.run_id, status="RUNNING")
             if existing.has_error:
@@ -125,7 +144,6 @@ class Tracker:
             return existing.run_id
         run = self.client.create_run(self.experiment_id, run_name=spec.label,
                                      tags={HASH_TAG: spec.config_hash, GRID_TAG: spec.grid, **dict(spec.tags)})
-        self.client.log_batch(run.info.run_id, params=_params(spec))
         return run.info.run_id
 
     def logged_tasks(self, run_id: str) -> set[int]:
@@ -137,43 +155,60 @@ class Tracker:
         return {metric.step for metric in self.client.get_metric_history(run_id, "train_loss")}
 
     def log_epoch(self, run_id: str, epoch: int, loss: float) -> None:
-        self.client.log_batch(run_id, metrics=[Metric("train_loss", loss, _now_ms(), epoch)])
+        self.log_progress(run_id, epochs=[(epoch, loss)])
 
     def log_task(self, run_id: str, task: int, accuracy: float, gpu_hours: float,
                  extra: Mapping[str, float] | None = None) -> None:
-        now = _now_ms()
-        metrics = [Metric("acc", accuracy, now, task), Metric("gpu_hours", gpu_hours, now, 0)]
-        metrics += [Metric(key, round(float(value), 4), now, task) for key, value in (extra or {}).items()]
-        self.client.log_batch(run_id, metrics=metrics)
+        self.log_progress(run_id, tasks=[(task, accuracy, extra or {})], gpu_hours=gpu_hours)
+
+    def log_progress(self, run_id: str, *, tasks: Iterable[tuple[int, float, Mapping[str, float]]] = (),
+                     epochs: Iterable[tuple[int, float]] = (), gpu_hours: float | None = None,
+                     params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> None:
+        """Tasks' accuracies (with per-task `extra` metrics), epochs' losses and the GPU-hours so far, in one
+        log_batch: what a running trial reported since its last write (and a new run's params)."""
+        metrics = progress_metrics(tasks, epochs)
+        if gpu_hours is not None:
+            metrics.append(Metric("gpu_hours", gpu_hours, _now_ms(), 0))
+        first = max(0, BATCH - len(params) - len(tags))
+        self.client.log_batch(run_id, metrics=metrics[:first], params=list(params), tags=list(tags))
+        for start in range(first, len(metrics), BATCH):
+            self.client.log_batch(run_id, metrics=metrics[start:start + BATCH])
 
     def finish(self, run_id: str, result: Mapping[str, Any], tasks: Iterable[tuple[int, float]],
-               gpu_hours: float, logged_epochs: Collection[int] = ()) -> None:
-        """Log the result, any task accuracy not logged yet and the details (orchestrator/store/runlog.py:
-        the loss of every epoch not in `logged_epochs`) in one log_batch, then mark the run FINISHED."""
+               gpu_hours: float, logged_epochs: Collection[int] = (), *, params: Sequence[Param] = (),
+               extra: Iterable[Metric] = ()) -> None:
+        """Log the result, any task accuracy not logged yet, `extra` metrics and the details
+        (orchestrator/store/runlog.py: the loss of every epoch not in `logged_epochs`) in one log_batch
+        with a new run's `params`, then mark the run FINISHED."""
         now = _now_ms()
         # Four decimals: the UI shows what is stored, and 80.73394495412845 % reads worse than 80.7339.
         metrics = [Metric(key, round(float(result[key]), 4), now, 0) for key in RESULT_METRICS
                    if result.get(key) is not None]
         metrics += [Metric("acc", float(accuracy), now, task) for task, accuracy in tasks]
-        metrics.append(Metric("gpu_hours", gpu_hours, now, 0))
-        log_details(self.client, run_id, result, self.code_version, metrics, logged_epochs)
+        metrics += [*extra, Metric("gpu_hours", gpu_hours, now, 0)]
+        log_details(self.client, run_id, result, self.code_version, metrics, logged_epochs, params)
         self.client.set_terminated(run_id, status="FINISHED")
 
+    def end(self, run_id: str, status: str, gpu_hours: float, *, tags: Sequence[RunTag] = (),
+            params: Sequence[Param] = (), tasks: Iterable[tuple[int, float, Mapping[str, float]]] = (),
+            epochs: Iterable[tuple[int, float]] = ()) -> None:
+        """End a run without a result (FAILED with its reason, FINISHED when stopped early, KILLED):
+        what it reported since its last write, its GPU-hours and `tags` in one batch, then the status."""
+        self.log_progress(run_id, tasks=tasks, epochs=epochs, gpu_hours=gpu_hours, params=params, tags=tags)
+        self.client.set_terminated(run_id, status=status)
+
     def fail(self, run_id: str, reason: str, gpu_hours: float) -> None:
-        self.client.log_batch(run_id, metrics=[Metric("gpu_hours", gpu_hours, _now_ms(), 0)],
-                              tags=[RunTag(ERROR_TAG, reason[:5000])])
-        self.client.set_terminated(run_id, status="FAILED")
+        self.end(run_id, "FAILED", gpu_hours, tags=[RunTag(ERROR_TAG, reason[:5000])])
 
     def stop_early(self, run_id: str, gpu_hours: float) -> None:
         """Stopped by the search's scheduler: FINISHED (a search run again does not repeat it), and tagged."""
-        self.client.log_batch(run_id, metrics=[Metric("gpu_hours", gpu_hours, _now_ms(), 0)],
-                              tags=[RunTag(EARLY_STOP_TAG, "true")])
-        self.client.set_terminated(run_id, status="FINISHED")
+        self.end(run_id, "FINISHED", gpu_hours, tags=[RunTag(EARLY_STOP_TAG, "true")])
 
-    def interrupt(self, run_id: str, gpu_hours: float) -> None:
+    def interrupt(self, run_id: str, gpu_hours: float, *, params: Sequence[Param] = (),
+                  tasks: Iterable[tuple[int, float, Mapping[str, float]]] = (),
+                  epochs: Iterable[tuple[int, float]] = ()) -> None:
         """The sweep stopped before this trial ended (Ctrl-C): KILLED, resumed by the next run."""
         try:
-            self.client.log_batch(run_id, metrics=[Metric("gpu_hours", gpu_hours, _now_ms(), 0)])
-            self.client.set_terminated(run_id, status="KILLED")
+            self.end(run_id, "KILLED", gpu_hours, params=params, tasks=tasks, epochs=epochs)
         except MlflowException:
             pass  # the store went away with the interrupted sweep: the run stays RUNNING, also resumable

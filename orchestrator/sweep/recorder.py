@@ -1,13 +1,15 @@
-"""The driver-side Ray Tune callback: MLflow runs, GPU-hours, checkpoint clean-up and progress.
+"""The driver's record of the trials it runs: MLflow runs, GPU-hours, checkpoint clean-up and progress.
 
 Everything is keyed by config hash, not by Ray's trial id, so a trial that Ray retries after a
 fault, or that a new driver resumes, continues the same MLflow run. GPU-hours are the wall time
 of every attempt (from its actor's start to its end, retries and earlier drivers included) times
 the trial's GPU fraction; they are logged after every task, so a killed driver loses at most one
 task's worth. Writes go through orchestrator/store/outbox.py, which queues them while the tracking
-store is unreachable. One Recorder serves every shard of a sweep (orchestrator/sweep/shards.py) and
-keeps only the trials of the current shard that have not ended, a count of the finished ones and
-the failed ones' hashes and reasons, so the driver does not grow with the grid.
+store is unreachable. One Recorder serves a whole sweep and keeps only the trials handed to Ray that have not
+ended (orchestrator/sweep/dispatch.py hands over at most as many as run at once), a count of the
+finished ones and the failed ones' hashes and reasons, so the driver does not grow with the grid.
+The dispatcher calls its methods by config hash; a searched grid's Tune fit calls them through
+Tune's callback interface.
 """
 
 from __future__ import annotations
@@ -75,12 +77,12 @@ class Recorder(tune.Callback):
                  with_gpus: bool) -> None:
         self.outbox, self.store, self.progress, self.live, self.with_gpus = outbox, store, progress, live, with_gpus
         progress.with_gpu_hours = with_gpus  # no GPU in the cluster: no GPU-hours on the line
-        self.specs: dict[str, TrialSpec] = {}  # the current shard's trials that have not ended
+        self.specs: dict[str, TrialSpec] = {}  # the trials handed to Ray that have not ended
         self.runs: dict[str, RunState] = {}  # their earlier runs, if any
         self.records: dict[str, TrialRecord] = {}  # those of them that started
         self.finished = 0
-        self.finished_in_shard = 0
         self.failed: list[tuple[str, str]] = []
+        self.errors: Path | None = None  # where failed attempts' tracebacks are kept (orchestrator/sweep/dispatch.py)
         # A search's scheduler says which trials it stopped early (orchestrator/search/tuner.py).
         self.stopped_early: Callable[[str], bool] = lambda digest: False
 
@@ -89,22 +91,15 @@ class Recorder(tune.Callback):
         # driver resumes by config hash); a Recorder holds a live store connection and a writer thread.
         return (_not_restorable, ())
 
-    def begin_shard(self, specs: list[TrialSpec], runs: dict[str, RunState]) -> None:
-        """The trials Tune is about to run, with their earlier runs (taken out of `runs`)."""
-        self.specs = {spec.config_hash: spec for spec in specs}
-        self.runs = {digest: runs.pop(digest) for digest in self.specs if digest in runs}
-        self.finished_in_shard = 0
-
-    def expect(self, spec: TrialSpec) -> None:
-        """A trial Tune is about to run that was not in the shard (a search sample, drawn as it goes)."""
+    def expect(self, spec: TrialSpec, existing: RunState | None = None) -> None:
+        """A trial about to be handed to Ray, with its earlier run if it has one."""
         self.specs[spec.config_hash] = spec
+        if existing is not None:
+            self.runs[spec.config_hash] = existing
 
     def unended(self) -> int:
-        """Trials of the current shard that neither finished nor failed (so far)."""
+        """Trials handed to Ray that neither finished nor failed (so far)."""
         return len(self.specs)
-
-    def _record(self, trial: Any) -> TrialRecord:
-        return self.records[trial.config["spec"]["hash"]]
 
     def _update(self, force: bool = False) -> None:
         self.progress.gpu_hours.update({digest: r.hours_now() - r.prior for digest, r in self.records.items()})
@@ -127,8 +122,9 @@ class Recorder(tune.Callback):
         self.records.pop(digest, None)
         self.specs.pop(digest, None)
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        digest = trial.config["spec"]["hash"]
+    # -- what the runner of the trials says, keyed by config hash ---------------------------------
+    def started(self, digest: str) -> None:
+        """An attempt of the trial started in its worker."""
         record = self._ensure_record(digest)
         record.attempt_started = time.time()
         self.progress.start(digest)
@@ -139,8 +135,9 @@ class Recorder(tune.Callback):
         """The live line's note of which task (0-based) the trial is training."""
         self.progress.at_task(record.spec.config_hash, record.spec.label, task, int(record.spec.config.tasks or 1))
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        record = self._record(trial)
+    def reported(self, digest: str, result: dict) -> None:
+        """One report of the trial (orchestrator/sweep/trainable.py says which kinds)."""
+        record = self.records[digest]
         kind = result.get("kind")
         if result.get("set_aside"):
             self.live.echo(f"checkpoint of {record.spec.label} unreadable ({result['set_aside_reason']}): "
@@ -153,10 +150,10 @@ class Recorder(tune.Callback):
             self.live.echo(f"restarting {record.spec.label} from scratch")
         if kind == "task":
             extra = {VALIDATION_METRIC: float(result[VALIDATION_METRIC])} if VALIDATION_METRIC in result else None
-            self.outbox.task(record.spec.config_hash, int(result["task"]), float(result["acc"]), record.hours_now(), extra)
+            self.outbox.task(digest, int(result["task"]), float(result["acc"]), record.hours_now(), extra)
             self._at_task(record, int(result["task"]) + 1)
         elif kind == "epoch":
-            self.outbox.epoch(record.spec.config_hash, int(result["epoch"]), float(result["loss"]))
+            self.outbox.epoch(digest, int(result["epoch"]), float(result["loss"]))
         elif kind == "done":
             self._finish(record, result)
         elif kind in ("diverged", "invalid"):  # ended at once: retrying cannot help
@@ -166,11 +163,10 @@ class Recorder(tune.Callback):
     def _finish(self, record: TrialRecord, result: dict) -> None:
         record.end_attempt()
         digest = record.spec.config_hash
-        # The checkpoint goes only once MLflow holds the FINISHED result.
-        self.outbox.finish(digest, result, result["acc"], record.gpu_hours, after=lambda: self.store.remove(digest))
+        # The checkpoint (and any error file of a failed attempt) goes only once MLflow holds the result.
+        self.outbox.finish(digest, result, result["acc"], record.gpu_hours, after=lambda: self.tidy(digest))
         self.progress.finish(digest, record.seconds)
         self.finished += 1
-        self.finished_in_shard += 1
         self._end(record)
         self.live.echo(f"finished {record.spec.label}: Avg {result['avg_acc']:.2f} Last {result['last_acc']:.2f} "
                        f"Fgt {result['forgetting']:.2f} ({result['wall_seconds']:.0f} s)")
@@ -183,46 +179,75 @@ class Recorder(tune.Callback):
         self._end(record)
         self.live.echo(f"FAILED {record.spec.label}: {reason}")
 
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        record = self._record(trial)
+    def retrying(self, digest: str, reason: str) -> None:
+        """An attempt failed (an exception, a lost worker) and the trial runs again from its checkpoint."""
+        record = self.records.get(digest) or self._ensure_record(digest)
         record.end_attempt()
-        self.progress.stop(record.spec.config_hash)
-        self.live.echo(f"retrying {record.spec.label} from its last finished task: {error_line(trial)}")
+        self.progress.stop(digest)
+        self.live.echo(f"retrying {record.spec.label} from its last finished task: {reason}")
         self._update(force=True)
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        digest = trial.config["spec"]["hash"]
+    def errored(self, digest: str, reason: str) -> None:
+        """The trial's last allowed attempt failed: FAILED with its reason."""
         if digest in self.specs:
-            self._fail(self._ensure_record(digest), error_line(trial))
+            self._fail(self._ensure_record(digest), reason)
         self._update(force=True)
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        """A trial ended without its "done" report: a search's scheduler stopped it (or the sweep was
-        stopped, which interrupt_unfinished records)."""
-        digest = trial.config["spec"]["hash"]
+    def ended_early(self, digest: str) -> None:
+        """The trial ended without its "done" report: if a search's scheduler stopped it, it is FINISHED
+        and marked (a stopped sweep's trials are recorded by interrupt_unfinished)."""
         if digest in self.specs and digest in self.records and self.stopped_early(digest):
             record = self.records[digest]
             record.end_attempt()
-            self.outbox.stop_early(digest, record.gpu_hours, after=lambda: self.store.remove(digest))
+            self.outbox.stop_early(digest, record.gpu_hours, after=lambda: self.tidy(digest))
             self.progress.finish(digest, record.seconds)
             self.finished += 1
-            self.finished_in_shard += 1
             self._end(record)
             self.live.echo(f"stopped early {record.spec.label} (the search's scheduler)")
             self._update(force=True)
 
-    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+    def step(self) -> None:
+        """Between events: retry the store during an outage, refresh the line."""
         self.outbox.tick()
         self._update()
 
+    def tidy(self, digest: str) -> None:
+        """What a trial leaves on disk once MLflow holds it FINISHED: its checkpoint, its error file."""
+        self.store.remove(digest)
+        if self.errors is not None:
+            (self.errors / f"{digest}.txt").unlink(missing_ok=True)
+
+    # -- Ray Tune's callback interface (a searched grid runs on Tune) ------------------------------
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.started(_digest(trial))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.reported(_digest(trial), result)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.retrying(_digest(trial), error_line(trial))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.errored(_digest(trial), error_line(trial))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.ended_early(_digest(trial))
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.step()
+
     def interrupt_unfinished(self) -> None:
-        """Mark trials of the shard that were started but did not end KILLED (the sweep was stopped)."""
+        """Mark trials that were started but did not end KILLED (the sweep was stopped)."""
         for record in list(self.records.values()):
             record.end_attempt()
             self.outbox.interrupt(record.spec.config_hash, record.gpu_hours)
             self.progress.stop(record.spec.config_hash)
             self.progress.settle(record.spec.config_hash, record.gpu_hours - record.prior)
         self.records.clear()
+
+
+def _digest(trial: Any) -> str:
+    return str(trial.config["spec"]["hash"])
 
 
 def _not_restorable() -> None:

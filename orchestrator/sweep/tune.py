@@ -1,11 +1,9 @@
-"""Ray Tune wiring: start or join Ray, per-trial resources, retries, and the Tuner around one shard.
+"""Ray wiring shared by both ways trials run: start or join Ray, the cluster's slots, Tune's placement.
 
 Each trial asks for its own CPUs and GPU fraction (orchestrator/grid/resources.py); Ray packs
-fractional trials onto shared GPUs. A trial that raises, runs out of memory or loses its worker
-(or its whole node) is retried up to `max_failures` times by Ray's FailureConfig and resumes
-from its hash-keyed checkpoint (orchestrator/sweep/checkpoints.py). MLflow is written only in this
-process, by orchestrator/sweep/recorder.py. orchestrator/sweep/shards.py runs a sweep as consecutive shards,
-one Tuner each, on the same Ray instance.
+fractional trials onto shared GPUs. A grid's trials run on orchestrator/sweep/dispatch.py's workers,
+a searched grid's samples on Ray Tune (orchestrator/search/tuner.py, which takes `placement` and
+`dirname` from here). MLflow is written only in the driver, by orchestrator/sweep/recorder.py.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray import tune
 from ray._private import ray_constants
 from ray._raylet import AuthenticationTokenLoader, Config
 from ray.tune.execution.placement_groups import PlacementGroupFactory
@@ -26,8 +23,6 @@ import orchestrator
 import trainers
 from orchestrator.sweep.checkpoints import folder_name
 from orchestrator.grid.expand import TrialSpec
-from orchestrator.sweep.recorder import Recorder
-from orchestrator.sweep.trainable import TrialFunction, make_trainable, trial_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = "zfsweep-checkpoints"
@@ -86,12 +81,14 @@ def checkpoint_root(storage: Path, experiment: str) -> Path:
     return storage / CHECKPOINTS / folder_name(experiment)
 
 
-def _placement(params: dict[str, Any]) -> PlacementGroupFactory:
+def placement(params: dict[str, Any]) -> PlacementGroupFactory:
+    """A Tune trial's resources, read from its params (orchestrator/sweep/trainable.py trial_params)."""
     wanted = {key: value for key, value in params["spec"]["resources"].items() if value > 0}
     return PlacementGroupFactory([wanted])
 
 
-def _dirname(trial: Any) -> str:
+def dirname(trial: Any) -> str:
+    """A Tune trial's folder: named by its config hash, as its checkpoint is."""
     return f"trial_{trial.config['spec']['hash']}"
 
 
@@ -108,23 +105,3 @@ def cluster_slots(specs: list[TrialSpec], gpus: bool, max_concurrent: int | None
     if gpu > 0:
         slots = min(slots, int(float(total.get("GPU", 0.0)) / gpu))
     return max(1, min(slots, max_concurrent or slots, len(specs)))
-
-
-def run_shard(specs: list[TrialSpec], recorder: Recorder, trial: TrialFunction, *, storage: Path, folder: str,
-              retries: int, max_concurrent: int | None) -> None:
-    """One Tuner.fit() over `specs` on the connected Ray instance, its experiment folder storage/folder."""
-    gpus = with_gpus()
-    # Tune keeps at least 200 placement groups pending by default, each a request the cluster cannot
-    # grant before a slot frees: as many as the cluster has slots is enough to keep every slot busy.
-    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(cluster_slots(specs, gpus, max_concurrent))
-    space = [trial_params(s.config_hash, s.config.to_dict(), s.resources.ray_request(gpus)) for s in specs]
-    tuner = tune.Tuner(
-        tune.with_resources(make_trainable(trial, recorder.store.root, os.getcwd()), _placement),
-        param_space={"spec": tune.grid_search(space)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
-                                    trial_dirname_creator=_dirname),
-        run_config=tune.RunConfig(
-            name=folder, storage_path=str(storage), verbose=0, callbacks=[recorder],
-            failure_config=tune.FailureConfig(max_failures=retries)),
-    )
-    tuner.fit()

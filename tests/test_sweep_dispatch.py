@@ -1,8 +1,9 @@
-"""A sweep in shards (orchestrator/sweep/shards.py), on a real local Ray instance and SQLite MLflow store
-with stand-in trials of a fraction of a second: every trial runs once across the shards, a
-failure in the first shard leaves the next ones to run, progress counts and the lease span every
-shard, a finished shard's Ray folder goes, and a driver killed in the second shard and started
-again finishes the rest without running the first shard's trials again.
+"""A sweep on the Ray Core dispatcher (orchestrator/sweep/dispatch.py), on a real local Ray instance and
+SQLite MLflow store with stand-in trials of a fraction of a second: every trial runs once, a failing
+trial leaves the others to run, a trial that asks for the whole machine gets it from the idle workers
+of smaller trials, no more trials are running than fit, progress counts and the lease span the
+sweep, error files go once their trial FINISHED, and a driver killed midway and started again
+finishes the rest without running the finished trials again.
 
 The stand-in counts its attempts in files and notes the lease it sees in the store (trials run
 in Ray worker processes, so both go through the file system)."""
@@ -33,9 +34,11 @@ from catalog.config import TrialConfig
 from trainers.trial import EpochReport, TaskReport, TrialResult
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDER = "ZFSWEEP_TEST_SHARDS"  # attempt counts and lease notes; set before Ray starts: workers inherit it
+FOLDER = "ZFSWEEP_TEST_DISPATCH"  # attempt counts and lease notes; set before Ray starts: workers inherit it
 TASKS = 2
 GRID = "name: shards\nfixed: {dataset: digits, method: aper, epochs: 1}\nseeds: [1, 2, 3, 4, 5]\n"
+# Seed 5 asks for both CPUs of the instance: it runs only once the 1-CPU trials' idle workers let them go.
+WIDE = GRID + "when:\n  - match: {seed: 5}\n    resources: {cpu: 2}\n"
 
 
 def _attempt(seed: int) -> int:
@@ -48,8 +51,9 @@ def _attempt(seed: int) -> int:
 def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
              on_task_end: Callable[[TaskReport], None] | None = None,
              on_epoch_end: Callable[[EpochReport], None] | None = None) -> TrialResult:
-    """Two short tasks with real checkpoints; seed 2 fails when FAIL_SEED says so; with SLOW_SEEDS,
-    those seeds' first attempt takes minutes (a driver is killed meanwhile)."""
+    """Two short tasks with real checkpoints; seed 2 fails on every attempt when fail-seed says so, seed 1 on
+    its first when flaky-seed does; with slow-seeds, those seeds' first attempt takes minutes (a driver
+    is killed meanwhile). Each notes the trials running beside it (files, as workers are processes)."""
     folder = Path(os.environ[FOLDER])
     attempt = _attempt(config.seed)
     uri = (folder / "store").read_text() if (folder / "store").exists() else ""
@@ -58,8 +62,23 @@ def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
         experiment = client.get_experiment_by_name("shards")
         keys = [h.key for h in live_holders(uri, experiment.experiment_id)] if experiment else []
         (folder / f"lease-{config.seed}").write_text(json.dumps(keys))
-    if (folder / "fail-seed").exists() and config.seed == int((folder / "fail-seed").read_text()):
-        raise RuntimeError(f"broken trial {config.seed} (injected)")
+    running = folder / f"running-{config.seed}"
+    running.write_text("")
+    (folder / f"beside-{config.seed}-{attempt}").write_text(str(len(list(folder.glob("running-*")))))
+    try:
+        if (folder / "fail-seed").exists() and config.seed == int((folder / "fail-seed").read_text()):
+            raise RuntimeError(f"broken trial {config.seed} (injected)")
+        if (folder / "flaky-seed").exists() and config.seed == int((folder / "flaky-seed").read_text()) \
+                and attempt == 1:
+            raise RuntimeError(f"flaky trial {config.seed} (injected)")
+        return _tasks(config, attempt, resume, on_task_end)
+    finally:
+        running.unlink()
+
+
+def _tasks(config: TrialConfig, attempt: int, resume: dict[str, Any] | None,
+           on_task_end: Callable[[TaskReport], None] | None) -> TrialResult:
+    folder = Path(os.environ[FOLDER])
     slow = (folder / "slow-seeds").read_text().split() if (folder / "slow-seeds").exists() else []
     for task in range(int(resume["done"]) if resume else 0, TASKS):
         time.sleep(120.0 if str(config.seed) in slow and attempt == 1 else 0.05)
@@ -70,10 +89,10 @@ def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
 
 
 def drive(folder: str) -> None:
-    """A driver process of its own (for the kill test): Ray on 2 CPUs, shards of 2."""
+    """A driver process of its own (for the kill test): Ray on 2 CPUs."""
     os.environ[FOLDER] = folder
     start_ray(None, num_cpus=2)
-    ok = run_grid(str(Path(folder) / "grid.yaml"), SweepOptions(storage=str(Path(folder) / "ray"), shard_size=2),
+    ok = run_grid(str(Path(folder) / "grid.yaml"), SweepOptions(storage=str(Path(folder) / "ray")),
                   tracking_uri=(Path(folder) / "store").read_text(), experiment=None, trial=stand_in)
     sys.exit(0 if ok else 1)
 
@@ -98,51 +117,64 @@ def attempts(folder: Path) -> dict[int, int]:
     return {int(p.name.split("-")[1]): int(p.read_text()) for p in folder.glob("attempts-*")}
 
 
-def test_every_trial_runs_once_across_shards_and_a_failure_leaves_the_next_shards(ray_instance: Path,
-                                                                                  tmp_path: Path) -> None:
+def beside(folder: Path) -> dict[tuple[int, int], int]:
+    """(seed, attempt) -> how many trials were running when it started, itself included."""
+    return {(int(p.name.split("-")[1]), int(p.name.split("-")[2])): int(p.read_text()) for p in folder.glob("beside-*")}
+
+
+def test_every_trial_runs_once_a_failure_leaves_the_rest_and_a_wide_trial_gets_its_room(ray_instance: Path,
+                                                                                        tmp_path: Path) -> None:
     folder = ray_instance
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     (folder / "store").write_text(uri)
-    (folder / "fail-seed").write_text("2")  # in the first shard (seeds 1 and 2)
-    (tmp_path / "grid.yaml").write_text(GRID)
+    (folder / "fail-seed").write_text("2")
+    (folder / "flaky-seed").write_text("1")
+    (tmp_path / "grid.yaml").write_text(WIDE)
     out = io.StringIO()
-    ok = run_grid(str(tmp_path / "grid.yaml"), SweepOptions(storage=str(tmp_path / "ray"), retries=0, shard_size=2),
+    ok = run_grid(str(tmp_path / "grid.yaml"), SweepOptions(storage=str(tmp_path / "ray"), retries=1),
                   tracking_uri=uri, experiment=None, out=out, trial=stand_in)
     lines = out.getvalue().splitlines()
     assert not ok and lines[-1] == "5 trials: 4 finished, 1 failed, 0 not run", lines
-    assert lines[0].startswith("shards: 5 of 5 trials to run in 3 shards of up to 2, tracking at ")
+    assert lines[0].startswith("shards: 5 of 5 trials to run, tracking at ")
     by_seed = {int(r.data.params["seed"]): r for r in runs(uri)}
     assert sorted(by_seed) == [1, 2, 3, 4, 5] and len({r.data.tags[HASH_TAG] for r in by_seed.values()}) == 5
     assert [by_seed[s].info.status for s in (1, 3, 4, 5)] == ["FINISHED"] * 4
     assert by_seed[2].info.status == "FAILED" and "broken trial 2 (injected)" in by_seed[2].data.tags[ERROR_TAG]
-    assert attempts(folder) == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}  # each trial once, none again in a later shard
-    # One progress line over the whole grid: counts never start again at a shard's border.
+    assert attempts(folder) == {1: 2, 2: 2, 3: 1, 4: 1, 5: 1}  # a retry each for the failing ones, no rerun
+    assert any(line.startswith("retrying seed=1 from its last finished task: RuntimeError: flaky") for line in lines)
+    # Never more trials at once than the 2 CPUs hold; the 2-CPU trial ran alone.
+    assert max(beside(folder).values()) <= 2 and beside(folder)[(5, 1)] == 1
+    # One progress line over the whole grid.
     counts = [line for line in lines[1:-1] if line.startswith("5 trials: ")]
     finished = [int(line.split(" finished")[0].split(": ")[1]) for line in counts]
     assert finished == sorted(finished) and finished[-1] == 4 and counts[-1].endswith("ETA 0s")
-    assert " 1 failed, " in counts[-1] and all("5 trials: " in line for line in counts)
-    # One lease, held by this driver, seen by a trial of every shard; released at the end.
+    assert " 1 failed, " in counts[-1]
+    # One lease, held by this driver, seen by every trial; released at the end.
     leases = {seed: json.loads((folder / f"lease-{seed}").read_text()) for seed in range(1, 6)}
     assert all(len(keys) == 1 for keys in leases.values()) and len({k[0] for k in leases.values()}) == 1
     client = MlflowClient(uri)
     assert live_holders(uri, client.get_experiment_by_name("shards").experiment_id) == []
-    # The finished shards' Ray folders are gone; the one with the failure keeps its error file.
-    (kept,) = (tmp_path / "ray" / "shards").iterdir()
-    assert kept.name.endswith("-shard0000") and list(kept.glob("trial_*/error.txt"))
-    (folder / "fail-seed").unlink()
+    # The failed trial keeps its tracebacks; the flaky one's went once it FINISHED; nothing else is on disk.
+    errors = tmp_path / "ray" / "shards" / "errors"
+    (kept,) = errors.iterdir()
+    assert kept.name == f"{by_seed[2].data.tags[HASH_TAG]}.txt"
+    assert kept.read_text().count("RuntimeError: broken trial 2 (injected)") == 2  # both attempts
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["shards", "zfsweep-checkpoints"]
+    for name in ("fail-seed", "flaky-seed"):
+        (folder / name).unlink()
 
 
-def test_a_driver_killed_in_the_second_shard_resumes_with_the_first_unfinished_trial(ray_instance: Path,
+def test_a_driver_killed_midway_resumes_with_the_first_unfinished_trial(ray_instance: Path,
                                                                                     tmp_path: Path) -> None:
     folder = tmp_path / "killed"
     folder.mkdir()
     uri = f"sqlite:///{folder / 'store.db'}"
     (folder / "store").write_text(uri)
     (folder / "grid.yaml").write_text(GRID)
-    (folder / "slow-seeds").write_text("3 4")  # the second shard's first attempts: the driver dies in them
+    (folder / "slow-seeds").write_text("3 4")  # their first attempts: the driver dies in them
     paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", "import sys, test_sweep_shards as t; t.drive(sys.argv[1])", str(folder)]
+    command = [sys.executable, "-c", "import sys, test_sweep_dispatch as t; t.drive(sys.argv[1])", str(folder)]
 
     def driver(name: str) -> subprocess.Popen:
         return subprocess.Popen(command, cwd=folder, env=env, stdout=open(folder / f"{name}.log", "w"),
@@ -151,16 +183,16 @@ def test_a_driver_killed_in_the_second_shard_resumes_with_the_first_unfinished_t
     first = driver("first")
     try:
         wait_for(lambda: sorted(r.info.status for r in runs(uri)) == ["FINISHED", "FINISHED", "RUNNING", "RUNNING"],
-                 "the second shard to be running", 400)
+                 "seeds 3 and 4 to be running", 400)
     finally:
         kill_group(first)  # the driver and its local Ray instance
     assert attempts(folder) == {1: 1, 2: 1, 3: 1, 4: 1}
     again = driver("again")
     assert again.wait(timeout=400) == 0, (folder / "again.log").read_text()
     log = (folder / "again.log").read_text().splitlines()
-    assert log[0].startswith("shards: 3 of 5 trials to run in 2 shards of up to 2, ")
+    assert log[0].startswith("shards: 3 of 5 trials to run, ")
     assert log[-1] == "5 trials: 5 finished, 0 failed, 0 not run"
-    assert attempts(folder) == {1: 1, 2: 1, 3: 2, 4: 2, 5: 1}  # the first shard did not run again
+    assert attempts(folder) == {1: 1, 2: 1, 3: 2, 4: 2, 5: 1}  # the finished ones did not run again
     final = runs(uri)
     assert len(final) == 5 and {r.info.status for r in final} == {"FINISHED"}
     assert len({r.data.tags[HASH_TAG] for r in final}) == 5  # the killed trials continued their own runs
