@@ -102,12 +102,12 @@ def test_most_square_is_subzeros_reshape_matrix() -> None:
 def test_runs_log_the_forms_the_hash_keeps(tmp_path: Path) -> None:
     """MLflow params leave out what the hash leaves out, so runs from before the forms share a config."""
     from orchestrator.grid.expand import load_grid
-    from orchestrator.store.tracking import _params
+    from orchestrator.store.tracking import params_of
 
     (tmp_path / "forms.yaml").write_text("name: forms\naxes:\n  optimizer: [zo-sgd, zo-muon]\n"
                                          "  profile: [released, corrected]\n")
     trials = load_grid(tmp_path / "forms.yaml").trials
-    logged = {(s.config.optimizer, s.config.profile): {p.key: p.value for p in _params(s)} for s in trials}
+    logged = {(s.config.optimizer, s.config.profile): {p.key: p.value for p in params_of(s)} for s in trials}
     assert logged[("zo-muon", "released")]["muon_sided"] == "one"
     assert logged[("zo-muon", "released")]["muon_vector_lr"] == "0.0001"
     assert "muon_sided" not in logged[("zo-muon", "corrected")] and "decay_rule" not in logged[("zo-sgd", "released")]

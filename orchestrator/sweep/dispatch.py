@@ -6,10 +6,11 @@ fit and rewrites them all into its experiment state (ray-project/ray#64231), and
 its trial actors afresh. `grids/full.yaml` (the ZeroFlow grid, arXiv 2501.01045) holds 20,824
 trials, and docs/scale.md has what each way cost per trial here. So a grid runs on this loop:
 
-- One `TrialWorker` actor per slot, kept for the whole sweep: its process imports torch and the
-  trainer once and runs one trial after another. A worker holds its CPUs and GPU fraction for its
-  life, so trials of one resource shape run back to back (pending trials are taken shape by shape,
-  in grid order within a shape); a worker of another shape is let go when a trial waits for room.
+- One `TrialWorker` actor per slot (orchestrator/sweep/worker.py), kept for the whole sweep: its
+  process imports torch and the trainer once and runs one trial after another. A worker holds its
+  CPUs and GPU fraction for its life, so trials of one resource shape run back to back (pending
+  trials are taken shape by shape, in grid order within a shape); idle workers of another shape
+  are let go when the next trial needs room, and a trial goes only to a worker that has started.
 - At most as many trials are handed to Ray as the cluster can run at once (by the smallest
   request, capped by `--max-concurrent`, re-read as the cluster grows): the driver holds those
   and nothing per finished trial (the Recorder keeps counts and the failed trials' reasons).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import signal
 import threading
 import time
@@ -45,39 +47,98 @@ from orchestrator.sweep.worker import TrialWorker
 STEP_SECONDS = 0.5  # the longest wait for a report before the outbox and the line are looked at
 CAPACITY_SECONDS = 10.0  # how often the cluster's size is read again (an autoscaler may add nodes)
 ENDS = ("done", "diverged", "invalid")  # a trial's last report (orchestrator/sweep/trainable.py)
+MAX_FAILED_STARTS = 8  # workers in a row that fail to start before the sweep stops with the reason
 Shape = tuple[tuple[str, float], ...]
 
 
 @dataclass
 class Attempt:
-    """A trial handed to a worker, and how many of its attempts failed so far."""
+    """A trial to hand to a worker (again, after a failed attempt), with its earlier run the first time."""
 
     spec: TrialSpec
     shape: Shape
-    worker: ActorHandle
+    existing: RunState | None = None
     failures: int = 0
-    started: bool = False
+    worker: ActorHandle | None = None
+    expected: bool = False  # told to the Recorder
+
+
+class WorkersCannotStart(Exception):
+    """Worker after worker failed to start (the message is the one line to print)."""
 
 
 class Workers:
-    """The sweep's worker actors, by resource shape; idle ones wait for the next trial of their shape."""
+    """The sweep's worker actors by resource shape: starting, idle, or running a trial (`busy`).
+
+    A trial goes only to a worker that has started, so a worker that cannot start (no room left on
+    the cluster, a node that went away) holds no trial; it is let go when the cluster has fewer
+    slots than workers."""
 
     def __init__(self, trial: TrialFunction, checkpoints: Path, workdir: str) -> None:
         self.args = (trial, str(checkpoints), workdir)
+        self.starting: dict[Any, tuple[Shape, ActorHandle]] = {}  # its __ray_ready__ ref -> the worker
         self.idle: dict[Shape, list[ActorHandle]] = collections.defaultdict(list)
+        self.busy = 0
+        self.failed_starts = 0  # in a row
 
-    def take(self, shape: Shape) -> ActorHandle:
-        """An idle worker of this shape, or a new one (idle workers of other shapes go, to make room)."""
-        if self.idle[shape]:
-            return self.idle[shape].pop()
-        for other in [s for s in self.idle if s != shape]:
-            for worker in self.idle.pop(other):
-                self.lose(worker)
+    def count(self) -> int:
+        return len(self.starting) + sum(len(workers) for workers in self.idle.values()) + self.busy
+
+    def start(self, shape: Shape) -> None:
         request = dict(shape)
-        return TrialWorker.options(num_cpus=request.get("CPU", 0.0), num_gpus=request.get("GPU", 0.0)).remote(*self.args)
+        worker = TrialWorker.options(num_cpus=request.get("CPU", 0.0), num_gpus=request.get("GPU", 0.0)).remote(*self.args)
+        self.starting[worker.__ray_ready__.remote()] = (shape, worker)
+
+    def started(self, ready: Any) -> None:
+        """A starting worker answered: idle now, or (if it failed to start) let go."""
+        shape, worker = self.starting.pop(ready)
+        try:
+            ray.get(ready)
+        except ray.exceptions.RayError as error:
+            self.lose(worker)
+            self.failed_starts += 1
+            if self.failed_starts >= MAX_FAILED_STARTS:
+                raise WorkersCannotStart(f"{self.failed_starts} trial workers in a row failed to start: "
+                                         f"{type(error).__name__}: {' '.join(str(error).split())[:300]}") from None
+            return
+        self.failed_starts = 0
+        self.idle[shape].append(worker)
+
+    def take(self, shape: Shape) -> ActorHandle | None:
+        if not self.idle[shape]:
+            return None
+        self.busy += 1
+        return self.idle[shape].pop()
 
     def give_back(self, shape: Shape, worker: ActorHandle) -> None:
+        self.busy -= 1
         self.idle[shape].append(worker)
+
+    def lost(self, worker: ActorHandle) -> None:
+        self.busy -= 1
+        self.lose(worker)
+
+    def make_room(self, shape: Shape, wanted: int, slots: int) -> None:
+        """Start workers of `shape` for `wanted` waiting trials, as far as `slots` allows; idle workers of
+        other shapes go first while this shape has none idle, as they hold room a starting worker may need."""
+        if not self.idle[shape]:
+            for other in [s for s in self.idle if s != shape]:
+                for worker in self.idle.pop(other):
+                    self.lose(worker)
+        coming = sum(1 for s, _ in self.starting.values() if s == shape)
+        while self.count() < slots and coming < wanted:
+            self.start(shape)
+            coming += 1
+
+    def trim(self, slots: int) -> None:
+        """Let workers go while there are more than the cluster's slots: starting ones first, then idle ones."""
+        while self.count() > slots and self.starting:
+            ready, (_, worker) = next(iter(self.starting.items()))
+            del self.starting[ready]
+            self.lose(worker)
+        for workers in self.idle.values():
+            while self.count() > slots and workers:
+                self.lose(workers.pop())
 
     @staticmethod
     def lose(worker: ActorHandle) -> None:
@@ -85,9 +146,12 @@ class Workers:
             ray.kill(worker, no_restart=True)
 
     def close(self) -> None:
+        for _, worker in self.starting.values():
+            self.lose(worker)
         for workers in self.idle.values():
             for worker in workers:
                 self.lose(worker)
+        self.starting.clear()
         self.idle.clear()
 
 
@@ -150,96 +214,104 @@ class Dispatcher:
         self.recorder, self.errors, self.gpus, self.retries = recorder, errors, gpus, retries
         self.workers = Workers(trial, recorder.store.root, workdir)
         self.running: dict[Any, Attempt] = {}  # ObjectRefGenerator -> its attempt
+        self.todo: collections.deque[Attempt] = collections.deque()
         recorder.errors = errors
-
-    def submit(self, attempt: Attempt) -> None:
-        spec = attempt.spec
-        params = {"spec": trial_params(spec.config_hash, spec.config.to_dict(), dict(attempt.shape))}
-        attempt.worker, attempt.started = self.workers.take(attempt.shape), False
-        self.running[attempt.worker.run.remote(params)] = attempt
-
-    def waiting_for_room(self, shape: Shape) -> bool:
-        """Whether a trial of another shape waits for its worker to start (it may need this one's room)."""
-        return any(not a.started and a.shape != shape for a in self.running.values())
-
-    def release(self, attempt: Attempt) -> None:
-        if self.waiting_for_room(attempt.shape):
-            self.workers.lose(attempt.worker)
-        else:
-            self.workers.give_back(attempt.shape, attempt.worker)
 
     def run(self, pending: list[tuple[TrialSpec, RunState | None]], capacity: Capacity) -> bool:
         """Run every pending trial (with its earlier run); True if the sweep was stopped first."""
-        todo = collections.deque(sorted(pending, key=lambda item: shape_of(item[0], self.gpus)))
+        attempts = (Attempt(spec, shape_of(spec, self.gpus), existing) for spec, existing in pending)
+        self.todo.extend(sorted(attempts, key=lambda attempt: attempt.shape))
         try:
             with StopRequest() as stop:
-                while todo or self.running:
+                while self.todo or self.running:
                     if stop.requested:
                         return True
-                    while todo and len(self.running) < capacity.slots():
-                        spec, existing = todo.popleft()
-                        self.recorder.expect(spec, existing)
-                        self.submit(Attempt(spec, shape_of(spec, self.gpus), worker=None))  # type: ignore[arg-type]
+                    self.hand_out(capacity.slots())
                     self.step()
                     self.recorder.step()
             return False
         finally:
             for attempt in self.running.values():
-                self.workers.lose(attempt.worker)  # ends its trial; the Recorder marks it KILLED
+                if attempt.worker is not None:
+                    self.workers.lose(attempt.worker)  # ends its trial; the Recorder marks it KILLED
             self.running.clear()
             self.workers.close()
             self.recorder.interrupt_unfinished()
 
+    def hand_out(self, slots: int) -> None:
+        """Give waiting trials to idle workers of their shape, and start the workers they still need."""
+        while self.todo and len(self.running) < slots:
+            attempt = self.todo[0]
+            worker = self.workers.take(attempt.shape)
+            if worker is None:
+                break
+            self.todo.popleft()
+            if not attempt.expected:
+                self.recorder.expect(attempt.spec, attempt.existing)
+                attempt.expected, attempt.existing = True, None
+            params = {"spec": trial_params(attempt.spec.config_hash, attempt.spec.config.to_dict(), dict(attempt.shape))}
+            attempt.worker = worker
+            self.running[worker.run.remote(params)] = attempt
+        if self.todo:
+            shape = self.todo[0].shape
+            wanted = sum(1 for attempt in itertools.islice(self.todo, slots) if attempt.shape == shape)
+            self.workers.make_room(shape, wanted, slots)
+        self.workers.trim(slots)
+
     def step(self) -> None:
-        """Wait up to STEP_SECONDS for a report, then take every report that has come."""
-        generators = list(self.running)
-        first, _ = ray.wait(generators, num_returns=1, timeout=STEP_SECONDS)
+        """Wait up to STEP_SECONDS for a report or a started worker, then take every one that has come."""
+        waits = [*self.running, *self.workers.starting]
+        if not waits:
+            time.sleep(STEP_SECONDS)  # nothing can start yet (no room): look again
+            return
+        first, _ = ray.wait(waits, num_returns=1, timeout=STEP_SECONDS)
         if not first:
             return
-        ready, _ = ray.wait(generators, num_returns=len(generators), timeout=0)
-        for generator in ready:
-            self.take(generator)
+        ready, _ = ray.wait(waits, num_returns=len(waits), timeout=0)
+        for ref in ready:
+            if ref in self.workers.starting:
+                self.workers.started(ref)
+            else:
+                self.take(ref)
 
     def take(self, generator: Any) -> None:
         attempt = self.running[generator]
+        assert attempt.worker is not None
         try:
             event = ray.get(next(generator))
         except StopIteration:  # ended without a last report (cannot happen with run_reporting)
             self.running.pop(generator)
-            self.fail(attempt, "trial ended without a result", "", lost=False)
+            self.workers.give_back(attempt.shape, attempt.worker)
+            self.fail(attempt, "trial ended without a result", "")
             return
         except ray.exceptions.RayError as error:  # the worker died: out of memory, a lost node, a crash
             self.running.pop(generator)
-            reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
-            self.fail(attempt, reason, str(error), lost=True)
+            self.workers.lost(attempt.worker)
+            self.fail(attempt, f"{type(error).__name__}: {' '.join(str(error).split())[:300]}", str(error))
             return
         digest, kind = attempt.spec.config_hash, event["kind"]
         if kind == "started":
-            attempt.started = True
             self.recorder.started(digest)
         elif kind == "error":
             self.running.pop(generator)
-            self.fail(attempt, reason_line(event["traceback"]), event["traceback"], lost=False)
+            self.workers.give_back(attempt.shape, attempt.worker)
+            self.fail(attempt, reason_line(event["traceback"]), event["traceback"])
         else:
             self.recorder.reported(digest, event)
             if kind in ENDS:
                 self.running.pop(generator)
-                self.release(attempt)
+                self.workers.give_back(attempt.shape, attempt.worker)
 
-    def fail(self, attempt: Attempt, reason: str, details: str, *, lost: bool) -> None:
-        """A failed attempt: kept on disk, then retried from the checkpoint or recorded FAILED."""
+    def fail(self, attempt: Attempt, reason: str, details: str) -> None:
+        """A failed attempt: kept on disk, then retried from the checkpoint (next in line) or recorded FAILED."""
         digest = attempt.spec.config_hash
         self.errors.mkdir(parents=True, exist_ok=True)
         with open(self.errors / f"{digest}.txt", "a", encoding="utf-8") as file:
             file.write(f"--- attempt {attempt.failures + 1} of {attempt.spec.label}, "
                        f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n{details or reason}\n")
-        if lost:
-            self.workers.lose(attempt.worker)
-        else:
-            self.release(attempt)
-        attempt.failures += 1
+        attempt.failures, attempt.worker = attempt.failures + 1, None
         if attempt.failures <= self.retries:
             self.recorder.retrying(digest, reason)
-            self.submit(attempt)
+            self.todo.appendleft(attempt)
         else:
             self.recorder.errored(digest, reason)
