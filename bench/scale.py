@@ -4,16 +4,19 @@ For each N, in a fresh process (its own local Ray instance, so each peak RSS is 
 of N stand-in trials (each sleeps `--seconds` over its tasks and saves a real per-task
 checkpoint) goes through `zfsweep run`'s own path, orchestrator.commands.run_grid: grid
 expansion, skip-finished, the up-front check, the lease, the dispatcher of
-orchestrator/sweep/dispatch.py with its Recorder writing every run into an SQLite MLflow store. Per N it prints the overhead
-per trial ((wall - ideal) / N, ideal = N x seconds / slots), the driver's peak RSS, and the peak
-bytes of sweep state on disk (the storage path without the per-trial checkpoints, sampled while
-the sweep runs) and the seconds until the first trial ran (the workers starting); then the driver's RSS growth per trial between the two largest N.
+orchestrator/sweep/dispatch.py with its Recorder writing every run into an SQLite MLflow store.
+Per N it prints the overhead per trial ((wall - ideal) / N, ideal = N x seconds / slots), the
+driver's peak RSS, the peak bytes of sweep state on disk (the storage path without the per-trial
+checkpoints, sampled while the sweep runs), the seconds until the first trial ran (the workers
+starting) and the overhead per trial after that; then the driver's RSS growth per trial between
+the two largest N.
 
 Targets (docs/scale.md): overhead at most 50 ms per trial at every N, growing at most 20% from
 the smallest to the largest N; RSS growth at most 10 KB per trial; state on disk not growing with N.
 
 Usage: python -m bench scale [--trials 400,1600,6400] [--slots 16] [--seconds 0.1]
-The last output line is one JSON object: overhead_ms and state_bytes (N -> value), rss_kb_per_trial.
+The last output line is one JSON object: overhead_ms, after_startup_ms and state_bytes (N -> value),
+rss_kb_per_trial.
 """
 
 from __future__ import annotations
@@ -120,9 +123,11 @@ def one(trials: int, slots: int, seconds: float) -> dict[str, Any]:
         assert ok, "every benchmark trial must finish: " + out.getvalue()[-500:]
     ideal = trials * seconds / slots
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KB
+    startup = out.startup(started)
     return {"trials": trials, "wall_seconds": round(wall, 1), "ideal_seconds": round(ideal, 1),
             "overhead_ms": round((wall - ideal) / trials * 1000, 1), "peak_rss_kb": rss_kb, "state_bytes": peak[0],
-            "startup_seconds": round(out.startup(started), 1)}
+            "startup_seconds": round(startup, 1),
+            "after_startup_ms": round((wall - startup - ideal) / trials * 1000, 1)}
 
 
 def main(argv: list[str]) -> int:
@@ -148,12 +153,14 @@ def main(argv: list[str]) -> int:
         print(f"N={trials}: overhead {row['overhead_ms']} ms/trial (wall {row['wall_seconds']} s, ideal "
               f"{row['ideal_seconds']} s), driver peak RSS {row['peak_rss_kb'] / 1024:.0f} MB, "
               f"sweep state on disk {row['state_bytes'] / 1e6:.2f} MB, "
-              f"{row['startup_seconds']} s to the first running trial", flush=True)
+              f"{row['startup_seconds']} s to the first running trial, "
+              f"{row['after_startup_ms']} ms/trial after it", flush=True)
     growth = ((rows[-1]["peak_rss_kb"] - rows[-2]["peak_rss_kb"]) / (sizes[-1] - sizes[-2])) if len(rows) > 1 else None
     if growth is not None:
         print(f"driver RSS growth between N={sizes[-2]} and N={sizes[-1]}: {growth:.2f} KB/trial")
     print(json.dumps({"overhead_ms": {str(r["trials"]): r["overhead_ms"] for r in rows},
                       "rss_kb_per_trial": None if growth is None else round(growth, 2),
                       "state_bytes": {str(r["trials"]): r["state_bytes"] for r in rows},
+                      "after_startup_ms": {str(r["trials"]): r["after_startup_ms"] for r in rows},
                       "slots": args.slots, "seconds": args.seconds}))
     return 0

@@ -36,7 +36,7 @@ from trainers.trial import EpochReport, TaskReport, TrialResult
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "ZFSWEEP_TEST_DISPATCH"  # attempt counts and lease notes; set before Ray starts: workers inherit it
 TASKS = 2
-GRID = "name: shards\nfixed: {dataset: digits, method: aper, epochs: 1}\nseeds: [1, 2, 3, 4, 5]\n"
+GRID = "name: dispatch\nfixed: {dataset: digits, method: aper, epochs: 1}\nseeds: [1, 2, 3, 4, 5]\n"
 # Seed 5 asks for both CPUs of the instance: it runs only once the 1-CPU trials' idle workers let them go.
 WIDE = GRID + "when:\n  - match: {seed: 5}\n    resources: {cpu: 2}\n"
 
@@ -59,7 +59,7 @@ def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
     uri = (folder / "store").read_text() if (folder / "store").exists() else ""
     if uri:
         client = MlflowClient(uri)
-        experiment = client.get_experiment_by_name("shards")
+        experiment = client.get_experiment_by_name("dispatch")
         keys = [h.key for h in live_holders(uri, experiment.experiment_id)] if experiment else []
         (folder / f"lease-{config.seed}").write_text(json.dumps(keys))
     running = folder / f"running-{config.seed}"
@@ -99,7 +99,7 @@ def drive(folder: str) -> None:
 
 @pytest.fixture(scope="module")
 def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("shards")
+    folder = tmp_path_factory.mktemp("dispatch")
     os.environ[FOLDER] = str(folder)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
     start_ray(None, num_cpus=2)
@@ -109,7 +109,7 @@ def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def runs(uri: str) -> list[Any]:
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("shards")
+    experiment = client.get_experiment_by_name("dispatch")
     return client.search_runs([experiment.experiment_id]) if experiment else []
 
 
@@ -135,7 +135,7 @@ def test_every_trial_runs_once_a_failure_leaves_the_rest_and_a_wide_trial_gets_i
                   tracking_uri=uri, experiment=None, out=out, trial=stand_in)
     lines = out.getvalue().splitlines()
     assert not ok and lines[-1] == "5 trials: 4 finished, 1 failed, 0 not run", lines
-    assert lines[0].startswith("shards: 5 of 5 trials to run, tracking at ")
+    assert lines[0].startswith("dispatch: 5 of 5 trials to run, tracking at ")
     by_seed = {int(r.data.params["seed"]): r for r in runs(uri)}
     assert sorted(by_seed) == [1, 2, 3, 4, 5] and len({r.data.tags[HASH_TAG] for r in by_seed.values()}) == 5
     assert [by_seed[s].info.status for s in (1, 3, 4, 5)] == ["FINISHED"] * 4
@@ -153,13 +153,13 @@ def test_every_trial_runs_once_a_failure_leaves_the_rest_and_a_wide_trial_gets_i
     leases = {seed: json.loads((folder / f"lease-{seed}").read_text()) for seed in range(1, 6)}
     assert all(len(keys) == 1 for keys in leases.values()) and len({k[0] for k in leases.values()}) == 1
     client = MlflowClient(uri)
-    assert live_holders(uri, client.get_experiment_by_name("shards").experiment_id) == []
+    assert live_holders(uri, client.get_experiment_by_name("dispatch").experiment_id) == []
     # The failed trial keeps its tracebacks; the flaky one's went once it FINISHED; nothing else is on disk.
-    errors = tmp_path / "ray" / "shards" / "errors"
+    errors = tmp_path / "ray" / "dispatch" / "errors"
     (kept,) = errors.iterdir()
     assert kept.name == f"{by_seed[2].data.tags[HASH_TAG]}.txt"
     assert kept.read_text().count("RuntimeError: broken trial 2 (injected)") == 2  # both attempts
-    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["shards", "zfsweep-checkpoints"]
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["dispatch", "zfsweep-checkpoints"]
     for name in ("fail-seed", "flaky-seed"):
         (folder / name).unlink()
 
@@ -190,7 +190,7 @@ def test_a_driver_killed_midway_resumes_with_the_first_unfinished_trial(ray_inst
     again = driver("again")
     assert again.wait(timeout=400) == 0, (folder / "again.log").read_text()
     log = (folder / "again.log").read_text().splitlines()
-    assert log[0].startswith("shards: 3 of 5 trials to run, ")
+    assert log[0].startswith("dispatch: 3 of 5 trials to run, ")
     assert log[-1] == "5 trials: 5 finished, 0 failed, 0 not run"
     assert attempts(folder) == {1: 1, 2: 1, 3: 2, 4: 2, 5: 1}  # the finished ones did not run again
     final = runs(uri)
