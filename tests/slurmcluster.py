@@ -65,7 +65,7 @@ class SlurmCluster:
         key = munge / "munge.key"
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
-        lines = [f"ClusterName=zfsweep-test", f"SlurmctldHost={host}", f"SlurmctldPort={free_port()}",
+        lines = ["ClusterName=zfsweep-test", f"SlurmctldHost={host}", f"SlurmctldPort={free_port()}",
                  f"SlurmdPort={free_port()}", "AuthType=auth/munge", "CredType=cred/munge",
                  f"AuthInfo=socket={munge / 'socket'}", "SlurmUser=root", "SlurmdUser=root",
                  f"StateSaveLocation={self.folder / 'state'}", f"SlurmdSpoolDir={self.folder / 'spool'}/%n",

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import ray
 from mlflow.tracking import MlflowClient
-from ray import cloudpickle
 
 from orchestrator.commands import run_grid
 from orchestrator.sweep.options import SweepOptions
-from orchestrator.sweep.tune import start_ray
 from catalog.records import ERROR_TAG
 from catalog.config import TrialConfig
 from trainers.data import DataError
 from trainers.trial import EpochReport, TaskReport, TrialResult
+from localray import local_ray
 
 ATTEMPTS = "ZFSWEEP_TEST_INPUT_ATTEMPTS"
 
@@ -40,10 +37,8 @@ def bad_data_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
 @pytest.fixture(scope="module")
 def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ[ATTEMPTS] = str(tmp_path_factory.mktemp("attempts"))  # before Ray starts: workers inherit it
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    start_ray(None, num_cpus=2)
-    yield
-    ray.shutdown()
+    with local_ray(__name__):
+        yield
 
 
 def test_an_input_error_inside_a_trial_fails_its_run_without_retries(ray_instance: None, tmp_path: Path) -> None:

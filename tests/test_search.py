@@ -8,15 +8,12 @@ import io
 import math
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import ray
 from mlflow.tracking import MlflowClient
-from ray import cloudpickle
 
 from catalog.config import TrialConfig
 from catalog.records import CELL_TAG, EARLY_STOP_TAG, PHASE_TAG, SEARCH_TAG
@@ -28,12 +25,11 @@ from reports.build import write_report
 from reports.runs import load_runs
 from reports.tuned import tuned as tuned_table
 from orchestrator.sweep.options import SweepOptions
-from orchestrator.sweep.tune import start_ray
 from trainers.trial import EpochReport, TaskReport, TrialResult
 
 from servers import kill_group, wait_for
+from localray import drive_grid, local_ray, start_driver
 
-ROOT = Path(__file__).resolve().parents[1]
 
 FOLDER = "ZFSWEEP_TEST_SEARCH"
 TASKS = 5
@@ -84,21 +80,15 @@ def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
 
 def drive(folder: str) -> None:
     """A driver process of its own (for the kill test)."""
-    os.environ[FOLDER] = folder
-    start_ray(None, num_cpus=2)
-    ok = run_grid(str(Path(folder) / "grid.yaml"), SweepOptions(storage=str(Path(folder) / "ray"), retries=0),
-                  tracking_uri=(Path(folder) / "store").read_text(), experiment=None, trial=stand_in)
-    sys.exit(0 if ok else 1)
+    drive_grid(folder, FOLDER, stand_in, retries=0)
 
 
 @pytest.fixture(scope="module")
 def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("search")
     os.environ[FOLDER] = str(folder)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
-    start_ray(None, num_cpus=2)
-    yield folder
-    ray.shutdown()
+    with local_ray(__name__):
+        yield folder
 
 
 def logged(folder: Path) -> list[tuple[float, int, float, int]]:
@@ -194,13 +184,9 @@ def test_a_search_killed_midway_and_run_again_repeats_no_finished_sample(tmp_pat
     (folder / "store").write_text(uri)
     (folder / "grid.yaml").write_text(GRID.replace("SAMPLES", "6").replace("SCHEDULER", "none"))
     (folder / "slow").write_text("")
-    paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", "import sys, test_search as t; t.drive(sys.argv[1])", str(folder)]
 
     def driver(name: str) -> subprocess.Popen:
-        return subprocess.Popen(command, cwd=folder, env=env, stdout=open(folder / f"{name}.log", "w"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return start_driver("test_search", folder, name)
 
     def finished_samples() -> list[Any]:
         client = MlflowClient(uri)

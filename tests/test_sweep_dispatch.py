@@ -14,26 +14,22 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import ray
 from mlflow.tracking import MlflowClient
-from ray import cloudpickle
 
 from orchestrator.commands import run_grid
 from orchestrator.store.lease import live_holders
 from orchestrator.sweep.options import SweepOptions
-from orchestrator.sweep.tune import start_ray
 from catalog.records import ERROR_TAG, HASH_TAG
 from servers import kill_group, wait_for
 from catalog.config import TrialConfig
 from trainers.trial import EpochReport, TaskReport, TrialResult
+from localray import drive_grid, local_ray, start_driver
 
-ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "ZFSWEEP_TEST_DISPATCH"  # attempt counts and lease notes; set before Ray starts: workers inherit it
 TASKS = 2
 GRID = "name: dispatch\nfixed: {dataset: digits, method: aper, epochs: 1}\nseeds: [1, 2, 3, 4, 5]\n"
@@ -90,21 +86,15 @@ def _tasks(config: TrialConfig, attempt: int, resume: dict[str, Any] | None,
 
 def drive(folder: str) -> None:
     """A driver process of its own (for the kill test): Ray on 2 CPUs."""
-    os.environ[FOLDER] = folder
-    start_ray(None, num_cpus=2)
-    ok = run_grid(str(Path(folder) / "grid.yaml"), SweepOptions(storage=str(Path(folder) / "ray")),
-                  tracking_uri=(Path(folder) / "store").read_text(), experiment=None, trial=stand_in)
-    sys.exit(0 if ok else 1)
+    drive_grid(folder, FOLDER, stand_in)
 
 
 @pytest.fixture(scope="module")
 def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("dispatch")
     os.environ[FOLDER] = str(folder)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
-    start_ray(None, num_cpus=2)
-    yield folder
-    ray.shutdown()
+    with local_ray(__name__):
+        yield folder
 
 
 def runs(uri: str) -> list[Any]:
@@ -172,13 +162,9 @@ def test_a_driver_killed_midway_resumes_with_the_first_unfinished_trial(ray_inst
     (folder / "store").write_text(uri)
     (folder / "grid.yaml").write_text(GRID)
     (folder / "slow-seeds").write_text("3 4")  # their first attempts: the driver dies in them
-    paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", "import sys, test_sweep_dispatch as t; t.drive(sys.argv[1])", str(folder)]
 
     def driver(name: str) -> subprocess.Popen:
-        return subprocess.Popen(command, cwd=folder, env=env, stdout=open(folder / f"{name}.log", "w"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return start_driver("test_sweep_dispatch", folder, name)
 
     first = driver("first")
     try:

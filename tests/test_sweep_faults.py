@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import ray
 import torch
 from mlflow.tracking import MlflowClient
-from ray import cloudpickle
 
 from orchestrator.sweep.checkpoints import CheckpointStore
 from orchestrator.commands import run_grid
 from orchestrator.grid.expand import load_grid
 from orchestrator.sweep.options import SweepOptions
-from orchestrator.sweep.tune import checkpoint_root, start_ray
+from orchestrator.sweep.tune import checkpoint_root
 from catalog.records import ERROR_TAG, HASH_TAG
 from orchestrator.store.tracking import Tracker
 from catalog.config import TrialConfig
 from test_data import write_folders
 from trainers.trial import EpochReport, TaskReport, TrialResult, run_trial
+from localray import local_ray
 
 ATTEMPTS = "ZFSWEEP_TEST_ATTEMPTS"
 FAULT_GRID = """
@@ -74,10 +72,8 @@ def faulty_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
 @pytest.fixture(scope="module")
 def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ[ATTEMPTS] = str(tmp_path_factory.mktemp("attempts"))  # before Ray starts: workers inherit it
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
-    start_ray(None, num_cpus=2)
-    yield
-    ray.shutdown()
+    with local_ray(__name__):
+        yield
 
 
 def sweep(tmp_path: Path, grid: str, retries: int = 2, max_concurrent: int | None = None) -> tuple[bool, str, str]:

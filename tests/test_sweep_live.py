@@ -10,21 +10,18 @@ from __future__ import annotations
 import io
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import ray
 from mlflow.tracking import MlflowClient
-from ray import cloudpickle
 
 from catalog.config import TrialConfig
 from orchestrator.commands import run_grid
 from orchestrator.sweep.options import SweepOptions
-from orchestrator.sweep.tune import start_ray
 from trainers.trial import EpochReport, TaskReport, TrialResult
+from localray import local_ray
 
 FOLDER = "ZFSWEEP_TEST_LIVE"  # set before Ray starts: workers inherit it
 TASKS, EPOCHS = 2, 2
@@ -69,10 +66,8 @@ def stand_in(config: TrialConfig, *, resume: dict[str, Any] | None = None,
 def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("live")
     os.environ[FOLDER] = str(folder)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
-    start_ray(None, num_cpus=2)  # no GPU: none asked for, none on the CI machines
-    yield folder
-    ray.shutdown()
+    with local_ray(__name__):
+        yield folder
 
 
 def sweep(folder: Path, tmp_path: Path, name: str, **options: Any) -> tuple[bool, list[str], str]:

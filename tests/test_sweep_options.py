@@ -6,24 +6,21 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import ray
 from click.testing import CliRunner
-from ray import cloudpickle
 
 from orchestrator.cli import main
 from orchestrator.commands import run_grid
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.store.outbox import TrackingUnreachable
-from orchestrator.sweep.tune import start_ray
 from catalog.config import TrialConfig
 from trainers.trial import EpochReport, TaskReport, TrialResult
+from localray import local_ray
 
 STORE = "ZFSWEEP_TEST_LOCKED_STORE"  # the SQLite file the trial locks; set before Ray starts
 
@@ -58,10 +55,8 @@ def locking_trial(config: TrialConfig, *, resume: dict[str, Any] | None = None,
 def ray_instance(tmp_path: Path) -> Iterator[Path]:
     store = tmp_path / "store.db"
     os.environ[STORE] = str(store)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
-    start_ray(None, num_cpus=1)
-    yield store
-    ray.shutdown()
+    with local_ray(__name__, num_cpus=1):
+        yield store
 
 
 def test_an_outage_limit_of_zero_stops_at_the_first_failed_write(ray_instance: Path, tmp_path: Path) -> None:
