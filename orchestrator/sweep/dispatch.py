@@ -42,6 +42,7 @@ from orchestrator.grid.expand import TrialSpec
 from orchestrator.store.runindex import RunState
 from orchestrator.sweep.recorder import Recorder
 from orchestrator.sweep.trainable import TrialFunction, trial_params
+from orchestrator.sweep.tune import cluster_slots
 from orchestrator.sweep.worker import TrialWorker
 
 STEP_SECONDS = 0.5  # the longest wait for a report before the outbox and the line are looked at
@@ -159,17 +160,12 @@ class Capacity:
     """How many trials to hand out at once: the cluster's slots for the smallest request, re-read now and then."""
 
     def __init__(self, specs: list[TrialSpec], gpus: bool, max_concurrent: int | None) -> None:
-        self.cpu = min((s.resources.cpu for s in specs), default=1.0)
-        self.gpu = min((s.resources.gpu for s in specs), default=0.0) if gpus else 0.0
-        self.max_concurrent, self.read_at, self.value = max_concurrent, 0.0, 1
+        self.specs, self.gpus, self.max_concurrent = specs, gpus, max_concurrent
+        self.read_at, self.value = float("-inf"), 1
 
     def slots(self) -> int:
         if time.monotonic() - self.read_at > CAPACITY_SECONDS:
-            total = ray.cluster_resources()
-            slots = int(float(total.get("CPU", 1.0)) / self.cpu) if self.cpu > 0 else 1_000_000
-            if self.gpu > 0:
-                slots = min(slots, int(float(total.get("GPU", 0.0)) / self.gpu))
-            self.value = max(1, min(slots, self.max_concurrent or slots))
+            self.value = cluster_slots(self.specs, self.gpus, self.max_concurrent)
             self.read_at = time.monotonic()
         return self.value
 
