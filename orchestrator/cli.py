@@ -80,7 +80,7 @@ def main() -> None:
 @click.option("--retries", type=click.IntRange(min=0), default=SWEEP.retries, show_default=True,
               help="retries of a failed trial, each from its last finished task")
 @click.option("--storage-path", default=SWEEP.storage, show_default=True,
-              help="per-trial checkpoints and error files; shared storage on a multi-node cluster")
+              help="checkpoints, error files, a search's Tune folder; shared storage on a multi-node cluster")
 @SET_OPTION
 @click.option("--outage-limit", type=click.FloatRange(min=0), default=SWEEP.outage_limit, show_default=True,
               help="seconds to keep trials running while the tracking store is unreachable (0: stop at once)")

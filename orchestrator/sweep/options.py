@@ -18,7 +18,7 @@ class SweepOptions:
     """Where results go, how faults are retried, how many trials run at once, how long a tracking
     outage is ridden out, and which Ray cluster runs the trials."""
 
-    storage: str = "ray_results"  # per-trial checkpoints and error files (shared storage on a cluster)
+    storage: str = "ray_results"  # checkpoints, error files, a search's Tune folder (shared storage on a cluster)
     retries: int = 2  # retries of a failed trial, each from its last finished task
     max_concurrent: int | None = None  # at most this many trials at once (None: as many as fit)
     outage_limit: float = OUTAGE_LIMIT_SECONDS  # seconds of tracking outage before the sweep stops
