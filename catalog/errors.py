@@ -27,6 +27,19 @@ class InputError(ValueError):
         return ": ".join([*parts, self.message])
 
 
+def one_line(error: BaseException, limit: int | None = None) -> str:
+    """An exception as one line, `Type: message` with the message's whitespace folded (and cut at
+    `limit` characters), to quote inside another message."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message[:limit] if limit else message}"
+
+
+def last_line(text: str) -> str | None:
+    """The last non-blank line of a traceback (or of Ray's text around one): the exception and its message."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
 def did_you_mean(name: Any, allowed: Sequence[str]) -> str:
     """' did you mean 'X'?' for the allowed name closest to a mistyped one, else ''."""
     close = difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=0.75)

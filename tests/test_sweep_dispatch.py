@@ -10,6 +10,7 @@ in Ray worker processes, so both go through the file system)."""
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -182,3 +183,29 @@ def test_a_driver_killed_midway_resumes_with_the_first_unfinished_trial(ray_inst
     final = runs(uri)
     assert len(final) == 5 and {r.info.status for r in final} == {"FINISHED"}
     assert len({r.data.tags[HASH_TAG] for r in final}) == 5  # the killed trials continued their own runs
+
+
+class Unimportable:
+    """A trial function a worker cannot load: unpickling it imports a module that does not exist
+    (a worker's environment missing a package the driver has)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return importlib.import_module, ("zfsweep_no_such_module",)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> TrialResult:
+        raise AssertionError("runs only in a worker, which cannot load it")
+
+
+def test_workers_that_cannot_start_stop_the_sweep_with_their_reason(ray_instance: Path, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    (tmp_path / "grid.yaml").write_text(GRID)
+    out = io.StringIO()
+    ok = run_grid(str(tmp_path / "grid.yaml"), SweepOptions(storage=str(tmp_path / "ray")), tracking_uri=uri,
+                  experiment=None, out=out, trial=Unimportable())
+    lines = out.getvalue().splitlines()
+    assert not ok and lines[-2:] == ["5 trials: 0 finished, 0 failed, 5 not run", lines[-1]], lines
+    (why,) = [line for line in lines if "failed to start" in line]
+    assert why.startswith("the sweep stopped by an error: WorkersCannotStart: 8 trial workers in a row failed to "
+                          "start: ") and "No module named 'zfsweep_no_such_module'" in why, why
+    assert lines[-1].startswith("stopped; to resume, run")
+    assert runs(uri) == []

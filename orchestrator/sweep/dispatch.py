@@ -38,9 +38,10 @@ from typing import Any
 import ray
 from ray.actor import ActorHandle
 
+from catalog.errors import last_line
 from orchestrator.grid.expand import TrialSpec
 from orchestrator.store.runindex import RunState
-from orchestrator.sweep.recorder import Recorder
+from orchestrator.sweep.recorder import NO_MESSAGE, Recorder
 from orchestrator.sweep.trainable import TrialFunction, trial_params
 from orchestrator.sweep.tune import cluster_slots
 from orchestrator.sweep.worker import TrialWorker
@@ -54,14 +55,13 @@ Shape = tuple[tuple[str, float], ...]
 
 @dataclass
 class Attempt:
-    """A trial to hand to a worker (again, after a failed attempt), with its earlier run the first time."""
+    """A trial to hand to a worker (again, after a failed attempt), with its earlier run if it has one."""
 
     spec: TrialSpec
     shape: Shape
     existing: RunState | None = None
-    failures: int = 0
+    failures: int = 0  # none yet: never handed out, so not yet told to the Recorder
     worker: ActorHandle | None = None
-    expected: bool = False  # told to the Recorder
 
 
 class WorkersCannotStart(Exception):
@@ -69,7 +69,8 @@ class WorkersCannotStart(Exception):
 
 
 class Workers:
-    """The sweep's worker actors by resource shape: starting, idle, or running a trial (`busy`).
+    """The sweep's worker actors by resource shape that are starting or idle (the Dispatcher holds
+    those running a trial, and says how many: `busy`).
 
     A trial goes only to a worker that has started, so a worker that cannot start (no room left on
     the cluster, a node that went away) holds no trial; it is let go when the cluster has fewer
@@ -79,11 +80,10 @@ class Workers:
         self.args = (trial, str(checkpoints), workdir)
         self.starting: dict[Any, tuple[Shape, ActorHandle]] = {}  # its __ray_ready__ ref -> the worker
         self.idle: dict[Shape, list[ActorHandle]] = collections.defaultdict(list)
-        self.busy = 0
         self.failed_starts = 0  # in a row
 
-    def count(self) -> int:
-        return len(self.starting) + sum(len(workers) for workers in self.idle.values()) + self.busy
+    def count(self, busy: int) -> int:
+        return len(self.starting) + sum(len(workers) for workers in self.idle.values()) + busy
 
     def start(self, shape: Shape) -> None:
         request = dict(shape)
@@ -100,45 +100,38 @@ class Workers:
             self.failed_starts += 1
             if self.failed_starts >= MAX_FAILED_STARTS:
                 raise WorkersCannotStart(f"{self.failed_starts} trial workers in a row failed to start: "
-                                         f"{type(error).__name__}: {' '.join(str(error).split())[:300]}") from None
+                                         f"{ray_error_line(error)}") from None
             return
         self.failed_starts = 0
         self.idle[shape].append(worker)
 
     def take(self, shape: Shape) -> ActorHandle | None:
-        if not self.idle[shape]:
-            return None
-        self.busy += 1
-        return self.idle[shape].pop()
+        return self.idle[shape].pop() if self.idle[shape] else None
 
     def give_back(self, shape: Shape, worker: ActorHandle) -> None:
-        self.busy -= 1
         self.idle[shape].append(worker)
 
-    def lost(self, worker: ActorHandle) -> None:
-        self.busy -= 1
-        self.lose(worker)
-
-    def make_room(self, shape: Shape, wanted: int, slots: int) -> None:
-        """Start workers of `shape` for `wanted` waiting trials, as far as `slots` allows; idle workers of
-        other shapes go first while this shape has none idle, as they hold room a starting worker may need."""
+    def make_room(self, shape: Shape, wanted: int, slots: int, busy: int) -> None:
+        """Start workers of `shape` for `wanted` waiting trials, as far as `slots` allows beside the `busy`
+        ones; idle workers of other shapes go first while this shape has none idle, as they hold room a
+        starting worker may need."""
         if not self.idle[shape]:
             for other in [s for s in self.idle if s != shape]:
                 for worker in self.idle.pop(other):
                     self.lose(worker)
         coming = sum(1 for s, _ in self.starting.values() if s == shape)
-        while self.count() < slots and coming < wanted:
+        while self.count(busy) < slots and coming < wanted:
             self.start(shape)
             coming += 1
 
-    def trim(self, slots: int) -> None:
+    def trim(self, slots: int, busy: int) -> None:
         """Let workers go while there are more than the cluster's slots: starting ones first, then idle ones."""
-        while self.count() > slots and self.starting:
+        while self.count(busy) > slots and self.starting:
             ready, (_, worker) = next(iter(self.starting.items()))
             del self.starting[ready]
             self.lose(worker)
         for workers in self.idle.values():
-            while self.count() > slots and workers:
+            while self.count(busy) > slots and workers:
                 self.lose(workers.pop())
 
     @staticmethod
@@ -196,10 +189,10 @@ def shape_of(spec: TrialSpec, gpus: bool) -> Shape:
     return tuple(sorted((key, value) for key, value in spec.resources.ray_request(gpus).items() if value > 0))
 
 
-def reason_line(text: str) -> str:
-    """The last line of a traceback: the exception and its message."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "trial failed (no error message recorded)"
+def ray_error_line(error: ray.exceptions.RayError) -> str:
+    """A Ray error as one line: its type and the last line of its text, where Ray puts the cause (the
+    exception a worker's start raised, why its process or node died), not Ray's ids and colours."""
+    return f"{type(error).__name__}: {last_line(str(error)) or 'no message'}"[:300]
 
 
 class Dispatcher:
@@ -242,17 +235,16 @@ class Dispatcher:
             if worker is None:
                 break
             self.todo.popleft()
-            if not attempt.expected:
+            if attempt.failures == 0:
                 self.recorder.expect(attempt.spec, attempt.existing)
-                attempt.expected, attempt.existing = True, None
             params = {"spec": trial_params(attempt.spec.config_hash, attempt.spec.config.to_dict(), dict(attempt.shape))}
             attempt.worker = worker
             self.running[worker.run.remote(params)] = attempt
         if self.todo:
             shape = self.todo[0].shape
             wanted = sum(1 for attempt in itertools.islice(self.todo, slots) if attempt.shape == shape)
-            self.workers.make_room(shape, wanted, slots)
-        self.workers.trim(slots)
+            self.workers.make_room(shape, wanted, slots, len(self.running))
+        self.workers.trim(slots, len(self.running))
 
     def step(self) -> None:
         """Wait up to STEP_SECONDS for a report or a started worker, then take every one that has come."""
@@ -282,8 +274,8 @@ class Dispatcher:
             return
         except ray.exceptions.RayError as error:  # the worker died: out of memory, a lost node, a crash
             self.running.pop(generator)
-            self.workers.lost(attempt.worker)
-            self.fail(attempt, f"{type(error).__name__}: {' '.join(str(error).split())[:300]}", str(error))
+            self.workers.lose(attempt.worker)
+            self.fail(attempt, ray_error_line(error), str(error))
             return
         digest, kind = attempt.spec.config_hash, event["kind"]
         if kind == "started":
@@ -291,7 +283,7 @@ class Dispatcher:
         elif kind == "error":
             self.running.pop(generator)
             self.workers.give_back(attempt.shape, attempt.worker)
-            self.fail(attempt, reason_line(event["traceback"]), event["traceback"])
+            self.fail(attempt, last_line(event["traceback"]) or NO_MESSAGE, event["traceback"])
         else:
             self.recorder.reported(digest, event)
             if kind in ENDS:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from catalog.errors import one_line
 from orchestrator.grid.expand import TrialSpec
 from orchestrator.store.outbox import Outbox, TrackingUnreachable
 from orchestrator.store.runindex import RunState
@@ -81,7 +82,7 @@ def escaped(what: str, error: Exception, recorder: Recorder) -> None:
         raise TrackingUnreachable(outbox.gave_up) from None
     if outbox.refused is not None:
         raise outbox.refused from error
-    recorder.live.echo(f"{what} stopped by an error: {type(error).__name__}: {' '.join(str(error).split())[:300]}")
+    recorder.live.echo(f"{what} stopped by an error: {one_line(error, 300)}")
 
 
 def run_fit(what: str, expected: int, recorder: Recorder, fit: Callable[..., None], storage: Path,

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from ray import tune
 
+from catalog.errors import last_line
 from catalog.records import VALIDATION_METRIC
 from orchestrator.sweep.checkpoints import CheckpointStore
 from orchestrator.grid.expand import TrialSpec
@@ -30,14 +31,14 @@ from orchestrator.sweep.progress import LiveLine, SweepProgress
 from orchestrator.store.tracking import RunState
 
 
+NO_MESSAGE = "trial failed (no error message recorded)"
+
+
 def error_line(trial: Any) -> str:
-    """The last line of the trial's error file: the exception and its message."""
+    """The last line of a Tune trial's error file: the exception and its message."""
     path = getattr(trial, "error_file", None)
-    if path and os.path.exists(path):
-        lines = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-        if lines:
-            return lines[-1]
-    return "trial failed (no error message recorded)"
+    text = Path(path).read_text() if path and os.path.exists(path) else ""
+    return last_line(text) or NO_MESSAGE
 
 
 @dataclass

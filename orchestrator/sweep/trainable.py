@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from catalog.config import TrialConfig
-from catalog.errors import InputError
+from catalog.errors import InputError, one_line
 from orchestrator.sweep.checkpoints import CheckpointStore
 
 if TYPE_CHECKING:  # a worker imports the trainer only if its trial function needs it
@@ -91,7 +91,7 @@ def run_reporting(trial: TrialFunction, params: dict[str, Any], checkpoints: Pat
         send({"kind": "diverged", "reason": f"FloatingPointError: {error}"})
         return
     except InputError as error:  # fails the same way on every attempt: retrying cannot help
-        send({"kind": "invalid", "reason": f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"})
+        send({"kind": "invalid", "reason": one_line(error, 300)})
         return
     send({"kind": "done", **result.to_dict()})
 

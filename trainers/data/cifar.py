@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from trainers.data.cache_sources import StorePair, cifar_spec, open_pair
-from trainers.data.core import DataError, LabeledImages, Splits, one_line
+from catalog.errors import one_line
+from trainers.data.core import DataError, LabeledImages, Splits
 from trainers.data.layout import SPLITS, locate, split_path
 from trainers.data.transforms import eval_transform, train_transform
 

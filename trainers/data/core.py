@@ -24,11 +24,6 @@ class DataError(InputError):
     """A data set is missing, malformed or cannot be split as asked."""
 
 
-def one_line(error: BaseException) -> str:
-    """An exception's message folded onto one line, to quote inside a DataError."""
-    return f"{type(error).__name__}: {' '.join(str(error).split())}"
-
-
 def class_order(num_classes: int, seed: int) -> np.ndarray:
     """The order of PyCIL: `numpy.random.seed(seed); numpy.random.permutation(n)`, via a private RNG."""
     return np.random.RandomState(seed).permutation(num_classes)

@@ -18,7 +18,8 @@ from PIL import Image
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from trainers.data.cache_sources import StorePair, folder_spec, open_pair
-from trainers.data.core import DataError, LabeledImages, Splits, one_line
+from catalog.errors import one_line
+from trainers.data.core import DataError, LabeledImages, Splits
 from trainers.data.imagecheck import bomb_error, check_files, check_pixels
 from trainers.data.layout import SPLITS, locate, split_path
 from trainers.data.transforms import eval_transform, train_transform

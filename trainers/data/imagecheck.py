@@ -17,7 +17,8 @@ import re
 
 from PIL import Image
 
-from trainers.data.core import DataError, one_line
+from catalog.errors import one_line
+from trainers.data.core import DataError
 
 # 40 megapixels (120 MB as RGB): far above the paper's data sets (CUB's images are about 500 x 375),
 # below PIL's own warning limit (Image.MAX_IMAGE_PIXELS, 89 M), whose error comes only at twice that.
