@@ -3,7 +3,8 @@ SQLite MLflow store with stand-in trials of a fraction of a second: every trial 
 trial leaves the others to run, a trial that asks for the whole machine gets it from the idle workers
 of smaller trials, no more trials are running than fit, progress counts and the lease span the
 sweep, error files go once their trial FINISHED, and a driver killed midway and started again
-finishes the rest without running the finished trials again.
+finishes the rest without running the finished trials again. Workers start in a doubling ramp, and no
+more trials run than the tracking store keeps up with.
 
 The stand-in counts its attempts in files and notes the lease it sees in the store (trials run
 in Ray worker processes, so both go through the file system)."""
@@ -20,11 +21,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+import ray
 from mlflow.tracking import MlflowClient
 
 from orchestrator.commands import run_grid
+from orchestrator.grid.expand import load_grid
 from orchestrator.store.lease import live_holders
+from orchestrator.store.outbox import Outbox
+from orchestrator.store.tracking import Tracker
+from orchestrator.sweep.checkpoints import CheckpointStore
+from orchestrator.sweep.dispatch import Attempt, Dispatcher, Workers, shape_of
 from orchestrator.sweep.options import SweepOptions
+from orchestrator.sweep.progress import LiveLine, SweepProgress
+from orchestrator.sweep.recorder import Recorder
 from catalog.records import ERROR_TAG, HASH_TAG
 from servers import kill_group, wait_for
 from catalog.config import TrialConfig
@@ -209,3 +218,56 @@ def test_workers_that_cannot_start_stop_the_sweep_with_their_reason(ray_instance
                           "start: ") and "No module named 'zfsweep_no_such_module'" in why, why
     assert lines[-1].startswith("stopped; to resume, run")
     assert runs(uri) == []
+
+
+def test_workers_start_two_at_a_time_then_as_many_as_are_up(ray_instance: Path, tmp_path: Path) -> None:
+    """Sixteen workers importing torch at once on two cores all came up after some 25 s; started in a
+    doubling ramp, the first trials run within seconds (docs/scale.md)."""
+    workers = Workers(stand_in, tmp_path / "checkpoints", str(tmp_path))
+    shape = (("CPU", 0.25),)  # eight fit on the instance's 2 CPUs
+    try:
+        workers.make_room(shape, wanted=8, slots=8, busy=0)
+        in_flight = [len(workers.starting)]
+        while workers.starting:
+            ready, _ = ray.wait(list(workers.starting), num_returns=1, timeout=120)
+            assert ready, "a worker did not start within 120 s"
+            workers.started(ready[0])
+            workers.make_room(shape, wanted=8, slots=8, busy=0)
+            in_flight.append(len(workers.starting))
+        assert in_flight == [2, 2, 2, 3, 4, 3, 2, 1, 0]
+        assert workers.up == 8 and len(workers.idle[shape]) == 8
+    finally:
+        workers.close()
+
+
+def test_no_more_trials_run_nor_workers_start_than_the_store_records(tmp_path: Path) -> None:
+    """Trials that ended and wait for their end to be written count against the slots past one a slot, and
+    while more wait than run no worker starts; during an outage they do not count (the trials go on)."""
+    (tmp_path / "grid.yaml").write_text(GRID)
+    specs = load_grid(tmp_path / "grid.yaml").trials
+    outbox = Outbox(Tracker(f"sqlite:///{tmp_path / 'store.db'}", "lag"))
+    recorder = Recorder(outbox, CheckpointStore(tmp_path / "checkpoints"), SweepProgress(total=5, finished=0),
+                        LiveLine(io.StringIO()), False)
+    dispatcher = Dispatcher(recorder, stand_in, errors=tmp_path / "errors", workdir=str(tmp_path), gpus=False,
+                            retries=0)
+    result = {"avg_acc": 90.0, "last_acc": 90.0, "forgetting": 0.0}
+    outbox.start_writer()
+    with outbox._lock:  # the writer is held up: the store falls behind
+        for spec in specs[:3]:
+            outbox.start(spec, None)
+            outbox.finish(spec.config_hash, result, [90.0], 0.0, after=lambda: None)
+        assert outbox.behind() == 3
+        assert [dispatcher.room(slots) for slots in (1, 2, 4)] == [-1, 1, 4]
+        dispatcher.todo.extend(Attempt(spec, shape_of(spec, False)) for spec in specs[3:])
+        dispatcher.hand_out(4)  # room for 4, but 3 ended trials wait to be written and none runs
+        assert not dispatcher.running and not dispatcher.workers.starting and len(dispatcher.todo) == 2
+        outbox.down_since = time.monotonic()  # an outage: the writes wait by design, the trials go on
+        assert outbox.behind() == 0 and dispatcher.room(2) == 2
+        outbox.down_since = None
+    wait_for(lambda: outbox.behind() == 0, "the store to catch up", 60)
+    outbox.stop_writer()
+    assert sorted(r.info.status for r in runs_of(outbox)) == ["FINISHED"] * 3
+
+
+def runs_of(outbox: Outbox) -> list[Any]:
+    return MlflowClient(outbox.tracker.tracking_uri).search_runs([outbox.tracker.experiment_id])

@@ -15,7 +15,8 @@ it reported and the store does not hold yet, so when the store falls behind, one
 reports and end take a few calls instead of one each. A sweep's outbox writes from a thread of its
 own (`start_writer`), so the Recorder only queues and the loop that hands out trials never waits
 on MLflow; what the outbox knows of a trial (its run id, the tasks logged) is forgotten once the
-trial's last write is made, so a sweep of any length holds only its running trials here.
+trial's last write is made, so a sweep of any length holds only its running trials here, and
+the trials that ended and wait for their end to be written, which the dispatcher bounds (`behind`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class TrialWrites:
     logged: set[int] = field(default_factory=set)  # tasks whose accuracy the run holds
     epochs: set[int] = field(default_factory=set)  # epochs whose train_loss it holds
     unsent: list[Progress] = field(default_factory=list)
+    ended: bool = False  # its end is queued: the trial no longer runs
 
 
 class Outbox:
@@ -112,6 +114,7 @@ class Outbox:
         self.tracker, self.limit, self.retry_seconds = tracker, outage_limit, retry_seconds
         self.waiting: deque[tuple[Callable[[], None], Callable[[], None] | None]] = deque()
         self.trials: dict[str, TrialWrites] = {}  # the trials whose run is not ended yet
+        self.ends_due = 0  # of those, the trials that ended: their end is queued, not yet written
         self._unsent_lock = threading.Lock()  # the driver appends reports, the writer thread sends them
         self.down_since: float | None = None
         self.last_try = 0.0
@@ -160,6 +163,8 @@ class Outbox:
             trial = self.trials.get(digest)
             if trial is not None:  # None: its run was ended already (nothing is logged after the end)
                 trial.unsent.append(progress)
+                if progress.end is not None and not trial.ended:
+                    trial.ended, self.ends_due = True, self.ends_due + 1
         self._submit(functools.partial(self._sync, digest), after)
 
     def _sync(self, digest: str) -> None:
@@ -183,7 +188,8 @@ class Outbox:
         if end is not None:
             self._end(trial, end, params, tasks, losses)
             with self._unsent_lock:
-                self.trials.pop(digest, None)
+                if self.trials.pop(digest, None) is not None:
+                    self.ends_due -= 1
             return
         if tasks or losses or params:
             hours = [p.gpu_hours for p in reports if p.gpu_hours is not None]
@@ -295,6 +301,11 @@ class Outbox:
             time.sleep(self.retry_seconds)
             self.last_try = 0.0
             self.tick()
+
+    def behind(self) -> int:
+        """Trials that ended and whose end the store, answering, has not written yet: how far it lags the
+        trials (0 during an outage, when the writes wait by design and the trials go on)."""
+        return self.ends_due if self.down_since is None else 0
 
     def status(self) -> str:
         """The progress line's note during an outage ('' when the store answers)."""

@@ -15,7 +15,11 @@ trials, and docs/scale.md has what each way cost per trial here. So a grid runs 
   request, capped by `--max-concurrent`, re-read as the cluster grows): the driver holds those
   and nothing per finished trial (the Recorder keeps counts and the failed trials' reasons).
 - A trial streams its reports back (a Ray generator method); the Recorder writes MLflow from
-  them. A trial that raises, or whose worker dies (out of memory, a lost node), is retried up to
+  them. Where the store records trials more slowly than they end, fewer trials run (and no more
+  workers start) until it catches up, so its queue stays within the slots' worth it may lag.
+- Workers start two at a time, then as many at once as are up (a doubling ramp), so the first
+  trials run while the rest start.
+- A trial that raises, or whose worker dies (out of memory, a lost node), is retried up to
   `retries` times from its hash-keyed checkpoint, on a fresh worker if the old one died; each
   failed attempt's traceback is kept in `<storage>/<experiment>/errors/<hash>.txt`, removed once
   the trial is FINISHED in MLflow. Nothing else of a sweep is written to disk.
@@ -50,6 +54,9 @@ STEP_SECONDS = 0.5  # the longest wait for a report before the outbox and the li
 CAPACITY_SECONDS = 10.0  # how often the cluster's size is read again (an autoscaler may add nodes)
 ENDS = ("done", "diverged", "invalid")  # a trial's last report (orchestrator/sweep/trainable.py)
 MAX_FAILED_STARTS = 8  # workers in a row that fail to start before the sweep stops with the reason
+LAG_PER_SLOT = 1  # ended trials a slot the tracking store may fall behind by before fewer trials run
+LAG_STEP_SECONDS = 0.05  # how often a sweep waiting for the store to catch up looks again
+FIRST_STARTS = 2  # workers starting at once until as many are up; then as many at once as are up
 Shape = tuple[tuple[str, float], ...]
 
 
@@ -81,6 +88,7 @@ class Workers:
         self.starting: dict[Any, tuple[Shape, ActorHandle]] = {}  # its __ray_ready__ ref -> the worker
         self.idle: dict[Shape, list[ActorHandle]] = collections.defaultdict(list)
         self.failed_starts = 0  # in a row
+        self.up = 0  # workers that have started in this sweep
 
     def count(self, busy: int) -> int:
         return len(self.starting) + sum(len(workers) for workers in self.idle.values()) + busy
@@ -103,6 +111,7 @@ class Workers:
                                          f"{ray_error_line(error)}") from None
             return
         self.failed_starts = 0
+        self.up += 1
         self.idle[shape].append(worker)
 
     def take(self, shape: Shape) -> ActorHandle | None:
@@ -114,13 +123,18 @@ class Workers:
     def make_room(self, shape: Shape, wanted: int, slots: int, busy: int) -> None:
         """Start workers of `shape` for `wanted` waiting trials, as far as `slots` allows beside the `busy`
         ones; idle workers of other shapes go first while this shape has none idle, as they hold room a
-        starting worker may need."""
+        starting worker may need.
+
+        Workers start FIRST_STARTS at a time, then as many at once as are up (a doubling ramp): a start
+        is CPU-bound (a process importing torch and the trainer), so sixteen at once on a node with two
+        cores all came up together after 22 to 25 s, where two at a time run the first trials within
+        3 s and the rest come up beside them (docs/scale.md)."""
         if not self.idle[shape]:
             for other in [s for s in self.idle if s != shape]:
                 for worker in self.idle.pop(other):
                     self.lose(worker)
         coming = sum(1 for s, _ in self.starting.values() if s == shape)
-        while self.count(busy) < slots and coming < wanted:
+        while self.count(busy) < slots and coming < wanted and len(self.starting) < max(FIRST_STARTS, self.up):
             self.start(shape)
             coming += 1
 
@@ -228,8 +242,10 @@ class Dispatcher:
             self.recorder.interrupt_unfinished()
 
     def hand_out(self, slots: int) -> None:
-        """Give waiting trials to idle workers of their shape, and start the workers they still need."""
-        while self.todo and len(self.running) < slots:
+        """Give waiting trials to idle workers of their shape, and start the workers they still need: as many
+        as `slots`, fewer while the tracking store lags (see `room`)."""
+        room = self.room(slots)
+        while self.todo and len(self.running) < room:
             attempt = self.todo[0]
             worker = self.workers.take(attempt.shape)
             if worker is None:
@@ -240,17 +256,26 @@ class Dispatcher:
             params = {"spec": trial_params(attempt.spec.config_hash, attempt.spec.config.to_dict(), dict(attempt.shape))}
             attempt.worker = worker
             self.running[worker.run.remote(params)] = attempt
-        if self.todo:
+        if self.todo and room > 0 and self.recorder.outbox.behind() <= len(self.running):  # see `room`
             shape = self.todo[0].shape
-            wanted = sum(1 for attempt in itertools.islice(self.todo, slots) if attempt.shape == shape)
-            self.workers.make_room(shape, wanted, slots, len(self.running))
+            wanted = sum(1 for attempt in itertools.islice(self.todo, room) if attempt.shape == shape)
+            self.workers.make_room(shape, wanted, room, len(self.running))
         self.workers.trim(slots, len(self.running))
+
+    def room(self, slots: int) -> int:
+        """Trials to run at once: `slots`, less what the tracking store lags behind past LAG_PER_SLOT ended
+        trials a slot. A store slower than the trials end (an SQLite file took 20 to 30 ms a trial here) would
+        otherwise queue every trial's writes in the driver, and workers started for more trials than it
+        records would only take the CPU its writes need; trials that end together (a wave) stay within the
+        lag allowed. No worker starts while the store lags by more trials than run: another would only add
+        to its queue. During an outage the writes wait by design and trials go on (Outbox.behind)."""
+        return min(slots, slots * (1 + LAG_PER_SLOT) - self.recorder.outbox.behind())
 
     def step(self) -> None:
         """Wait up to STEP_SECONDS for a report or a started worker, then take every one that has come."""
         waits = [*self.running, *self.workers.starting]
-        if not waits:
-            time.sleep(STEP_SECONDS)  # nothing can start yet (no room): look again
+        if not waits:  # nothing can start yet: no room on the cluster, or the store is catching up
+            time.sleep(STEP_SECONDS if not self.recorder.outbox.behind() else LAG_STEP_SECONDS)
             return
         first, _ = ray.wait(waits, num_returns=1, timeout=STEP_SECONDS)
         if not first:
