@@ -56,7 +56,7 @@ ENDS = ("done", "diverged", "invalid")  # a trial's last report (orchestrator/sw
 MAX_FAILED_STARTS = 8  # workers in a row that fail to start before the sweep stops with the reason
 LAG_PER_SLOT = 1  # ended trials a slot the tracking store may fall behind by before fewer trials run
 LAG_STEP_SECONDS = 0.05  # how often a sweep waiting for the store to catch up looks again
-FIRST_STARTS = 2  # workers starting at once until as many are up; then as many at once as are up
+FIRST_STARTS = 2  # workers starting at once at first; once more are up, as many at once as are up
 Shape = tuple[tuple[str, float], ...]
 
 
