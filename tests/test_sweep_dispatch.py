@@ -245,7 +245,8 @@ def test_no_more_trials_run_nor_workers_start_than_the_store_records(tmp_path: P
     while more wait than run no worker starts; during an outage they do not count (the trials go on)."""
     (tmp_path / "grid.yaml").write_text(GRID)
     specs = load_grid(tmp_path / "grid.yaml").trials
-    outbox = Outbox(Tracker(f"sqlite:///{tmp_path / 'store.db'}", "lag"))
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    outbox = Outbox(Tracker(uri, "dispatch"))
     recorder = Recorder(outbox, CheckpointStore(tmp_path / "checkpoints"), SweepProgress(total=5, finished=0),
                         LiveLine(io.StringIO()), False)
     dispatcher = Dispatcher(recorder, stand_in, errors=tmp_path / "errors", workdir=str(tmp_path), gpus=False,
@@ -266,8 +267,4 @@ def test_no_more_trials_run_nor_workers_start_than_the_store_records(tmp_path: P
         outbox.down_since = None
     wait_for(lambda: outbox.behind() == 0, "the store to catch up", 60)
     outbox.stop_writer()
-    assert sorted(r.info.status for r in runs_of(outbox)) == ["FINISHED"] * 3
-
-
-def runs_of(outbox: Outbox) -> list[Any]:
-    return MlflowClient(outbox.tracker.tracking_uri).search_runs([outbox.tracker.experiment_id])
+    assert sorted(r.info.status for r in runs(uri)) == ["FINISHED"] * 3
