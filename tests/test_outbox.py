@@ -1,6 +1,7 @@
 """Tracking writes through an outage, against a real MLflow server that is stopped and started:
 queued in order while it is away (the progress note says so), all made once it is back, and a
-stop with one line past the limit. tests/test_sweep_survival.py does the same to a whole sweep."""
+stop with one line past the limit. tests/test_sweep_survival.py does the same to a whole sweep. A
+running trial's reports wait a moment (on an SQLite store), so a short trial takes three writes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Iterator
 import pytest
 from mlflow.tracking import MlflowClient
 
+from catalog.records import HASH_TAG
 from orchestrator.plan.plan import quick_http_failures
 from orchestrator.grid.expand import load_grid
 from orchestrator.store.outbox import Outbox, TrackingUnreachable, error_reason
@@ -82,3 +84,33 @@ def test_the_reason_for_a_failed_write_is_the_database_drivers_words() -> None:
     except RuntimeError as chained:
         assert error_reason(chained) == "connection refused"
     assert error_reason(ValueError("")) == "ValueError"
+
+
+def test_a_running_trials_reports_wait_a_moment_and_a_short_trial_is_written_with_its_end(tmp_path: Path) -> None:
+    """Within progress_seconds of its run's last write a trial's reports (and a new run's params) are held:
+    `tick` writes them once due; a trial that ends sooner gets them all with its end, in one batch."""
+    (tmp_path / "grid.yaml").write_text(GRID)
+    running, short = load_grid(tmp_path / "grid.yaml").trials
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    tracker = Tracker(uri, "held")
+    outbox = Outbox(tracker, progress_seconds=0.5)  # no writer thread: each write is made as it is queued
+    client = MlflowClient(uri)
+    for spec in (running, short):
+        outbox.start(spec, None)
+        outbox.task(spec.config_hash, 0, 50.0, 0.1)
+        outbox.task(spec.config_hash, 1, 60.0, 0.2)
+    result = {"avg_acc": 55.0, "last_acc": 60.0, "forgetting": 1.0, "wall_seconds": 0.1}
+    outbox.finish(short.config_hash, result, [50.0, 60.0], 0.3, after=lambda: None)
+    by_hash = {run.data.tags[HASH_TAG]: run for run in client.search_runs([tracker.experiment_id])}
+    held, ended = by_hash[running.config_hash], by_hash[short.config_hash]
+    assert held.info.status == "RUNNING" and not held.data.params and not held.data.metrics
+    assert ended.info.status == "FINISHED" and ended.data.params["seed"] == str(short.config.seed)
+    assert ended.data.metrics["avg_acc"] == 55.0
+    outbox.tick()  # not due yet
+    assert not client.get_run(held.info.run_id).data.metrics
+    time.sleep(0.6)
+    outbox.tick()
+    now = client.get_run(held.info.run_id)
+    assert now.info.status == "RUNNING" and now.data.params["seed"] == str(running.config.seed)
+    assert sorted((m.step, m.value) for m in client.get_metric_history(held.info.run_id, "acc")) == [(0, 50.0), (1, 60.0)]
+    assert now.data.metrics["gpu_hours"] == 0.2

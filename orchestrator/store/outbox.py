@@ -42,6 +42,8 @@ from orchestrator.store.tracking import Tracker, params_of, progress_metrics
 REFUSALS = {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS", "INVALID_STATE",
             "BAD_REQUEST", "PERMISSION_DENIED", "UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"}
 RETRY_SECONDS = 5.0
+PROGRESS_SECONDS = 2.0  # a running trial's reports reach the store at most this often (its end, at once)
+LOAD_SECONDS = 2.0  # the span over which `load` measures how busy the writes keep the writer
 
 
 class TrackingUnreachable(Exception):
@@ -104,18 +106,23 @@ class TrialWrites:
     epochs: set[int] = field(default_factory=set)  # epochs whose train_loss it holds
     unsent: list[Progress] = field(default_factory=list)
     ended: bool = False  # its end is queued: the trial no longer runs
+    written_at: float = 0.0  # time.monotonic() of its run's last write
+    held: bool = False  # reports wait for PROGRESS_SECONDS since that write (`tick` sends them)
 
 
 class Outbox:
     """Every tracking write of one sweep, made in order (see module docstring)."""
 
     def __init__(self, tracker: Tracker, outage_limit: float = OUTAGE_LIMIT_SECONDS,
-                 retry_seconds: float = RETRY_SECONDS) -> None:
+                 retry_seconds: float = RETRY_SECONDS, progress_seconds: float = PROGRESS_SECONDS) -> None:
         self.tracker, self.limit, self.retry_seconds = tracker, outage_limit, retry_seconds
+        self.progress_seconds = progress_seconds
         self.waiting: deque[tuple[Callable[[], None], Callable[[], None] | None]] = deque()
         self.trials: dict[str, TrialWrites] = {}  # the trials whose run is not ended yet
         self.ends_due = 0  # of those, the trials that ended: their end is queued, not yet written
         self._unsent_lock = threading.Lock()  # the driver appends reports, the writer thread sends them
+        self.busy = 0.0  # seconds spent making writes, in all
+        self._load_marks: deque[tuple[float, float]] = deque()  # (time.monotonic(), busy) over LOAD_SECONDS
         self.down_since: float | None = None
         self.last_try = 0.0
         self.last_error = ""
@@ -176,12 +183,18 @@ class Outbox:
             return  # its run was ended by an earlier write
         with self._unsent_lock:
             reports = list(trial.unsent)
+        end = next((p.end for p in reports if p.end is not None), None)
         if trial.run_id is None:
             run_id = self.tracker.create(trial.spec, trial.existing)
             if trial.existing is not None:
                 trial.logged, trial.epochs = self.tracker.logged_tasks(run_id), self.tracker.logged_epochs(run_id)
-            trial.run_id, trial.params_due = run_id, trial.existing is None
-        end = next((p.end for p in reports if p.end is not None), None)
+            trial.run_id, trial.params_due, trial.written_at = run_id, trial.existing is None, time.monotonic()
+        if end is None and time.monotonic() - trial.written_at < self.progress_seconds:
+            # A running trial's reports (and a new run's params) wait for its next write, or for `tick`
+            # once due: a trial that ends soon after gets them all in its end's batch.
+            trial.held = bool(reports) or trial.params_due
+            return
+        trial.written_at, trial.held = time.monotonic(), False
         tasks = [p.task for p in reports if p.task is not None and p.task[0] not in trial.logged]
         losses = [p.epoch for p in reports if p.epoch is not None and p.epoch[0] not in trial.epochs]
         params = params_of(trial.spec) if trial.params_due else []
@@ -235,6 +248,7 @@ class Outbox:
             self.last_try = time.monotonic()
             while self.waiting:
                 write, after = self.waiting[0]
+                began = time.monotonic()
                 try:
                     write()
                 except Exception as error:  # noqa: BLE001 - sorted just below
@@ -243,6 +257,8 @@ class Outbox:
                     self.down_since = self.down_since if self.down_since is not None else time.monotonic()
                     self.last_error = error_reason(error)
                     return False
+                finally:
+                    self.busy += time.monotonic() - began
                 self.waiting.popleft()
                 if after is not None:
                     after()
@@ -282,6 +298,7 @@ class Outbox:
         if self.refused is not None:
             raise self.refused
         if self.down_since is None:
+            self._send_held()
             return
         if self._writer is None:  # no writer thread retrying: retry here, now and then
             if time.monotonic() - self.last_try < self.retry_seconds or self.flush():
@@ -293,9 +310,22 @@ class Outbox:
                             "every trial can resume: run the same command again once it answers")
             raise TrackingUnreachable(self.gave_up)
 
+    def _send_held(self) -> None:
+        """Write the reports of running trials that were held for PROGRESS_SECONDS and are due now."""
+        now = time.monotonic()
+        with self._unsent_lock:
+            due = [digest for digest, trial in self.trials.items()
+                   if trial.held and now - trial.written_at >= self.progress_seconds]
+            for digest in due:
+                self.trials[digest].held = False
+        for digest in due:
+            self._submit(functools.partial(self._sync, digest))
+
     def drain(self, show: Callable[[], None]) -> None:
         """Wait until every write is made (the sweep has ended), or give up past the limit."""
         self.stop_writer()
+        self.progress_seconds = 0.0  # nothing is held back any more
+        self._send_held()
         while not self.flush():
             show()
             time.sleep(self.retry_seconds)
@@ -306,6 +336,19 @@ class Outbox:
         """Trials that ended and whose end the store, answering, has not written yet: how far it lags the
         trials (0 during an outage, when the writes wait by design and the trials go on)."""
         return self.ends_due if self.down_since is None else 0
+
+    def load(self) -> float:
+        """The share of the last LOAD_SECONDS the writes took (about 1: the store writes all the time, and
+        trials that end sooner only queue); 0 during an outage, as `behind`. Read by one thread, the dispatcher's."""
+        if self.down_since is not None:
+            return 0.0
+        now, marks = time.monotonic(), self._load_marks
+        if not marks or now - marks[-1][0] >= LOAD_SECONDS / 20:
+            marks.append((now, self.busy))
+        while now - marks[0][0] > LOAD_SECONDS:
+            marks.popleft()
+        then, busy_then = marks[0]
+        return (self.busy - busy_then) / (now - then) if now - then >= LOAD_SECONDS / 4 else 0.0
 
     def status(self) -> str:
         """The progress line's note during an outage ('' when the store answers)."""
