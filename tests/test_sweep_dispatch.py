@@ -4,18 +4,21 @@ trial leaves the others to run, a trial that asks for the whole machine gets it 
 of smaller trials, no more trials are running than fit, progress counts and the lease span the
 sweep, error files go once their trial FINISHED, and a driver killed midway and started again
 finishes the rest without running the finished trials again. Workers start in a doubling ramp, and no
-more trials run than the tracking store keeps up with.
+more trials run (nor workers start) than the tracking store keeps up with.
 
 The stand-in counts its attempts in files and notes the lease it sees in the store (trials run
 in Ray worker processes, so both go through the file system)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
 import os
+import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -30,7 +33,7 @@ from orchestrator.store.lease import live_holders
 from orchestrator.store.outbox import Outbox
 from orchestrator.store.tracking import Tracker
 from orchestrator.sweep.checkpoints import CheckpointStore
-from orchestrator.sweep.dispatch import Attempt, Dispatcher, Workers, shape_of
+from orchestrator.sweep.dispatch import STORE_BUSY, Attempt, Dispatcher, Workers, shape_of
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.progress import LiveLine, SweepProgress
 from orchestrator.sweep.recorder import Recorder
@@ -268,3 +271,36 @@ def test_no_more_trials_run_nor_workers_start_than_the_store_records(tmp_path: P
     wait_for(lambda: outbox.behind() == 0, "the store to catch up", 60)
     outbox.stop_writer()
     assert sorted(r.info.status for r in runs(uri)) == ["FINISHED"] * 3
+
+
+def test_no_worker_starts_while_the_stores_writes_take_most_of_the_time(tmp_path: Path) -> None:
+    """A store whose writes took over STORE_BUSY of the last seconds (here an SQLite file that another
+    connection holds locked for a second) keeps the workers from starting; once it is idle again, they may."""
+    (tmp_path / "grid.yaml").write_text(GRID)
+    specs = load_grid(tmp_path / "grid.yaml").trials
+    path = tmp_path / "store.db"
+    outbox = Outbox(Tracker(f"sqlite:///{path}", "dispatch"))  # no writer thread: writes are made as queued
+    recorder = Recorder(outbox, CheckpointStore(tmp_path / "checkpoints"), SweepProgress(total=5, finished=0),
+                        LiveLine(io.StringIO()), False)
+    dispatcher = Dispatcher(recorder, stand_in, errors=tmp_path / "errors", workdir=str(tmp_path), gpus=False,
+                            retries=0)
+    assert dispatcher.store_keeps_up() and outbox.load() == 0.0
+    locked = threading.Event()
+
+    def hold_the_file() -> None:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            time.sleep(1.5)
+            other.execute("ROLLBACK")
+
+    holder = threading.Thread(target=hold_the_file)
+    holder.start()
+    locked.wait(10)
+    outbox.start(specs[0], None)  # waits for the lock: a write of about 1.5 s
+    holder.join()
+    assert outbox.load() > STORE_BUSY and not dispatcher.store_keeps_up()
+    dispatcher.todo.extend(Attempt(spec, shape_of(spec, False)) for spec in specs[1:])
+    dispatcher.hand_out(4)
+    assert not dispatcher.workers.starting and not dispatcher.running
+    wait_for(dispatcher.store_keeps_up, "the store's load to fall", 10)

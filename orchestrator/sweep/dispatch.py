@@ -56,6 +56,7 @@ ENDS = ("done", "diverged", "invalid")  # a trial's last report (orchestrator/sw
 MAX_FAILED_STARTS = 8  # workers in a row that fail to start before the sweep stops with the reason
 LAG_PER_SLOT = 1  # ended trials a slot the tracking store may fall behind by before fewer trials run
 LAG_STEP_SECONDS = 0.05  # how often a sweep waiting for the store to catch up looks again
+STORE_BUSY = 0.5  # no worker starts while the writes take this share of the time: the ramp doubles the workers
 FIRST_STARTS = 2  # workers starting at once at first; once more are up, as many at once as are up
 Shape = tuple[tuple[str, float], ...]
 
@@ -256,7 +257,7 @@ class Dispatcher:
             params = {"spec": trial_params(attempt.spec.config_hash, attempt.spec.config.to_dict(), dict(attempt.shape))}
             attempt.worker = worker
             self.running[worker.run.remote(params)] = attempt
-        if self.todo and room > 0 and self.recorder.outbox.behind() <= len(self.running):  # see `room`
+        if self.todo and room > 0 and self.store_keeps_up():
             shape = self.todo[0].shape
             wanted = sum(1 for attempt in itertools.islice(self.todo, room) if attempt.shape == shape)
             self.workers.make_room(shape, wanted, room, len(self.running))
@@ -270,6 +271,14 @@ class Dispatcher:
         lag allowed. No worker starts while the store lags by more trials than run: another would only add
         to its queue. During an outage the writes wait by design and trials go on (Outbox.behind)."""
         return min(slots, slots * (1 + LAG_PER_SLOT) - self.recorder.outbox.behind())
+
+    def store_keeps_up(self) -> bool:
+        """Whether the tracking store could record another worker's trials too: it lags by no more trials
+        than run, and its writes took less than STORE_BUSY of the last seconds. Past that, another worker
+        would only queue more writes, and its start (a process importing torch) takes CPU they need.
+        Real trials, of minutes, keep the writes well under it."""
+        outbox = self.recorder.outbox
+        return outbox.behind() <= len(self.running) and outbox.load() < STORE_BUSY
 
     def step(self) -> None:
         """Wait up to STEP_SECONDS for a report or a started worker, then take every one that has come."""
