@@ -12,7 +12,9 @@ is not an outage and is raised at once.
 Run ids are resolved when the trial's first write is made, so a trial that starts during an
 outage is recorded like any other once the store is back; every write of a trial sends all that
 it reported and the store does not hold yet, so when the store falls behind, one trial's create,
-reports and end take a few calls instead of one each. A sweep's outbox writes from a thread of its
+reports and end take a few calls instead of one each. A running trial's reports also wait up to
+PROGRESS_SECONDS after its run's last write (`tick` sends them once due, its end goes at once), so
+a trial shorter than that is three calls: its run, one batch, its end. A sweep's outbox writes from a thread of its
 own (`start_writer`), so the Recorder only queues and the loop that hands out trials never waits
 on MLflow; what the outbox knows of a trial (its run id, the tasks logged) is forgotten once the
 trial's last write is made, so a sweep of any length holds only its running trials here, and

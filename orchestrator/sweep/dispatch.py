@@ -16,7 +16,8 @@ trials, and docs/scale.md has what each way cost per trial here. So a grid runs 
   and nothing per finished trial (the Recorder keeps counts and the failed trials' reasons).
 - A trial streams its reports back (a Ray generator method); the Recorder writes MLflow from
   them. Where the store records trials more slowly than they end, fewer trials run (and no more
-  workers start) until it catches up, so its queue stays within the slots' worth it may lag.
+  workers start) until it catches up, so its queue stays within the slots' worth it may lag; nor
+  do more workers start while its writes take half the time (`store_keeps_up`).
 - Workers start two at a time, then as many at once as are up (a doubling ramp), so the first
   trials run while the rest start.
 - A trial that raises, or whose worker dies (out of memory, a lost node), is retried up to
