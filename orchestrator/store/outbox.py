@@ -14,8 +14,8 @@ outage is recorded like any other once the store is back; every write of a trial
 it reported and the store does not hold yet, so when the store falls behind, one trial's create,
 reports and end take a few calls instead of one each. A running trial's reports also wait up to
 PROGRESS_SECONDS after its run's last write (`tick` sends them once due, its end goes at once), so
-a trial shorter than that is three calls: its run, one batch, its end. A sweep's outbox writes from a thread of its
-own (`start_writer`), so the Recorder only queues and the loop that hands out trials never waits
+a trial shorter than that is three calls: its run, one batch, its end. A sweep's outbox writes
+from a thread of its own (`start_writer`), so the Recorder only queues and the loop that hands out trials never waits
 on MLflow; what the outbox knows of a trial (its run id, the tasks logged) is forgotten once the
 trial's last write is made, so a sweep of any length holds only its running trials here, and
 the trials that ended and wait for their end to be written, which the dispatcher bounds (`behind`).
@@ -174,6 +174,8 @@ class Outbox:
                 trial.unsent.append(progress)
                 if progress.end is not None and not trial.ended:
                     trial.ended, self.ends_due = True, self.ends_due + 1
+                elif progress.end is None and trial.held:
+                    return  # sent with the others held, by `tick` once due (or with the trial's end)
         self._submit(functools.partial(self._sync, digest), after)
 
     def _sync(self, digest: str) -> None:
@@ -341,7 +343,7 @@ class Outbox:
 
     def load(self) -> float:
         """The share of the last LOAD_SECONDS the writes took (about 1: the store writes all the time, and
-        trials that end sooner only queue); 0 during an outage, as `behind`. Read by one thread, the dispatcher's."""
+        trials that end sooner only queue); 0 during an outage, as `behind`. Read by the dispatcher's thread."""
         if self.down_since is not None:
             return 0.0
         now, marks = time.monotonic(), self._load_marks

@@ -3,9 +3,9 @@
 Everything is keyed by config hash, not by Ray's trial id, so a trial that Ray retries after a
 fault, or that a new driver resumes, continues the same MLflow run. GPU-hours are the wall time
 of every attempt (from its actor's start to its end, retries and earlier drivers included) times
-the trial's GPU fraction; they are logged after every task (within the outbox's PROGRESS_SECONDS), so a
-killed driver loses at most one task's worth. Writes go through orchestrator/store/outbox.py, which queues them while the tracking
-store is unreachable. One Recorder serves a whole sweep and keeps only the trials handed to Ray that have not
+the trial's GPU fraction; they are logged after every task (within the outbox's PROGRESS_SECONDS),
+so a killed driver loses at most one task's worth. Writes go through orchestrator/store/outbox.py,
+which queues them while the tracking store is unreachable. One Recorder serves a whole sweep and keeps only the trials handed to Ray that have not
 ended (orchestrator/sweep/dispatch.py hands over at most as many as run at once), a count of the
 finished ones and the failed ones' hashes and reasons, so the driver does not grow with the grid.
 The dispatcher calls its methods by config hash; a searched grid's Tune fit calls them through
