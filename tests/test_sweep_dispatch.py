@@ -243,17 +243,22 @@ def test_workers_start_two_at_a_time_then_as_many_as_are_up(ray_instance: Path, 
         workers.close()
 
 
+def dispatcher_on(uri: str, tmp_path: Path) -> tuple[Outbox, Dispatcher]:
+    """A dispatcher of stand-in trials whose Recorder writes to the store at `uri` (nothing started yet)."""
+    outbox = Outbox(Tracker(uri, "dispatch"))
+    recorder = Recorder(outbox, CheckpointStore(tmp_path / "checkpoints"), SweepProgress(total=5, finished=0),
+                        LiveLine(io.StringIO()), False)
+    return outbox, Dispatcher(recorder, stand_in, errors=tmp_path / "errors", workdir=str(tmp_path), gpus=False,
+                              retries=0)
+
+
 def test_no_more_trials_run_nor_workers_start_than_the_store_records(tmp_path: Path) -> None:
     """Trials that ended and wait for their end to be written count against the slots past one a slot, and
     while more wait than run no worker starts; during an outage they do not count (the trials go on)."""
     (tmp_path / "grid.yaml").write_text(GRID)
     specs = load_grid(tmp_path / "grid.yaml").trials
     uri = f"sqlite:///{tmp_path / 'store.db'}"
-    outbox = Outbox(Tracker(uri, "dispatch"))
-    recorder = Recorder(outbox, CheckpointStore(tmp_path / "checkpoints"), SweepProgress(total=5, finished=0),
-                        LiveLine(io.StringIO()), False)
-    dispatcher = Dispatcher(recorder, stand_in, errors=tmp_path / "errors", workdir=str(tmp_path), gpus=False,
-                            retries=0)
+    outbox, dispatcher = dispatcher_on(uri, tmp_path)
     result = {"avg_acc": 90.0, "last_acc": 90.0, "forgetting": 0.0}
     outbox.start_writer()
     with outbox._lock:  # the writer is held up: the store falls behind
@@ -275,15 +280,11 @@ def test_no_more_trials_run_nor_workers_start_than_the_store_records(tmp_path: P
 
 def test_no_worker_starts_while_the_stores_writes_take_most_of_the_time(tmp_path: Path) -> None:
     """A store whose writes took over STORE_BUSY of the last seconds (here an SQLite file that another
-    connection holds locked for a second) keeps the workers from starting; once it is idle again, they may."""
+    connection holds locked for 1.5 s) keeps the workers from starting; once it is idle again, they may."""
     (tmp_path / "grid.yaml").write_text(GRID)
     specs = load_grid(tmp_path / "grid.yaml").trials
     path = tmp_path / "store.db"
-    outbox = Outbox(Tracker(f"sqlite:///{path}", "dispatch"))  # no writer thread: writes are made as queued
-    recorder = Recorder(outbox, CheckpointStore(tmp_path / "checkpoints"), SweepProgress(total=5, finished=0),
-                        LiveLine(io.StringIO()), False)
-    dispatcher = Dispatcher(recorder, stand_in, errors=tmp_path / "errors", workdir=str(tmp_path), gpus=False,
-                            retries=0)
+    outbox, dispatcher = dispatcher_on(f"sqlite:///{path}", tmp_path)  # no writer thread: writes made as queued
     assert dispatcher.store_keeps_up() and outbox.load() == 0.0
     locked = threading.Event()
 
