@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, TextIO
@@ -17,6 +18,7 @@ from orchestrator.sweep.progress import Counts, LiveLine, SweepProgress, eta
 
 if TYPE_CHECKING:  # MLflow, Ray and torch load only in the commands that use them (a fast CLI)
     from orchestrator.store.tracking import RunState, Tracker
+    from orchestrator.sweep.dispatch import Workers
     from orchestrator.sweep.trainable import TrialFunction
 
 
@@ -79,30 +81,40 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     work = plan(grid, tracking_uri, check_name(grid.path, "--experiment", experiment or grid.name))
     check_trials(grid, work.pending, options.address)  # settings, devices, resources, weights, data: exit 2 here
     total, name, to_run = len(grid.trials), work.experiment, len(work.pending)
-    del work  # the sweep plans again under the lease; no second map of every run is kept meanwhile
     if not to_run and (grid.source is None or grid.source.search is None):
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
     from orchestrator.store.lease import Lease
     from orchestrator.store.tracking import Tracker
+    from orchestrator.sweep.dispatch import first_workers
+    from orchestrator.sweep.tune import checkpoint_root, start_ray
 
+    if trial is None:
+        from trainers.trial import run_trial as trial
     quick_http_failures()
-    tracker = Tracker(tracking_uri, name)  # the driver creates the experiment before any trial
-    with Lease(tracking_uri, tracker.experiment_id):
-        # as the previous driver left it; passed on, not kept here, so the sweep can let it go
-        done = _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial, resume_command)
-        cells = search_cells(grid)
-        if not cells:
-            return done
-        from orchestrator.search.run import search_and_tune
-        from trainers.trial import run_trial
+    start_ray(options.address)
+    # They start while the store opens and the lease is taken: seconds each, in processes of their own.
+    workers = first_workers(work.pending, trial, checkpoint_root(Path(options.storage).resolve(), name), os.getcwd(),
+                            options.max_concurrent)
+    del work  # the sweep plans again under the lease; no second map of every run is kept meanwhile
+    try:
+        tracker = Tracker(tracking_uri, name)  # the driver creates the experiment before any trial
+        with Lease(tracking_uri, tracker.experiment_id):
+            # as the previous driver left it; passed on, not kept here, so the sweep can let it go
+            done = _run_pending(plan(grid, tracking_uri, name), tracker, out, options, trial, resume_command, workers)
+            cells = search_cells(grid)
+            if not cells:
+                return done
+            from orchestrator.search.run import search_and_tune
 
-        def rerun(best: Grid) -> bool:
-            return _run_pending(plan(best, tracking_uri, name), tracker, out, options, trial, resume_command,
-                                describe=False)
+            def rerun(best: Grid) -> bool:
+                return _run_pending(plan(best, tracking_uri, name), tracker, out, options, trial, resume_command,
+                                    describe=False)
 
-        return search_and_tune(grid, cells, tracker, out, options=options, name=name, trial=trial or run_trial,
-                               rerun=rerun, stopped_line=resume_line(resume_command)) and done
+            return search_and_tune(grid, cells, tracker, out, options=options, name=name, trial=trial, rerun=rerun,
+                                   stopped_line=resume_line(resume_command)) and done
+    finally:
+        workers.close()  # those no sweep took (the store or the lease refused, nothing left to run)
 
 
 def resume_line(command: str) -> str:
@@ -110,13 +122,16 @@ def resume_line(command: str) -> str:
     return f"stopped; to resume, run: {command}" if command else "stopped; to resume, run the same command again"
 
 
-def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None,
-                 resume_command: str, describe: bool = True) -> bool:
+def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction,
+                 resume_command: str, workers: Workers | None = None, describe: bool = True) -> bool:
+    """Run the plan's pending trials, on `workers` (started already, let go at the end) and more."""
     from orchestrator.sweep.driver import run_pending  # Ray is heavy: import it only to run
     from orchestrator.sweep.tune import checkpoint_root, start_ray
 
     total = len(work.grid.trials)
     if not work.pending:
+        if workers is not None:
+            workers.close()  # the search that may follow needs their CPUs
         out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
         return True
     _describe(tracker, work.grid, note=describe)
@@ -127,10 +142,8 @@ def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOption
     progress = _progress(work)
     finished_before, pending, experiment = work.finished, work.pending, work.experiment
     del work  # the plan's map of every run: the sweep keeps only the pending trials' earlier runs
-    if trial is None:
-        from trainers.trial import run_trial as trial
     outcome = run_pending(pending, tracker, pending_runs, progress, LiveLine(out), options=options,
-                          name=experiment, trial=trial)
+                          name=experiment, trial=trial, workers=workers)
     done = finished_before + outcome.finished
     missing = total - done - len(outcome.failed)
     out.write(f"{total} trials: {done} finished, {len(outcome.failed)} failed, {missing} not run\n")

@@ -3,7 +3,8 @@ SQLite MLflow store with stand-in trials of a fraction of a second: every trial 
 trial leaves the others to run, a trial that asks for the whole machine gets it from the idle workers
 of smaller trials, no more trials are running than fit, progress counts and the lease span the
 sweep, error files go once their trial FINISHED, and a driver killed midway and started again
-finishes the rest without running the finished trials again. Workers start in a doubling ramp, and no
+finishes the rest without running the finished trials again. The first workers start before the store
+opens and the lease is taken (and go if it is refused). Workers start in a doubling ramp, and no
 more trials run (nor workers start) than the tracking store keeps up with.
 
 The stand-in counts its attempts in files and notes the lease it sees in the store (trials run
@@ -29,11 +30,11 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.commands import run_grid
 from orchestrator.grid.expand import load_grid
-from orchestrator.store.lease import live_holders
+from orchestrator.store.lease import Lease, LeaseRefused, live_holders
 from orchestrator.store.outbox import Outbox
 from orchestrator.store.tracking import Tracker
 from orchestrator.sweep.checkpoints import CheckpointStore
-from orchestrator.sweep.dispatch import STORE_BUSY, Attempt, Dispatcher, Workers, shape_of
+from orchestrator.sweep.dispatch import STORE_BUSY, Attempt, Dispatcher, Workers, first_workers, shape_of
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.progress import LiveLine, SweepProgress
 from orchestrator.sweep.recorder import Recorder
@@ -243,13 +244,40 @@ def test_workers_start_two_at_a_time_then_as_many_as_are_up(ray_instance: Path, 
         workers.close()
 
 
-def dispatcher_on(uri: str, tmp_path: Path) -> tuple[Outbox, Dispatcher]:
+def test_the_first_workers_start_before_the_store_opens_and_go_when_the_lease_is_refused(ray_instance: Path,
+                                                                                       tmp_path: Path) -> None:
+    """`first_workers` starts the sweep's first workers, of the first trials' shape, for the dispatcher to
+    take; run_grid starts them before it opens the store and takes the lease, and lets them go when
+    another driver holds the lease."""
+    (tmp_path / "grid.yaml").write_text(WIDE)
+    specs = load_grid(tmp_path / "grid.yaml").trials
+    workers = first_workers(specs, stand_in, tmp_path / "checkpoints", str(tmp_path), None)
+    try:
+        assert [shape for shape, _ in workers.starting.values()] == [(("CPU", 1.0),)] * 2  # seed 5's 2 CPUs last
+        _, dispatcher = dispatcher_on(f"sqlite:///{tmp_path / 'store.db'}", tmp_path, workers)
+        assert dispatcher.workers is workers
+    finally:
+        workers.close()
+    uri = f"sqlite:///{tmp_path / 'leased.db'}"
+    cpus = ray.cluster_resources()["CPU"]
+    with Lease(uri, Tracker(uri, "dispatch").experiment_id):
+        with pytest.raises(LeaseRefused) as refused:
+            run_grid(str(tmp_path / "grid.yaml"), SweepOptions(storage=str(tmp_path / "ray")), tracking_uri=uri,
+                     experiment=None, out=io.StringIO(), trial=stand_in)
+        wait_for(lambda: ray.available_resources().get("CPU") == cpus, "the first workers to be let go", 30)
+        time.sleep(2.0)  # Ray's view of the resources lags by about a second: still free after that
+        assert ray.available_resources().get("CPU") == cpus
+        assert "another driver is running this experiment" in str(refused.value)
+    assert runs(uri) == []
+
+
+def dispatcher_on(uri: str, tmp_path: Path, workers: Workers | None = None) -> tuple[Outbox, Dispatcher]:
     """A dispatcher of stand-in trials whose Recorder writes to the store at `uri` (nothing started yet)."""
     outbox = Outbox(Tracker(uri, "dispatch"))
     recorder = Recorder(outbox, CheckpointStore(tmp_path / "checkpoints"), SweepProgress(total=5, finished=0),
                         LiveLine(io.StringIO()), False)
     return outbox, Dispatcher(recorder, stand_in, errors=tmp_path / "errors", workdir=str(tmp_path), gpus=False,
-                              retries=0)
+                              retries=0, workers=workers)
 
 
 def test_no_more_trials_run_nor_workers_start_than_the_store_records(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ trials, and docs/scale.md has what each way cost per trial here. So a grid runs 
   workers start) until it catches up, so its queue stays within the slots' worth it may lag; nor
   do more workers start while its writes take half the time (`store_keeps_up`).
 - Workers start two at a time, then as many at once as are up (a doubling ramp), so the first
-  trials run while the rest start.
+  trials run while the rest start; the first two start before the driver opens the tracking store
+  and takes the lease (`first_workers`), which take seconds too.
 - A trial that raises, or whose worker dies (out of memory, a lost node), is retried up to
   `retries` times from its hash-keyed checkpoint, on a fresh worker if the old one died; each
   failed attempt's traceback is kept in `<storage>/<experiment>/errors/<hash>.txt`, removed once
@@ -48,7 +49,7 @@ from orchestrator.grid.expand import TrialSpec
 from orchestrator.store.runindex import RunState
 from orchestrator.sweep.recorder import NO_MESSAGE, Recorder
 from orchestrator.sweep.trainable import TrialFunction, trial_params
-from orchestrator.sweep.tune import cluster_slots
+from orchestrator.sweep.tune import cluster_slots, with_gpus
 from orchestrator.sweep.worker import TrialWorker
 
 STEP_SECONDS = 0.5  # the longest wait for a report before the outbox and the line are looked at
@@ -201,6 +202,21 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+def first_workers(pending: list[TrialSpec], trial: TrialFunction, checkpoints: Path, workdir: str,
+                  max_concurrent: int | None) -> Workers:
+    """Start the workers of the sweep's first trials now (as many as `Workers.make_room` starts at first),
+    for a Dispatcher to take. A worker takes seconds to start (a process importing torch), so the driver
+    starts them before it opens the tracking store and takes the lease, which take as long (a new
+    SQLite store's tables: about 2 s here) and need the CPU of one process only."""
+    workers = Workers(trial, checkpoints, workdir)
+    if pending:
+        gpus = with_gpus()
+        shapes = [shape_of(spec, gpus) for spec in pending]
+        first = min(shapes)  # the dispatcher takes trials shape by shape, in this order
+        workers.make_room(first, shapes.count(first), cluster_slots(pending, gpus, max_concurrent), 0)
+    return workers
+
+
 def shape_of(spec: TrialSpec, gpus: bool) -> Shape:
     return tuple(sorted((key, value) for key, value in spec.resources.ray_request(gpus).items() if value > 0))
 
@@ -215,9 +231,11 @@ class Dispatcher:
     """Hands pending trials to workers and passes their reports to the Recorder (see module docstring)."""
 
     def __init__(self, recorder: Recorder, trial: TrialFunction, *, errors: Path, workdir: str, gpus: bool,
-                 retries: int) -> None:
+                 retries: int, workers: Workers | None = None) -> None:
+        """`workers`: those started before the sweep (`first_workers`), for the same trial function,
+        checkpoint folder and working directory; the dispatcher lets them go when it ends."""
         self.recorder, self.errors, self.gpus, self.retries = recorder, errors, gpus, retries
-        self.workers = Workers(trial, recorder.store.root, workdir)
+        self.workers = workers if workers is not None else Workers(trial, recorder.store.root, workdir)
         self.running: dict[Any, Attempt] = {}  # ObjectRefGenerator -> its attempt
         self.todo: collections.deque[Attempt] = collections.deque()
         recorder.errors = errors

@@ -24,7 +24,7 @@ from orchestrator.store.outbox import Outbox, TrackingUnreachable
 from orchestrator.store.runindex import RunState
 from orchestrator.store.tracking import Tracker
 from orchestrator.sweep.checkpoints import CheckpointStore, folder_name
-from orchestrator.sweep.dispatch import Capacity, Dispatcher
+from orchestrator.sweep.dispatch import Capacity, Dispatcher, Workers
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.progress import LiveLine, SweepProgress
 from orchestrator.sweep.recorder import Recorder, SweepOutcome
@@ -33,12 +33,14 @@ from orchestrator.sweep.tune import checkpoint_root, with_gpus
 
 
 def run_pending(pending: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState], progress: SweepProgress,
-                live: LiveLine, *, options: SweepOptions, name: str, trial: TrialFunction) -> SweepOutcome:
-    """Run `pending` (with their earlier runs in `runs`) on the connected Ray instance's workers."""
+                live: LiveLine, *, options: SweepOptions, name: str, trial: TrialFunction,
+                workers: Workers | None = None) -> SweepOutcome:
+    """Run `pending` (with their earlier runs in `runs`) on the connected Ray instance's workers, starting
+    with `workers` where the caller started the first ones already (orchestrator.sweep.dispatch.first_workers)."""
     def body(recorder: Recorder, storage: Path, started: str) -> bool:
         gpus = with_gpus()
         dispatcher = Dispatcher(recorder, trial, errors=storage / folder_name(name) / "errors", workdir=os.getcwd(),
-                                gpus=gpus, retries=options.retries)
+                                gpus=gpus, retries=options.retries, workers=workers)
         work = [(spec, runs.pop(spec.config_hash, None)) for spec in pending]
         try:
             return dispatcher.run(work, Capacity(pending, gpus, options.max_concurrent))
