@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, TextIO
 
 from orchestrator.grid.cells import Cell, search_cells, tag_presets
-from orchestrator.grid.checks import check_trials, find_problems
-from orchestrator.grid.expand import Grid
+from orchestrator.grid.checks import asks_ray, check_trials, find_problems
+from orchestrator.grid.expand import Grid, TrialSpec
 from orchestrator.grid.expand import load_grid as expand_grid
 from orchestrator.grid.schema import check_name
 from orchestrator.plan.plan import Plan, plan, quick_http_failures
@@ -70,7 +70,8 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
              resume_command: str = "") -> bool:
     """Expand, skip finished trials, run the rest; True when every trial of the grid is FINISHED.
 
-    `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults).
+    `trial` replaces trainers.trial.run_trial (the benchmark's sleeping trial, the tests' faults), which only
+    the workers import.
     A sweep stopped by Ctrl-C ends with one line giving `resume_command` (the CLI's own command line).
     Ray is started here unless this process is connected already. Only one driver runs an
     experiment at a time (orchestrator/store/lease.py: a second raises LeaseRefused), one lease for
@@ -79,25 +80,22 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     out = out or sys.stdout
     grid = load_grid(path, overrides)
     work = plan(grid, tracking_uri, check_name(grid.path, "--experiment", experiment or grid.name))
-    check_trials(grid, work.pending, options.address)  # settings, devices, resources, weights, data: exit 2 here
     total, name, to_run = len(grid.trials), work.experiment, len(work.pending)
-    if not to_run and (grid.source is None or grid.source.search is None):
-        out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
-        return True
-    from orchestrator.store.lease import Lease
-    from orchestrator.store.tracking import Tracker
-    from orchestrator.sweep.dispatch import first_workers
-    from orchestrator.sweep.tune import checkpoint_root, start_ray
-
-    if trial is None:
-        from trainers.trial import run_trial as trial
-    quick_http_failures()
-    start_ray(options.address)
-    # They start while the store opens and the lease is taken: seconds each, in processes of their own.
-    workers = first_workers(work.pending, trial, checkpoint_root(Path(options.storage).resolve(), name), os.getcwd(),
-                            options.max_concurrent)
-    del work  # the sweep plans again under the lease; no second map of every run is kept meanwhile
+    workers: Workers | None = None
     try:
+        if asks_ray(options.address):  # the check joins Ray anyway: the first workers start during it
+            workers = _first_workers(work.pending, options, name, trial)
+        check_trials(grid, work.pending, options.address)  # settings, devices, resources, weights, data: exit 2 here
+        if not to_run and (grid.source is None or grid.source.search is None):
+            out.write(f"{total} trials: {total} finished, 0 failed, 0 not run\n")
+            return True
+        from orchestrator.store.lease import Lease
+        from orchestrator.store.tracking import Tracker
+
+        quick_http_failures()
+        if workers is None:  # a local Ray instance starts once the check passed, so a mistake is told at once
+            workers = _first_workers(work.pending, options, name, trial)
+        del work  # the sweep plans again under the lease; no second map of every run is kept meanwhile
         tracker = Tracker(tracking_uri, name)  # the driver creates the experiment before any trial
         with Lease(tracking_uri, tracker.experiment_id):
             # as the previous driver left it; passed on, not kept here, so the sweep can let it go
@@ -106,15 +104,28 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
             if not cells:
                 return done
             from orchestrator.search.run import search_and_tune
+            from trainers.trial import run_trial
 
             def rerun(best: Grid) -> bool:
                 return _run_pending(plan(best, tracking_uri, name), tracker, out, options, trial, resume_command,
                                     describe=False)
 
-            return search_and_tune(grid, cells, tracker, out, options=options, name=name, trial=trial, rerun=rerun,
-                                   stopped_line=resume_line(resume_command)) and done
+            return search_and_tune(grid, cells, tracker, out, options=options, name=name, trial=trial or run_trial,
+                                   rerun=rerun, stopped_line=resume_line(resume_command)) and done
     finally:
-        workers.close()  # those no sweep took (the store or the lease refused, nothing left to run)
+        if workers is not None:
+            workers.close()  # those no sweep took (a check failed, the lease was refused, nothing left to run)
+
+
+def _first_workers(pending: list[TrialSpec], options: SweepOptions, name: str, trial: TrialFunction | None) -> Workers:
+    """Ray joined (or started) and the first workers of `pending` starting: they take seconds, in processes of
+    their own, while this one checks the trials, opens the store and takes the lease."""
+    from orchestrator.sweep.dispatch import first_workers
+    from orchestrator.sweep.tune import checkpoint_root, start_ray
+
+    start_ray(options.address)
+    return first_workers(pending, trial, checkpoint_root(Path(options.storage).resolve(), name), os.getcwd(),
+                         options.max_concurrent)
 
 
 def resume_line(command: str) -> str:
@@ -122,7 +133,7 @@ def resume_line(command: str) -> str:
     return f"stopped; to resume, run: {command}" if command else "stopped; to resume, run the same command again"
 
 
-def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction,
+def _run_pending(work: Plan, tracker: Tracker, out: TextIO, options: SweepOptions, trial: TrialFunction | None,
                  resume_command: str, workers: Workers | None = None, describe: bool = True) -> bool:
     """Run the plan's pending trials, on `workers` (started already, let go at the end) and more."""
     from orchestrator.sweep.driver import run_pending  # Ray is heavy: import it only to run

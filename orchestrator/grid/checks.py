@@ -64,13 +64,18 @@ def locate_resource(source: GridFile | None, key: str) -> str:
     return f"resources.{key}"
 
 
+def asks_ray(address: str | None) -> bool:
+    """Whether the check reads the machine from Ray: a cluster's --address, or a Ray instance this process
+    runs already (tests, the benchmark); otherwise it counts this machine's CPUs and GPUs itself."""
+    return address is not None or ("ray" in sys.modules and sys.modules["ray"].is_initialized())
+
+
 def machine(address: str | None) -> Machine:
     """This machine for a local Ray instance; the cluster's largest alive node with --address.
 
     A Ray instance this process already runs (tests, the benchmark) is asked like a cluster.
     """
-    running = "ray" in sys.modules and sys.modules["ray"].is_initialized()
-    if address is None and not running:
+    if not asks_ray(address):
         import torch
 
         gpus = float(torch.cuda.device_count())

@@ -86,8 +86,8 @@ class Workers:
     the cluster, a node that went away) holds no trial; it is let go when the cluster has fewer
     slots than workers."""
 
-    def __init__(self, trial: TrialFunction, checkpoints: Path, workdir: str) -> None:
-        self.args = (trial, str(checkpoints), workdir)
+    def __init__(self, trial: TrialFunction | None, checkpoints: Path, workdir: str) -> None:
+        self.args = (trial, str(checkpoints), workdir)  # None: the workers import trainers.trial.run_trial
         self.starting: dict[Any, tuple[Shape, ActorHandle]] = {}  # its __ray_ready__ ref -> the worker
         self.idle: dict[Shape, list[ActorHandle]] = collections.defaultdict(list)
         self.failed_starts = 0  # in a row
@@ -202,7 +202,7 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
-def first_workers(pending: list[TrialSpec], trial: TrialFunction, checkpoints: Path, workdir: str,
+def first_workers(pending: list[TrialSpec], trial: TrialFunction | None, checkpoints: Path, workdir: str,
                   max_concurrent: int | None) -> Workers:
     """Start the workers of the sweep's first trials now (as many as `Workers.make_room` starts at first),
     for a Dispatcher to take. A worker takes seconds to start (a process importing torch), so the driver
@@ -230,7 +230,7 @@ def ray_error_line(error: ray.exceptions.RayError) -> str:
 class Dispatcher:
     """Hands pending trials to workers and passes their reports to the Recorder (see module docstring)."""
 
-    def __init__(self, recorder: Recorder, trial: TrialFunction, *, errors: Path, workdir: str, gpus: bool,
+    def __init__(self, recorder: Recorder, trial: TrialFunction | None, *, errors: Path, workdir: str, gpus: bool,
                  retries: int, workers: Workers | None = None) -> None:
         """`workers`: those started before the sweep (`first_workers`), for the same trial function,
         checkpoint folder and working directory; the dispatcher lets them go when it ends."""

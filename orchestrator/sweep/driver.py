@@ -33,7 +33,7 @@ from orchestrator.sweep.tune import checkpoint_root, with_gpus
 
 
 def run_pending(pending: list[TrialSpec], tracker: Tracker, runs: dict[str, RunState], progress: SweepProgress,
-                live: LiveLine, *, options: SweepOptions, name: str, trial: TrialFunction,
+                live: LiveLine, *, options: SweepOptions, name: str, trial: TrialFunction | None,
                 workers: Workers | None = None) -> SweepOutcome:
     """Run `pending` (with their earlier runs in `runs`) on the connected Ray instance's workers, starting
     with `workers` where the caller started the first ones already (orchestrator.sweep.dispatch.first_workers)."""

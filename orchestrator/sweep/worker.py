@@ -22,7 +22,10 @@ from orchestrator.sweep.trainable import TrialFunction, run_reporting
 class TrialWorker:
     """One slot of the cluster, running one trial after another for the whole sweep."""
 
-    def __init__(self, trial: TrialFunction, checkpoints: str, workdir: str) -> None:
+    def __init__(self, trial: TrialFunction | None, checkpoints: str, workdir: str) -> None:
+        """`trial` None: trainers.trial.run_trial, imported here (the driver need not import the trainer)."""
+        if trial is None:
+            from trainers.trial import run_trial as trial
         self.trial, self.checkpoints, self.workdir = trial, Path(checkpoints), workdir
 
     def run(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
