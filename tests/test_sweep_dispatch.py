@@ -29,6 +29,7 @@ import ray
 from mlflow.tracking import MlflowClient
 
 from orchestrator.commands import run_grid
+from orchestrator.grid.checks import CheckError
 from orchestrator.grid.expand import load_grid
 from orchestrator.store.lease import Lease, LeaseRefused, live_holders
 from orchestrator.store.outbox import Outbox
@@ -248,7 +249,7 @@ def test_the_first_workers_start_before_the_store_opens_and_go_when_the_lease_is
                                                                                        tmp_path: Path) -> None:
     """`first_workers` starts the sweep's first workers, of the first trials' shape, for the dispatcher to
     take; run_grid starts them before it opens the store and takes the lease, and lets them go when
-    another driver holds the lease."""
+    another driver holds the lease, or when the up-front check fails."""
     (tmp_path / "grid.yaml").write_text(WIDE)
     specs = load_grid(tmp_path / "grid.yaml").trials
     workers = first_workers(specs, stand_in, tmp_path / "checkpoints", str(tmp_path), None)
@@ -260,14 +261,25 @@ def test_the_first_workers_start_before_the_store_opens_and_go_when_the_lease_is
         workers.close()
     uri = f"sqlite:///{tmp_path / 'leased.db'}"
     cpus = ray.cluster_resources()["CPU"]
+
+    def all_let_go() -> None:
+        wait_for(lambda: ray.available_resources().get("CPU") == cpus, "the first workers to be let go", 30)
+        time.sleep(2.0)  # Ray's view of the resources lags by about a second: still free after that
+        assert ray.available_resources().get("CPU") == cpus
+
     with Lease(uri, Tracker(uri, "dispatch").experiment_id):
         with pytest.raises(LeaseRefused) as refused:
             run_grid(str(tmp_path / "grid.yaml"), SweepOptions(storage=str(tmp_path / "ray")), tracking_uri=uri,
                      experiment=None, out=io.StringIO(), trial=stand_in)
-        wait_for(lambda: ray.available_resources().get("CPU") == cpus, "the first workers to be let go", 30)
-        time.sleep(2.0)  # Ray's view of the resources lags by about a second: still free after that
-        assert ray.available_resources().get("CPU") == cpus
+        all_let_go()
         assert "another driver is running this experiment" in str(refused.value)
+    assert runs(uri) == []
+    # This process runs Ray, so the up-front check asks it, and the first workers start during the check.
+    (tmp_path / "bad.yaml").write_text(GRID.replace("epochs: 1}", "epochs: 1, backbone: no_such_vit}"))
+    with pytest.raises(CheckError, match="'no_such_vit' unknown to timm"):
+        run_grid(str(tmp_path / "bad.yaml"), SweepOptions(storage=str(tmp_path / "ray")), tracking_uri=uri,
+                 experiment=None, out=io.StringIO(), trial=stand_in)
+    all_let_go()
     assert runs(uri) == []
 
 
