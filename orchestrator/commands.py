@@ -83,7 +83,7 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     total, name, to_run = len(grid.trials), work.experiment, len(work.pending)
     workers: Workers | None = None
     try:
-        if asks_ray(options.address):  # the check joins Ray anyway: the first workers start during it
+        if work.pending and asks_ray(options.address):  # the check joins Ray anyway: the first workers start during it
             workers = _first_workers(work.pending, options, name, trial)
         check_trials(grid, work.pending, options.address)  # settings, devices, resources, weights, data: exit 2 here
         if not to_run and (grid.source is None or grid.source.search is None):

@@ -20,7 +20,8 @@ trials, and docs/scale.md has what each way cost per trial here. So a grid runs 
   do more workers start while its writes take half the time (`store_keeps_up`).
 - Workers start two at a time, then as many at once as are up (a doubling ramp), so the first
   trials run while the rest start; the first two start before the driver opens the tracking store
-  and takes the lease (`first_workers`), which take seconds too.
+  and takes the lease, which take seconds too, and before the up-front check where it joins Ray
+  anyway (`first_workers`, orchestrator/commands.py).
 - A trial that raises, or whose worker dies (out of memory, a lost node), is retried up to
   `retries` times from its hash-keyed checkpoint, on a fresh worker if the old one died; each
   failed attempt's traceback is kept in `<storage>/<experiment>/errors/<hash>.txt`, removed once
