@@ -83,7 +83,9 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
     total, name, to_run = len(grid.trials), work.experiment, len(work.pending)
     workers: Workers | None = None
     try:
-        if work.pending and asks_ray(options.address):  # the check joins Ray anyway: the first workers start during it
+        # Where the check joins Ray anyway, the first workers start during it; a local instance starts only
+        # under the lease (`_run_pending`), so a mistake or a refused lease is told at once.
+        if work.pending and asks_ray(options.address):
             workers = _first_workers(work.pending, options, name, trial)
         check_trials(grid, work.pending, options.address)  # settings, devices, resources, weights, data: exit 2 here
         if not to_run and (grid.source is None or grid.source.search is None):
@@ -93,8 +95,6 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
         from orchestrator.store.tracking import Tracker
 
         quick_http_failures()
-        if workers is None:  # a local Ray instance starts once the check passed, so a mistake is told at once
-            workers = _first_workers(work.pending, options, name, trial)
         del work  # the sweep plans again under the lease; no second map of every run is kept meanwhile
         tracker = Tracker(tracking_uri, name)  # the driver creates the experiment before any trial
         with Lease(tracking_uri, tracker.experiment_id):
@@ -118,8 +118,8 @@ def run_grid(path: str, options: SweepOptions = SweepOptions(), *, tracking_uri:
 
 
 def _first_workers(pending: list[TrialSpec], options: SweepOptions, name: str, trial: TrialFunction | None) -> Workers:
-    """Ray joined (or started) and the first workers of `pending` starting: they take seconds, in processes of
-    their own, while this one checks the trials, opens the store and takes the lease."""
+    """Ray joined and the first workers of `pending` starting: they take seconds, in processes of their own,
+    while this one checks the trials (timm's import), opens the store and takes the lease."""
     from orchestrator.sweep.dispatch import first_workers
     from orchestrator.sweep.tune import checkpoint_root, start_ray
 

@@ -19,9 +19,9 @@ trials, and docs/scale.md has what each way cost per trial here. So a grid runs 
   workers start) until it catches up, so its queue stays within the slots' worth it may lag; nor
   do more workers start while its writes take half the time (`store_keeps_up`).
 - Workers start two at a time, then as many at once as are up (a doubling ramp), so the first
-  trials run while the rest start; the first two start before the driver opens the tracking store
-  and takes the lease, which take seconds too, and before the up-front check where it joins Ray
-  anyway (`first_workers`, orchestrator/commands.py).
+  trials run while the rest start. Where the up-front check joins Ray anyway (`--address`, or a
+  process connected already), the first two start before it (`first_workers`, called by
+  orchestrator/commands.py), as the check, the tracking store and the lease take seconds too.
 - A trial that raises, or whose worker dies (out of memory, a lost node), is retried up to
   `retries` times from its hash-keyed checkpoint, on a fresh worker if the old one died; each
   failed attempt's traceback is kept in `<storage>/<experiment>/errors/<hash>.txt`, removed once
@@ -207,8 +207,8 @@ def first_workers(pending: list[TrialSpec], trial: TrialFunction | None, checkpo
                   max_concurrent: int | None) -> Workers:
     """Start the workers of the sweep's first trials now (as many as `Workers.make_room` starts at first),
     for a Dispatcher to take. A worker takes seconds to start (a process importing torch), so the driver
-    starts them before it opens the tracking store and takes the lease, which take as long (a new
-    SQLite store's tables: about 2 s here) and need the CPU of one process only."""
+    starts them before the up-front check (timm's import: about 2.5 s here), opening the tracking store
+    (a new SQLite store's tables: about 2 s) and taking the lease, which need the CPU of one process only."""
     workers = Workers(trial, checkpoints, workdir)
     if pending:
         gpus = with_gpus()
