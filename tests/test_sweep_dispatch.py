@@ -3,9 +3,9 @@ SQLite MLflow store with stand-in trials of a fraction of a second: every trial 
 trial leaves the others to run, a trial that asks for the whole machine gets it from the idle workers
 of smaller trials, no more trials are running than fit, progress counts and the lease span the
 sweep, error files go once their trial FINISHED, and a driver killed midway and started again
-finishes the rest without running the finished trials again. The first workers start before the store
-opens and the lease is taken (and go if it is refused). Workers start in a doubling ramp, and no
-more trials run (nor workers start) than the tracking store keeps up with.
+finishes the rest without running the finished trials again. In a process that runs Ray, the first
+workers start before the up-front check (and go if it fails or the lease is refused). Workers start in
+a doubling ramp, and no more trials run (nor workers start) than the tracking store keeps up with.
 
 The stand-in counts its attempts in files and notes the lease it sees in the store (trials run
 in Ray worker processes, so both go through the file system)."""
@@ -248,8 +248,8 @@ def test_workers_start_two_at_a_time_then_as_many_as_are_up(ray_instance: Path, 
 def test_the_first_workers_start_before_the_store_opens_and_go_when_the_lease_is_refused(ray_instance: Path,
                                                                                        tmp_path: Path) -> None:
     """`first_workers` starts the sweep's first workers, of the first trials' shape, for the dispatcher to
-    take; run_grid starts them before it opens the store and takes the lease, and lets them go when
-    another driver holds the lease, or when the up-front check fails."""
+    take; run_grid, in a process that runs Ray, starts them before the up-front check, the store and the
+    lease, and lets them go when another driver holds the lease, or when the check fails."""
     (tmp_path / "grid.yaml").write_text(WIDE)
     specs = load_grid(tmp_path / "grid.yaml").trials
     workers = first_workers(specs, stand_in, tmp_path / "checkpoints", str(tmp_path), None)
