@@ -247,16 +247,15 @@ def test_workers_start_two_at_a_time_then_as_many_as_are_up(ray_instance: Path, 
 
 def test_the_first_workers_start_before_the_store_opens_and_go_when_the_lease_is_refused(ray_instance: Path,
                                                                                        tmp_path: Path) -> None:
-    """`first_workers` starts the sweep's first workers, of the first trials' shape, for the dispatcher to
-    take; run_grid, in a process that runs Ray, starts them before the up-front check, the store and the
-    lease, and lets them go when another driver holds the lease, or when the check fails."""
+    """`first_workers` starts the sweep's first workers, of the first trials' shape; run_grid, in a process
+    that runs Ray, starts them before the up-front check, the store and the lease (every sweep of this
+    module then runs on them), and lets them go when another driver holds the lease, or when the check
+    fails."""
     (tmp_path / "grid.yaml").write_text(WIDE)
     specs = load_grid(tmp_path / "grid.yaml").trials
     workers = first_workers(specs, stand_in, tmp_path / "checkpoints", str(tmp_path), None)
     try:
         assert [shape for shape, _ in workers.starting.values()] == [(("CPU", 1.0),)] * 2  # seed 5's 2 CPUs last
-        _, dispatcher = dispatcher_on(f"sqlite:///{tmp_path / 'store.db'}", tmp_path, workers)
-        assert dispatcher.workers is workers
     finally:
         workers.close()
     uri = f"sqlite:///{tmp_path / 'leased.db'}"
@@ -283,13 +282,13 @@ def test_the_first_workers_start_before_the_store_opens_and_go_when_the_lease_is
     assert runs(uri) == []
 
 
-def dispatcher_on(uri: str, tmp_path: Path, workers: Workers | None = None) -> tuple[Outbox, Dispatcher]:
+def dispatcher_on(uri: str, tmp_path: Path) -> tuple[Outbox, Dispatcher]:
     """A dispatcher of stand-in trials whose Recorder writes to the store at `uri` (nothing started yet)."""
     outbox = Outbox(Tracker(uri, "dispatch"))
     recorder = Recorder(outbox, CheckpointStore(tmp_path / "checkpoints"), SweepProgress(total=5, finished=0),
                         LiveLine(io.StringIO()), False)
     return outbox, Dispatcher(recorder, stand_in, errors=tmp_path / "errors", workdir=str(tmp_path), gpus=False,
-                              retries=0, workers=workers)
+                              retries=0)
 
 
 def test_no_more_trials_run_nor_workers_start_than_the_store_records(tmp_path: Path) -> None:
