@@ -22,10 +22,11 @@ from mlflow.tracking import MlflowClient
 
 from catalog.records import EARLY_STOP_TAG, ERROR_TAG, GRID_TAG, HASH_TAG, RESULT_METRICS
 from orchestrator.grid.expand import TrialSpec, hashed_setting
+from orchestrator.store.journal import write_ahead
 from orchestrator.store.runindex import RunState, prefer, runs_from_tables
 from orchestrator.store.runlog import BATCH, log_details
 from orchestrator.store.runsview import set_landing
-from orchestrator.store.uri import SQLITE, missing_sqlite_store
+from orchestrator.store.uri import SQLITE, missing_sqlite_store, sqlite_path
 
 PAGE = 5000  # the largest page an MLflow search may ask for
 
@@ -88,6 +89,9 @@ class Tracker:
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.tracking_uri = tracking_uri
         with _store_lock(tracking_uri):
+            database = sqlite_path(tracking_uri)
+            if database is not None:
+                write_ahead(database)  # before MLflow creates the tables: they are written faster too
             self.client = MlflowClient(tracking_uri)  # opening an SQLite store creates its tables
             found = self.client.get_experiment_by_name(experiment)
             if found is None:
