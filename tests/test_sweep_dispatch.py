@@ -35,7 +35,8 @@ from orchestrator.store.lease import Lease, LeaseRefused, live_holders
 from orchestrator.store.outbox import Outbox
 from orchestrator.store.tracking import Tracker
 from orchestrator.sweep.checkpoints import CheckpointStore
-from orchestrator.sweep.dispatch import STORE_BUSY, Attempt, Dispatcher, Workers, first_workers, shape_of
+from orchestrator.sweep.dispatch import (STORE_BUSY, Attempt, Dispatcher, Workers, first_workers, shape_of,
+                                        workers_to_fill)
 from orchestrator.sweep.options import SweepOptions
 from orchestrator.sweep.progress import LiveLine, SweepProgress
 from orchestrator.sweep.recorder import Recorder
@@ -324,7 +325,7 @@ def test_no_worker_starts_while_the_stores_writes_take_most_of_the_time(tmp_path
     specs = load_grid(tmp_path / "grid.yaml").trials
     path = tmp_path / "store.db"
     outbox, dispatcher = dispatcher_on(f"sqlite:///{path}", tmp_path)  # no writer thread: writes made as queued
-    assert dispatcher.store_keeps_up() and outbox.load() == 0.0
+    assert dispatcher.store_room() > 4 and outbox.load() == 0.0
     locked = threading.Event()
 
     def hold_the_file() -> None:
@@ -339,8 +340,41 @@ def test_no_worker_starts_while_the_stores_writes_take_most_of_the_time(tmp_path
     locked.wait(10)
     outbox.start(specs[0], None)  # waits for the lock: a write of about 1.5 s
     holder.join()
-    assert outbox.load() > STORE_BUSY and not dispatcher.store_keeps_up()
+    assert outbox.load() > STORE_BUSY and dispatcher.store_room() == 0
     dispatcher.todo.extend(Attempt(spec, shape_of(spec, False)) for spec in specs[1:])
     dispatcher.hand_out(4)
     assert not dispatcher.workers.starting and not dispatcher.running
-    wait_for(dispatcher.store_keeps_up, "the store's load to fall", 10)
+    wait_for(lambda: dispatcher.store_room() > 0, "the store's load to fall", 10)
+
+
+def test_no_more_workers_start_than_keep_the_store_busy(ray_instance: Path, tmp_path: Path) -> None:
+    """Once a trial's time and the store's time a trial are measured, workers start only up to their ratio:
+    more would wait for the store. Trials of minutes leave every slot its worker."""
+    assert [workers_to_fill(0.12, 0.03), workers_to_fill(0.12, 0.025), workers_to_fill(0.01, 0.03)] == [4, 4, 1]
+    assert workers_to_fill(600.0, 0.03) == 20000
+    (tmp_path / "grid.yaml").write_text(GRID)
+    specs = load_grid(tmp_path / "grid.yaml").trials
+    outbox, dispatcher = dispatcher_on(f"sqlite:///{tmp_path / 'store.db'}", tmp_path)
+    result = {"avg_acc": 90.0, "last_acc": 90.0, "forgetting": 0.0}
+    outbox.start(specs[0], None)
+    outbox.finish(specs[0].config_hash, result, [90.0], 0.0, after=lambda: None)
+    assert outbox.seconds_per_trial() is None  # one trial's end: too few to go by
+    busy_before = outbox.busy
+    for spec in specs[1:3]:
+        outbox.start(spec, None)
+        outbox.finish(spec.config_hash, result, [90.0], 0.0, after=lambda: None)
+    # Made as queued, the writes filled the last moment; the load falls within a second (the ends stay counted).
+    wait_for(lambda: outbox.load() < STORE_BUSY, "the store's load to fall", 1.5)
+    per_trial = outbox.seconds_per_trial()
+    assert per_trial is not None and (outbox.busy - busy_before) / 2 <= per_trial <= outbox.busy / 2
+    assert dispatcher.store_room() > 4  # no trial's time measured yet: the ramp decides
+    dispatcher.durations.extend([1.5 * per_trial] * 3)
+    assert dispatcher.store_room() == 1
+    dispatcher.todo.extend(Attempt(spec, shape_of(spec, False)) for spec in specs[3:])
+    try:
+        dispatcher.hand_out(4)
+        assert len(dispatcher.workers.starting) == 1  # room for 4 and a ramp of 2, but one keeps the store busy
+    finally:
+        dispatcher.workers.close()
+    outbox.down_since = time.monotonic()  # an outage: nothing measured, the trials go on
+    assert outbox.seconds_per_trial() is None and dispatcher.store_room() > 4

@@ -124,7 +124,8 @@ class Outbox:
         self.ends_due = 0  # of those, the trials that ended: their end is queued, not yet written
         self._unsent_lock = threading.Lock()  # the driver appends reports, the writer thread sends them
         self.busy = 0.0  # seconds spent making writes, in all
-        self._load_marks: deque[tuple[float, float]] = deque()  # (time.monotonic(), busy) over LOAD_SECONDS
+        self.ends_written = 0  # trials whose end the store holds
+        self._marks: deque[tuple[float, float, int]] = deque()  # (time.monotonic(), busy, ends_written), LOAD_SECONDS
         self.down_since: float | None = None
         self.last_try = 0.0
         self.last_error = ""
@@ -204,6 +205,7 @@ class Outbox:
         params = params_of(trial.spec) if trial.params_due else []
         if end is not None:
             self._end(trial, end, params, tasks, losses)
+            self.ends_written += 1
             with self._unsent_lock:
                 if self.trials.pop(digest, None) is not None:
                     self.ends_due -= 1
@@ -346,13 +348,29 @@ class Outbox:
         trials that end sooner only queue); 0 during an outage, as `behind`. Read by the dispatcher's thread."""
         if self.down_since is not None:
             return 0.0
-        now, marks = time.monotonic(), self._load_marks
+        then, busy_then, _ = self._mark()
+        now = time.monotonic()
+        return (self.busy - busy_then) / (now - then) if now - then >= LOAD_SECONDS / 4 else 0.0
+
+    def seconds_per_trial(self) -> float | None:
+        """The writer's seconds per trial over the last LOAD_SECONDS: the time its writes took there over
+        the trials whose end it wrote (each trial is its run, its reports and its end); None before two
+        ends were written in that span, and during an outage. Unlike `load`, it does not depend on how
+        many trials ran meanwhile. Read by the dispatcher's thread."""
+        if self.down_since is not None:
+            return None
+        _, busy_then, ends_then = self._mark()
+        ends = self.ends_written - ends_then
+        return (self.busy - busy_then) / ends if ends >= 2 else None
+
+    def _mark(self) -> tuple[float, float, int]:
+        """Note (now, busy, ends written) every LOAD_SECONDS / 20; the oldest mark of the last LOAD_SECONDS."""
+        now, marks = time.monotonic(), self._marks
         if not marks or now - marks[-1][0] >= LOAD_SECONDS / 20:
-            marks.append((now, self.busy))
+            marks.append((now, self.busy, self.ends_written))
         while now - marks[0][0] > LOAD_SECONDS:
             marks.popleft()
-        then, busy_then = marks[0]
-        return (self.busy - busy_then) / (now - then) if now - then >= LOAD_SECONDS / 4 else 0.0
+        return marks[0]
 
     def status(self) -> str:
         """The progress line's note during an outage ('' when the store answers)."""

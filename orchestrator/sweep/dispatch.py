@@ -17,7 +17,8 @@ trials, and docs/scale.md has what each way cost per trial here. So a grid runs 
 - A trial streams its reports back (a Ray generator method); the Recorder writes MLflow from
   them. Where the store records trials more slowly than they end, fewer trials run (and no more
   workers start) until it catches up, so its queue stays within the slots' worth it may lag; nor
-  do more workers start while its writes take half the time (`store_keeps_up`).
+  do more workers start than keep it busy, a trial's time over the store's time a trial
+  (`store_room`).
 - Workers start two at a time, then as many at once as are up (a doubling ramp), so the first
   trials run while the rest start. Where the up-front check joins Ray anyway (`--address`, or a
   process connected already), the first two start before it (`first_workers`, called by
@@ -36,6 +37,7 @@ import collections
 import contextlib
 import itertools
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -59,7 +61,8 @@ ENDS = ("done", "diverged", "invalid")  # a trial's last report (orchestrator/sw
 MAX_FAILED_STARTS = 8  # workers in a row that fail to start before the sweep stops with the reason
 LAG_PER_SLOT = 1  # ended trials a slot the tracking store may fall behind by before fewer trials run
 LAG_STEP_SECONDS = 0.05  # how often a sweep waiting for the store to catch up looks again
-STORE_BUSY = 0.5  # no worker starts while the writes take this share of the time: the ramp doubles the workers
+STORE_BUSY = 0.9  # no worker starts while the writes take this share of the time: the store is full
+DURATIONS = 16  # the trials whose time from hand-out to end tells how long a worker takes for one
 FIRST_STARTS = 2  # workers starting at once at first; once more are up, as many at once as are up
 Shape = tuple[tuple[str, float], ...]
 
@@ -73,6 +76,7 @@ class Attempt:
     existing: RunState | None = None
     failures: int = 0  # none yet: never handed out, so not yet told to the Recorder
     worker: ActorHandle | None = None
+    handed_at: float = 0.0  # time.monotonic() when it went to its worker
 
 
 class WorkersCannotStart(Exception):
@@ -218,6 +222,13 @@ def first_workers(pending: list[TrialSpec], trial: TrialFunction | None, checkpo
     return workers
 
 
+def workers_to_fill(trial_seconds: float, store_seconds: float) -> int:
+    """How many workers a store that takes `store_seconds` a trial can record the trials of, with trials of
+    `trial_seconds` each: their ratio, in whole workers (at least one). One more would only wait for the
+    store, and its start (seconds of CPU) takes from the writes."""
+    return max(1, int(trial_seconds / store_seconds)) if store_seconds > 0 else sys.maxsize
+
+
 def shape_of(spec: TrialSpec, gpus: bool) -> Shape:
     return tuple(sorted((key, value) for key, value in spec.resources.ray_request(gpus).items() if value > 0))
 
@@ -239,6 +250,7 @@ class Dispatcher:
         self.workers = workers if workers is not None else Workers(trial, recorder.store.root, workdir)
         self.running: dict[Any, Attempt] = {}  # ObjectRefGenerator -> its attempt
         self.todo: collections.deque[Attempt] = collections.deque()
+        self.durations: collections.deque[float] = collections.deque(maxlen=DURATIONS)  # hand-out to end, seconds
         recorder.errors = errors
 
     def run(self, pending: list[tuple[TrialSpec, RunState | None]], capacity: Capacity) -> bool:
@@ -275,12 +287,13 @@ class Dispatcher:
             if attempt.failures == 0:
                 self.recorder.expect(attempt.spec, attempt.existing)
             params = {"spec": trial_params(attempt.spec.config_hash, attempt.spec.config.to_dict(), dict(attempt.shape))}
-            attempt.worker = worker
+            attempt.worker, attempt.handed_at = worker, time.monotonic()
             self.running[worker.run.remote(params)] = attempt
-        if self.todo and room > 0 and self.store_keeps_up():
+        workers = min(room, self.store_room())
+        if self.todo and workers > self.workers.count(len(self.running)):
             shape = self.todo[0].shape
             wanted = sum(1 for attempt in itertools.islice(self.todo, room) if attempt.shape == shape)
-            self.workers.make_room(shape, wanted, room, len(self.running))
+            self.workers.make_room(shape, wanted, workers, len(self.running))
         self.workers.trim(slots, len(self.running))
 
     def room(self, slots: int) -> int:
@@ -292,13 +305,21 @@ class Dispatcher:
         to its queue. During an outage the writes wait by design and trials go on (Outbox.behind)."""
         return min(slots, slots * (1 + LAG_PER_SLOT) - self.recorder.outbox.behind())
 
-    def store_keeps_up(self) -> bool:
-        """Whether the tracking store could record another worker's trials too: it lags by no more trials
-        than run, and its writes took less than STORE_BUSY of the last seconds. Past that, another worker
-        would only queue more writes, and its start (a process importing torch) takes CPU they need.
-        Real trials, of minutes, keep the writes well under it."""
+    def store_room(self) -> int:
+        """How many workers in all the tracking store could record the trials of: none while it lags by more
+        trials than run or its writes took STORE_BUSY of the last seconds; else as many as keep it busy
+        (`workers_to_fill`: a trial's time from hand-out to end, over the last DURATIONS trials, against the
+        store's time a trial, `Outbox.seconds_per_trial`), without limit before both are measured (and
+        during an outage). Another worker would only queue more writes, and its start (a process importing
+        torch) takes CPU they need. Real trials, of minutes, leave the store idle nearly all the time, and
+        every slot gets its worker."""
         outbox = self.recorder.outbox
-        return outbox.behind() <= len(self.running) and outbox.load() < STORE_BUSY
+        if outbox.behind() > len(self.running) or outbox.load() >= STORE_BUSY:
+            return 0
+        per_trial = outbox.seconds_per_trial()
+        if per_trial is None or not self.durations:
+            return sys.maxsize
+        return workers_to_fill(sum(self.durations) / len(self.durations), per_trial)
 
     def step(self) -> None:
         """Wait up to STEP_SECONDS for a report or a started worker, then take every one that has come."""
@@ -341,6 +362,7 @@ class Dispatcher:
         else:
             self.recorder.reported(digest, event)
             if kind in ENDS:
+                self.durations.append(time.monotonic() - attempt.handed_at)
                 self.running.pop(generator)
                 self.workers.give_back(attempt.shape, attempt.worker)
 
