@@ -45,10 +45,15 @@ def test_a_store_on_a_local_disk_writes_ahead_and_one_on_nfs_keeps_its_journal(t
     assert _mode(remote) == "delete"
 
 
-def test_the_driver_opens_a_new_store_in_wal_mode(tmp_path: Path) -> None:
+def test_the_driver_opens_a_store_in_wal_mode_and_the_read_commands_leave_it(tmp_path: Path) -> None:
     kind = file_system(tmp_path)
     if kind not in LOCAL_FILE_SYSTEMS:
         pytest.skip(f"the temporary folder is on {kind}, not a local file system")
-    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "g")
-    assert _mode(tmp_path / "mlflow.db") == "wal"
-    assert tracker.client.get_experiment(tracker.experiment_id).name == "g"
+    uri, database = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlflow.db"
+    Tracker(uri, "g", writes=False)  # a store made before stores wrote ahead
+    assert _mode(database) == "delete"
+    found = Tracker.existing(uri, "g")  # `zfsweep status`, `report`, a dry run
+    assert found is not None and _mode(database) == "delete"
+    tracker = Tracker(uri, "g")  # `zfsweep run`
+    assert _mode(database) == "wal" and tracker.experiment_id == found.experiment_id
+    assert Tracker.existing(uri, "g") is not None and _mode(database) == "wal"

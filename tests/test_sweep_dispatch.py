@@ -366,7 +366,8 @@ def test_no_more_workers_start_than_keep_the_store_busy(ray_instance: Path, tmp_
     # Made as queued, the writes filled the last moment; the load falls within a second (the ends stay counted).
     wait_for(lambda: outbox.load() < STORE_BUSY, "the store's load to fall", 1.5)
     per_trial = outbox.seconds_per_trial()
-    assert per_trial is not None and (outbox.busy - busy_before) / 2 <= per_trial <= outbox.busy / 2
+    # Three ends since the first mark, taken after the first write: the writes after it, over three.
+    assert per_trial is not None and (outbox.busy - busy_before) / 3 <= per_trial <= outbox.busy / 3
     assert dispatcher.store_room() > 4  # no trial's time measured yet: the ramp decides
     dispatcher.durations.extend([1.5 * per_trial] * 3)
     assert dispatcher.store_room() == 1

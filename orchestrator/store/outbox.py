@@ -254,6 +254,7 @@ class Outbox:
             self.last_try = time.monotonic()
             while self.waiting:
                 write, after = self.waiting[0]
+                self._mark()  # where this write begins: `load` counts it from there
                 began = time.monotonic()
                 try:
                     write()
@@ -265,6 +266,7 @@ class Outbox:
                     return False
                 finally:
                     self.busy += time.monotonic() - began
+                    self._mark()
                 self.waiting.popleft()
                 if after is not None:
                     after()
@@ -346,31 +348,39 @@ class Outbox:
     def load(self) -> float:
         """The share of the last LOAD_SECONDS the writes took (about 1: the store writes all the time, and
         trials that end sooner only queue); 0 during an outage, as `behind`. Read by the dispatcher's thread."""
-        if self.down_since is not None:
+        oldest = self._oldest_mark()
+        if self.down_since is not None or oldest is None:
             return 0.0
-        then, busy_then, _ = self._mark()
+        then, busy_then, _ = oldest
         now = time.monotonic()
         return (self.busy - busy_then) / (now - then) if now - then >= LOAD_SECONDS / 4 else 0.0
 
     def seconds_per_trial(self) -> float | None:
-        """The writer's seconds per trial over the last LOAD_SECONDS: the time its writes took there over
-        the trials whose end it wrote (each trial is its run, its reports and its end); None before two
+        """The writer's seconds per trial over its last LOAD_SECONDS of writes: the time its writes took there
+        over the trials whose end it wrote (each trial is its run, its reports and its end); None before two
         ends were written in that span, and during an outage. Unlike `load`, it does not depend on how
         many trials ran meanwhile. Read by the dispatcher's thread."""
-        if self.down_since is not None:
+        oldest = self._oldest_mark()
+        if self.down_since is not None or oldest is None:
             return None
-        _, busy_then, ends_then = self._mark()
+        _, busy_then, ends_then = oldest
         ends = self.ends_written - ends_then
         return (self.busy - busy_then) / ends if ends >= 2 else None
 
-    def _mark(self) -> tuple[float, float, int]:
-        """Note (now, busy, ends written) every LOAD_SECONDS / 20; the oldest mark of the last LOAD_SECONDS."""
+    def _mark(self) -> None:
+        """Note (now, busy, ends written) as a write begins and ends, at most every LOAD_SECONDS / 20, and forget
+        the marks older than LOAD_SECONDS (only the thread that writes calls this; `load` reads the oldest)."""
         now, marks = time.monotonic(), self._marks
         if not marks or now - marks[-1][0] >= LOAD_SECONDS / 20:
             marks.append((now, self.busy, self.ends_written))
         while now - marks[0][0] > LOAD_SECONDS:
             marks.popleft()
-        return marks[0]
+
+    def _oldest_mark(self) -> tuple[float, float, int] | None:
+        try:
+            return self._marks[0]  # the writer appends before it forgets, so one is always there once written
+        except IndexError:
+            return None
 
     def status(self) -> str:
         """The progress line's note during an outage ('' when the store answers)."""

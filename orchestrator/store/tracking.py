@@ -83,14 +83,16 @@ def _store_lock(tracking_uri: str) -> Iterator[None]:
 class Tracker:
     """The experiment of one grid in one tracking store."""
 
-    def __init__(self, tracking_uri: str, experiment: str) -> None:
+    def __init__(self, tracking_uri: str, experiment: str, *, writes: bool = True) -> None:
+        """The experiment, created if it is missing. `writes` (the driver's tracker): an SQLite store on a local
+        disk is put in WAL mode first (orchestrator/store/journal.py); the read commands leave the file as it is."""
         # With a tracking server MLflow prints each run's URL as it ends: one line per trial,
         # in the middle of the progress line. The MLflow UI lists them all.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.tracking_uri = tracking_uri
         with _store_lock(tracking_uri):
             database = sqlite_path(tracking_uri)
-            if database is not None:
+            if writes and database is not None:
                 write_ahead(database)  # before MLflow creates the tables: they are written faster too
             self.client = MlflowClient(tracking_uri)  # opening an SQLite store creates its tables
             found = self.client.get_experiment_by_name(experiment)
@@ -109,7 +111,7 @@ class Tracker:
         with _store_lock(tracking_uri):
             if MlflowClient(tracking_uri).get_experiment_by_name(experiment) is None:
                 return None
-        return cls(tracking_uri, experiment)
+        return cls(tracking_uri, experiment, writes=False)
 
     def runs_by_hash(self) -> dict[str, RunState]:
         """The run of each config hash; a FINISHED run wins over any other run with the same hash."""
