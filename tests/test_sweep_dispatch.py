@@ -372,10 +372,19 @@ def test_no_more_workers_start_than_keep_the_store_busy(ray_instance: Path, tmp_
     dispatcher.durations.extend([1.5 * per_trial] * 3)
     assert dispatcher.store_room() == 1
     dispatcher.todo.extend(Attempt(spec, shape_of(spec, False)) for spec in specs[3:])
+    workers = dispatcher.workers
     try:
         dispatcher.hand_out(4)
-        assert len(dispatcher.workers.starting) == 1  # room for 4 and a ramp of 2, but one keeps the store busy
+        assert len(workers.starting) == 1  # room for 4 and a ramp of 2, but one keeps the store busy
+        ready, _ = ray.wait(list(workers.starting), num_returns=1, timeout=120)
+        workers.started(ready[0])
+        # The next trial wants two CPUs: the idle one-CPU worker goes, though no more may start beside it.
+        wide = Attempt(specs[4], (("CPU", 2.0),))
+        dispatcher.todo.appendleft(wide)
+        dispatcher.hand_out(4)
+        assert not workers.idle[(("CPU", 1.0),)]
+        assert [shape for shape, _ in workers.starting.values()] == [wide.shape]
     finally:
-        dispatcher.workers.close()
+        workers.close()
     outbox.down_since = time.monotonic()  # an outage: nothing measured, the trials go on
     assert outbox.seconds_per_trial() is None and dispatcher.store_room() > 4

@@ -290,7 +290,7 @@ class Dispatcher:
             attempt.worker, attempt.handed_at = worker, time.monotonic()
             self.running[worker.run.remote(params)] = attempt
         workers = min(room, self.store_room())
-        if self.todo and workers > self.workers.count(len(self.running)):
+        if self.todo and workers > 0:  # make_room lets idle workers of other shapes go even where none may start
             shape = self.todo[0].shape
             wanted = sum(1 for attempt in itertools.islice(self.todo, room) if attempt.shape == shape)
             self.workers.make_room(shape, wanted, workers, len(self.running))
