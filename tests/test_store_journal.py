@@ -52,7 +52,7 @@ def test_the_driver_opens_a_store_in_wal_mode_and_the_read_commands_leave_it(tmp
     uri, database = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlflow.db"
     Tracker(uri, "g", writes=False)  # a store made before stores wrote ahead
     assert _mode(database) == "delete"
-    found = Tracker.existing(uri, "g")  # `zfsweep status`, `report`, a dry run
+    found = Tracker.existing(uri, "g")  # `zfsweep status`, a dry run
     assert found is not None and _mode(database) == "delete"
     tracker = Tracker(uri, "g")  # `zfsweep run`
     assert _mode(database) == "wal" and tracker.experiment_id == found.experiment_id
